@@ -1,0 +1,110 @@
+//! Arguments shared by several commands.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::error::{Error, Result};
+use crate::onnx::{ImportOptions, ImportedModel, load_model};
+use crate::runtime::{Device, Optimization, Runtime, RuntimeOptions};
+
+/// Execution provider choice on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    /// ONNX Runtime CPU provider.
+    Cpu,
+    /// CUDA provider; fails if it cannot register.
+    Cuda,
+    /// CUDA if available, else CPU (said on stderr).
+    Auto,
+}
+
+/// ONNX Runtime options.
+#[derive(Debug, Clone, Args)]
+pub struct RuntimeArgs {
+    /// Execution provider.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// Intra-op threads for ONNX Runtime (0: one per physical core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Path of libonnxruntime.so (else ORT_DYLIB_PATH, a copy next to the executable, the
+    /// per-user cache, or a download from PyPI).
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+}
+
+impl RuntimeArgs {
+    /// Loads ONNX Runtime as asked; prints the provider note on stderr.
+    pub fn runtime(&self) -> Result<Runtime> {
+        let device = match self.device {
+            DeviceArg::Cpu => Device::Cpu,
+            DeviceArg::Cuda => Device::Cuda,
+            DeviceArg::Auto => Device::Auto,
+        };
+        let rt = Runtime::new(&RuntimeOptions {
+            device,
+            threads: self.threads,
+            ort_lib: self.ort_lib.clone(),
+            optimization: Optimization::All,
+        })?;
+        if let Some(note) = &rt.note {
+            eprintln!("intrain: {note}");
+        }
+        Ok(rt)
+    }
+}
+
+/// How to read a model file with dynamic dimensions.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// The .onnx model (external data files are read from its folder).
+    pub model: PathBuf,
+    /// Value for a dynamic first (batch) dimension of every input.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Value of a named symbolic dimension, e.g. --dim batch_size=64 (repeatable).
+    #[arg(long = "dim", value_name = "NAME=N")]
+    pub dims: Vec<String>,
+    /// Full shape of an input, e.g. --input-shape input=1,3,224,224 (repeatable).
+    #[arg(long = "input-shape", value_name = "NAME=D0,D1,..")]
+    pub input_shapes: Vec<String>,
+}
+
+fn split_kv<'a>(s: &'a str, flag: &str) -> Result<(&'a str, &'a str)> {
+    s.split_once('=')
+        .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+        .ok_or_else(|| Error::Usage(format!("{flag} '{s}': expected NAME=VALUE")))
+}
+
+impl ModelArgs {
+    /// Import options from the flags.
+    pub fn import_options(&self) -> Result<ImportOptions> {
+        let mut o = ImportOptions { batch: self.batch, ..Default::default() };
+        for d in &self.dims {
+            let (k, v) = split_kv(d, "--dim")?;
+            let n = v.parse().map_err(|_| {
+                Error::Usage(format!("--dim '{d}': '{v}' is not a non-negative integer"))
+            })?;
+            o.dims.insert(k.to_string(), n);
+        }
+        for s in &self.input_shapes {
+            let (k, v) = split_kv(s, "--input-shape")?;
+            let shape = v
+                .split(',')
+                .map(|p| {
+                    p.trim().parse::<usize>().map_err(|_| {
+                        Error::Usage(format!("--input-shape '{s}': '{p}' is not a dimension"))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            o.input_shapes.insert(k.to_string(), shape);
+        }
+        Ok(o)
+    }
+
+    /// Reads the model.
+    pub fn load(&self) -> Result<ImportedModel> {
+        load_model(&self.model, &self.import_options()?)
+    }
+}

@@ -1,0 +1,163 @@
+//! `intrain bench`: timings on the NAS-Bench-201 network, for comparison with PyTorch
+//! (`examples/bench_vs_torch.py` interleaves both and reports ratios).
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use super::args::RuntimeArgs;
+use crate::ir::Tensor;
+use crate::nets::init::Init;
+use crate::nets::nb201::{Cell, Nb201Options, build};
+
+/// Arguments of `bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    what: BenchWhat,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchWhat {
+    /// Graph build, export, session creation and forward passes of the NAS-Bench-201 network.
+    Forward(ForwardArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum BnMode {
+    /// Running statistics (inference).
+    Eval,
+    /// Batch statistics (training mode, as scoring uses).
+    Train,
+}
+
+#[derive(Debug, Args)]
+struct ForwardArgs {
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+    /// Cell in the official string form (default: every edge nor_conv_3x3).
+    #[arg(long)]
+    arch: Option<String>,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Input resolution.
+    #[arg(long, default_value_t = 32)]
+    resolution: usize,
+    /// BatchNormalization mode.
+    #[arg(long, value_enum, default_value_t = BnMode::Eval)]
+    bn: BnMode,
+    /// Untimed warm-up runs.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Timed runs.
+    #[arg(long, default_value_t = 5)]
+    iters: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct ForwardReport {
+    batch: usize,
+    resolution: usize,
+    bn: BnMode,
+    nodes: usize,
+    build_ms: f64,
+    export_ms: f64,
+    session_ms: f64,
+    forward_ms: Vec<f64>,
+    forward_median_ms: f64,
+    runtime: String,
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Median of a non-empty slice.
+pub(crate) fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+fn forward(a: ForwardArgs) -> anyhow::Result<ExitCode> {
+    let cell = match &a.arch {
+        Some(s) => Cell::parse(s)?,
+        None => Cell::dense(),
+    };
+    let opts = Nb201Options {
+        batch: a.batch,
+        resolution: a.resolution,
+        bn_training: a.bn == BnMode::Train,
+        ..Default::default()
+    };
+    let rt = a.runtime.runtime()?;
+    let t = Instant::now();
+    let g = build(&cell, &opts)?;
+    let build_ms = ms(t);
+    let t = Instant::now();
+    let bytes = crate::onnx::to_bytes(&g);
+    let export_ms = ms(t);
+    let t = Instant::now();
+    let mut session = rt.session(&bytes)?;
+    let session_ms = ms(t);
+    let x: Tensor = Init::new(1).normal_tensor(&[a.batch, 3, a.resolution, a.resolution], 1.0);
+    let mut times = Vec::new();
+    for i in 0..a.warmup + a.iters {
+        let t = Instant::now();
+        session.run(&[("x", &x)])?;
+        if i >= a.warmup {
+            times.push(ms(t));
+        }
+    }
+    let r = ForwardReport {
+        batch: a.batch,
+        resolution: a.resolution,
+        bn: a.bn,
+        nodes: g.nodes().len(),
+        build_ms,
+        export_ms,
+        session_ms,
+        forward_median_ms: median(&times),
+        forward_ms: times,
+        runtime: rt.describe(),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!("{}", r.runtime);
+        println!(
+            "NAS-Bench-201 ({} nodes), batch {}, {}x{}, BN {:?}: build {:.1} ms, export {:.1} ms, session {:.1} ms, forward median {:.1} ms",
+            r.nodes,
+            r.batch,
+            r.resolution,
+            r.resolution,
+            r.bn,
+            r.build_ms,
+            r.export_ms,
+            r.session_ms,
+            r.forward_median_ms
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `bench`.
+pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    match a.what {
+        BenchWhat::Forward(f) => forward(f),
+    }
+}

@@ -1,0 +1,88 @@
+//! The command-line interface: argument parsing, rendering, exit codes.
+//!
+//! Exit codes: 0 success; 1 the command ran but a check failed; 2 bad input or another error
+//! (one line on stderr naming the file, node, op or attribute).
+
+mod args;
+mod bench;
+mod inspect;
+mod run_model;
+mod runtime_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use args::{ModelArgs, RuntimeArgs};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the command ran but a check failed (e.g. `check` below threshold)
+  2  bad input or error: one line on stderr names the file, node, op or attribute";
+
+/// intrain: will this network train well? Scores, diagnoses and searches architectures before
+/// any training, from one forward and one backward pass on ONNX Runtime.
+#[derive(Debug, Parser)]
+#[command(name = "intrain", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show a model's inputs, outputs, ops, parameters, MACs/FLOPs and differentiability.
+    ///
+    /// Example: intrain inspect model.onnx --batch 64 --json
+    Inspect(inspect::InspectArgs),
+    /// Run a model on ONNX Runtime with seeded random or given (.npy) inputs.
+    ///
+    /// Example: intrain run model.onnx --input x=x.npy --save-outputs out/
+    Run(run_model::RunArgs),
+    /// Show (and fetch if needed) the ONNX Runtime library intrain uses.
+    Runtime(runtime_cmd::RuntimeCmdArgs),
+    /// Benchmarks (session creation, forward) on the NAS-Bench-201 network.
+    ///
+    /// Example: intrain bench forward --resolution 64 --json
+    Bench(bench::BenchArgs),
+}
+
+/// Entry point of the binary: parses arguments, runs, maps errors to exit code 2.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(2),
+            };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("intrain: error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Inspect(a) => inspect::run(a),
+        Command::Run(a) => run_model::run(a),
+        Command::Runtime(a) => runtime_cmd::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}
+
+/// Writes a serialisable report as pretty JSON on stdout.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! Typed errors of the library.
+//!
+//! Every message names what it is about: the file, the node (name and op type), the attribute, the
+//! input. The CLI prints them on one line and exits with code 2.
+
+use std::path::PathBuf;
+
+/// Result type of the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in intrain's library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // === Files ===
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// An error inside a file: wraps another error with the file's path.
+    #[error("{path}: {inner}")]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong in it.
+        inner: Box<Error>,
+    },
+
+    // === ONNX models ===
+    /// The bytes are not a valid ONNX protobuf model.
+    #[error("not a valid ONNX model: {0}")]
+    Decode(String),
+    /// The model's structure is invalid (dangling input, duplicate name, cycle, ...).
+    #[error("invalid model: {0}")]
+    InvalidModel(String),
+    /// The model's opset is outside what we support.
+    #[error("opset {found} of domain '{domain}' is not supported (supported: {min} to {max})")]
+    Opset {
+        /// Domain ("" is the default ONNX domain).
+        domain: String,
+        /// Version found in the model.
+        found: i64,
+        /// Oldest supported.
+        min: i64,
+        /// Newest supported.
+        max: i64,
+    },
+    /// A node uses an op we do not support.
+    #[error("node '{node}': unsupported op '{op}'{}", domain_suffix(.domain))]
+    UnsupportedOp {
+        /// Node name.
+        node: String,
+        /// op_type.
+        op: String,
+        /// Domain of the op, "" for the default.
+        domain: String,
+    },
+    /// A node attribute we do not support (unknown name, wrong kind or value).
+    #[error("node '{node}' ({op}): attribute '{attr}': {reason}")]
+    UnsupportedAttribute {
+        /// Node name.
+        node: String,
+        /// op_type.
+        op: String,
+        /// Attribute name.
+        attr: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A node whose inputs do not fit together (shapes, dtypes, arity, non-constant shape input).
+    #[error("node '{node}' ({op}): {reason}")]
+    Node {
+        /// Node name.
+        node: String,
+        /// op_type.
+        op: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A graph input has a dimension without a value and none was given.
+    #[error(
+        "input '{input}' has dynamic dimension '{dim}' (axis {axis}); give it a value with --dim {dim}=N"
+    )]
+    DynamicDim {
+        /// Input name.
+        input: String,
+        /// Symbolic name of the dimension (or `?` if unnamed).
+        dim: String,
+        /// Axis index.
+        axis: usize,
+    },
+    /// A data type we cannot handle.
+    #[error("{what}: unsupported data type {dtype}")]
+    UnsupportedDType {
+        /// Which tensor.
+        what: String,
+        /// Name of the ONNX data type.
+        dtype: String,
+    },
+
+    // === Arrays (.npy) ===
+    /// A `.npy` array that cannot be read or does not fit.
+    #[error("npy: {0}")]
+    Npy(String),
+
+    // === ONNX Runtime ===
+    /// The ONNX Runtime shared library could not be found, fetched or loaded.
+    #[error("ONNX Runtime library: {0}")]
+    RuntimeLibrary(String),
+    /// The requested execution provider could not be used.
+    #[error("execution provider {provider}: {reason}")]
+    Provider {
+        /// Provider name.
+        provider: String,
+        /// Why.
+        reason: String,
+    },
+    /// ONNX Runtime failed to create a session or run a model.
+    #[error("ONNX Runtime: {0}")]
+    Runtime(String),
+
+    // === Usage ===
+    /// An invalid argument given by the caller.
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn domain_suffix(domain: &str) -> String {
+    if domain.is_empty() || domain == "ai.onnx" {
+        String::new()
+    } else {
+        format!(" of domain '{domain}'")
+    }
+}
+
+impl Error {
+    /// Wraps this error with the path of the file it came from.
+    pub fn in_file(self, path: impl Into<PathBuf>) -> Error {
+        Error::InFile { path: path.into(), inner: Box::new(self) }
+    }
+
+    /// A node-level error.
+    pub fn node(node: &str, op: impl ToString, reason: impl Into<String>) -> Error {
+        Error::Node { node: node.to_string(), op: op.to_string(), reason: reason.into() }
+    }
+}

@@ -1,0 +1,22 @@
+//! # intrain
+//!
+//! Tells, before any training, whether a neural network will train well, and uses that to
+//! search architectures. This crate is the library behind the `intrain` command:
+//!
+//! - [`ir`]: our own graph representation with static shapes, costs and parameter counts;
+//! - [`onnx`]: ONNX models in and out (the only module that touches protobuf);
+//! - [`runtime`]: ONNX Runtime sessions (the only module that touches `ort`), and how the
+//!   ONNX Runtime library is found or fetched;
+//! - [`npy`]: `.npy` arrays in and out;
+//! - [`nets`]: reference networks built in Rust (used by tests, examples and benchmarks).
+
+pub mod autodiff;
+pub mod cli;
+pub mod error;
+pub mod ir;
+pub mod nets;
+pub mod npy;
+pub mod onnx;
+pub mod runtime;
+
+pub use error::{Error, Result};

@@ -1,0 +1,362 @@
+//! ONNX model → IR.
+//!
+//! Reads opsets 13 to 21 of the default domain, with external data next to the model. Dynamic
+//! input dimensions must be given values ([`ImportOptions`]); everything downstream then has a
+//! static shape. Exporters' quirks handled here: unnamed nodes get a name, initializers listed
+//! as graph inputs (IR < 4) are treated as initializers, omitted optional outputs are named.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use prost::Message;
+
+use super::convert::{attr_from_proto, tensor_from_proto};
+use super::pb;
+use crate::error::{Error, Result};
+use crate::ir::{DType, Graph, MAX_OPSET, MIN_OPSET, OpType, TensorType, ValueId};
+
+/// How to resolve what the model leaves open.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Values of named symbolic dimensions (`batch=64`).
+    pub dims: BTreeMap<String, usize>,
+    /// Full shapes for named inputs, overriding the model's.
+    pub input_shapes: BTreeMap<String, Vec<usize>>,
+    /// Value for a dynamic first axis (the batch) of any input, when not named in `dims`.
+    pub batch: Option<usize>,
+}
+
+/// A model read from ONNX: its graph plus metadata worth reporting.
+#[derive(Debug, Clone)]
+pub struct ImportedModel {
+    /// The graph with static shapes.
+    pub graph: Graph,
+    /// `ir_version` of the file.
+    pub ir_version: i64,
+    /// Producer name and version, as written by the exporter.
+    pub producer: String,
+    /// Dimension values that were substituted for symbolic input dimensions.
+    pub resolved_dims: BTreeMap<String, usize>,
+}
+
+/// Reads an `.onnx` file. Errors carry the file's path.
+pub fn load_model(path: &Path, opts: &ImportOptions) -> Result<ImportedModel> {
+    let wrap = |e: Error| e.in_file(path);
+    let meta =
+        std::fs::metadata(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    if meta.is_dir() {
+        return Err(wrap(Error::Usage("is a directory, not an .onnx file".into())));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let base = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
+    model_from_bytes(&bytes, base, opts).map_err(wrap)
+}
+
+/// Reads a model from bytes; `base_dir` resolves external data files.
+pub fn model_from_bytes(
+    bytes: &[u8],
+    base_dir: Option<&Path>,
+    opts: &ImportOptions,
+) -> Result<ImportedModel> {
+    if bytes.is_empty() {
+        return Err(Error::Decode("the file is empty (0 bytes)".into()));
+    }
+    let model = pb::ModelProto::decode(bytes)
+        .map_err(|e| Error::Decode(format!("protobuf decoding failed ({e})")))?;
+    let graph_proto = model.graph.as_ref().ok_or_else(|| {
+        Error::Decode("the protobuf has no graph (is this an ONNX model?)".into())
+    })?;
+    let ir_version = model.ir_version.unwrap_or(0);
+    if ir_version < 3 {
+        return Err(Error::Decode(format!(
+            "ir_version {ir_version} is missing or too old (is this an ONNX model?)"
+        )));
+    }
+    let opset = default_opset(&model)?;
+    let mut importer = Importer {
+        graph: Graph::new(graph_proto.name.clone().unwrap_or_default(), opset)?,
+        resolved: BTreeMap::new(),
+    };
+    importer.read_graph(graph_proto, base_dir, opts)?;
+    let producer = format!(
+        "{} {}",
+        model.producer_name.as_deref().unwrap_or("unknown"),
+        model.producer_version.as_deref().unwrap_or("")
+    )
+    .trim()
+    .to_string();
+    Ok(ImportedModel {
+        graph: importer.graph,
+        ir_version,
+        producer,
+        resolved_dims: importer.resolved,
+    })
+}
+
+fn default_opset(model: &pb::ModelProto) -> Result<i64> {
+    let mut opset = None;
+    for o in &model.opset_import {
+        let domain = o.domain.as_deref().unwrap_or("");
+        if domain.is_empty() || domain == "ai.onnx" {
+            opset = o.version;
+        }
+    }
+    let found =
+        opset.ok_or_else(|| Error::Decode("no opset_import for the default ONNX domain".into()))?;
+    if !(MIN_OPSET..=MAX_OPSET).contains(&found) {
+        return Err(Error::Opset {
+            domain: "ai.onnx".into(),
+            found,
+            min: MIN_OPSET,
+            max: MAX_OPSET,
+        });
+    }
+    Ok(found)
+}
+
+struct Importer {
+    graph: Graph,
+    resolved: BTreeMap<String, usize>,
+}
+
+impl Importer {
+    fn read_graph(
+        &mut self,
+        g: &pb::GraphProto,
+        base_dir: Option<&Path>,
+        opts: &ImportOptions,
+    ) -> Result<()> {
+        if let Some(s) = g.sparse_initializer.first() {
+            let name = s.values.as_ref().and_then(|v| v.name.clone()).unwrap_or_default();
+            return Err(Error::InvalidModel(format!(
+                "sparse initializer '{name}' is not supported"
+            )));
+        }
+        let mut init_names = HashSet::new();
+        for t in &g.initializer {
+            let name = t.name.clone().unwrap_or_default();
+            let tensor = tensor_from_proto(t, base_dir)?;
+            self.graph.add_initializer(name.clone(), tensor)?;
+            init_names.insert(name);
+        }
+        for (k, input) in g.input.iter().enumerate() {
+            let name = input.name.clone().unwrap_or_default();
+            if init_names.contains(&name) {
+                continue; // IR < 4 lists initializers among the inputs
+            }
+            let ty = self.input_type(input, k, opts)?;
+            self.graph.add_input(name, ty)?;
+        }
+        for name in opts.input_shapes.keys() {
+            if !g.input.iter().any(|i| i.name.as_deref() == Some(name)) {
+                return Err(Error::Usage(format!(
+                    "--input-shape names '{name}', which is not an input of the model"
+                )));
+            }
+        }
+        self.read_nodes(&g.node)?;
+        for out in &g.output {
+            let name = out.name.clone().unwrap_or_default();
+            let id = self.graph.find(&name).ok_or_else(|| {
+                Error::InvalidModel(format!("graph output '{name}' is not produced by any node"))
+            })?;
+            self.check_declared(out, id)?;
+            self.graph.add_output(id);
+        }
+        Ok(())
+    }
+
+    fn input_type(
+        &mut self,
+        vi: &pb::ValueInfoProto,
+        _index: usize,
+        opts: &ImportOptions,
+    ) -> Result<TensorType> {
+        let name = vi.name.clone().unwrap_or_default();
+        let Some(pb::type_proto::Value::TensorType(tt)) =
+            vi.r#type.as_ref().and_then(|t| t.value.as_ref())
+        else {
+            return Err(Error::InvalidModel(format!(
+                "input '{name}' is not a tensor (sequences, maps and optionals are not supported)"
+            )));
+        };
+        let code = tt.elem_type.unwrap_or(0);
+        let dtype = DType::from_onnx_code(code).ok_or_else(|| Error::UnsupportedDType {
+            what: format!("input '{name}'"),
+            dtype: DType::onnx_code_name(code).into(),
+        })?;
+        if let Some(shape) = opts.input_shapes.get(&name) {
+            return Ok(TensorType::new(dtype, shape.clone()));
+        }
+        let dims = tt.shape.as_ref().ok_or_else(|| {
+            Error::InvalidModel(format!(
+                "input '{name}' has no shape; give one with --input-shape {name}=D0,D1,..."
+            ))
+        })?;
+        let mut shape = Vec::with_capacity(dims.dim.len());
+        for (axis, d) in dims.dim.iter().enumerate() {
+            use pb::tensor_shape_proto::dimension::Value as V;
+            let v = match &d.value {
+                Some(V::DimValue(v)) if *v >= 0 => *v as usize,
+                Some(V::DimValue(v)) => {
+                    return Err(Error::InvalidModel(format!(
+                        "input '{name}' has negative dimension {v}"
+                    )));
+                }
+                Some(V::DimParam(p)) => {
+                    match opts.dims.get(p).copied().or(if axis == 0 { opts.batch } else { None }) {
+                        Some(v) => {
+                            self.resolved.insert(p.clone(), v);
+                            v
+                        }
+                        None => {
+                            return Err(Error::DynamicDim { input: name, dim: p.clone(), axis });
+                        }
+                    }
+                }
+                None => match (axis, opts.batch) {
+                    (0, Some(b)) => b,
+                    _ => return Err(Error::DynamicDim { input: name, dim: "?".into(), axis }),
+                },
+            };
+            shape.push(v);
+        }
+        Ok(TensorType::new(dtype, shape))
+    }
+
+    /// Adds nodes in a topological order (the file's, when it is one).
+    fn read_nodes(&mut self, nodes: &[pb::NodeProto]) -> Result<()> {
+        let names = node_names(nodes);
+        let mut pending: Vec<usize> = (0..nodes.len()).collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut still = Vec::new();
+            for i in pending {
+                let ready =
+                    nodes[i].input.iter().all(|n| n.is_empty() || self.graph.find(n).is_some());
+                if ready {
+                    self.add_node(&nodes[i], &names[i])?;
+                } else {
+                    still.push(i);
+                }
+            }
+            if still.len() == before {
+                let i = still[0];
+                let missing = nodes[i]
+                    .input
+                    .iter()
+                    .find(|n| !n.is_empty() && self.graph.find(n).is_none())
+                    .cloned()
+                    .unwrap_or_default();
+                let produced = nodes.iter().any(|n| n.output.contains(&missing));
+                let why = if produced {
+                    "is part of a cycle"
+                } else {
+                    "is not produced by any node, input or initializer"
+                };
+                return Err(Error::node(
+                    &names[i],
+                    nodes[i].op_type.as_deref().unwrap_or("?"),
+                    format!("input '{missing}' {why}"),
+                ));
+            }
+            pending = still;
+        }
+        Ok(())
+    }
+
+    fn add_node(&mut self, n: &pb::NodeProto, name: &str) -> Result<()> {
+        let op_name = n.op_type.clone().unwrap_or_default();
+        let domain = n.domain.clone().unwrap_or_default();
+        let op = match (domain.as_str(), OpType::from_name(&op_name)) {
+            ("" | "ai.onnx", Some(op)) => op,
+            _ => return Err(Error::UnsupportedOp { node: name.to_string(), op: op_name, domain }),
+        };
+        let mut attrs = BTreeMap::new();
+        for a in &n.attribute {
+            let (k, v) = attr_from_proto(a, name, &op_name)?;
+            attrs.insert(k, v);
+        }
+        let inputs: Vec<Option<ValueId>> =
+            n.input.iter().map(|i| if i.is_empty() { None } else { self.graph.find(i) }).collect();
+        // Trailing omitted outputs are dropped; omitted ones in the middle get a private name.
+        let last = n.output.iter().rposition(|o| !o.is_empty()).map_or(0, |p| p + 1);
+        let outputs: Vec<String> = n.output[..last]
+            .iter()
+            .enumerate()
+            .map(|(k, o)| {
+                if o.is_empty() {
+                    self.graph.fresh_name(&format!("{name}:unused{k}"))
+                } else {
+                    o.clone()
+                }
+            })
+            .collect();
+        self.graph.add_node(name, op, &inputs, attrs, &outputs)?;
+        Ok(())
+    }
+
+    /// Checks a declared static output shape against ours.
+    fn check_declared(&self, vi: &pb::ValueInfoProto, id: ValueId) -> Result<()> {
+        let Some(pb::type_proto::Value::TensorType(tt)) =
+            vi.r#type.as_ref().and_then(|t| t.value.as_ref())
+        else {
+            return Ok(());
+        };
+        let ours = &self.graph.value(id).ty;
+        if let Some(code) = tt.elem_type {
+            if code != 0 && DType::from_onnx_code(code) != Some(ours.dtype) {
+                return Err(Error::InvalidModel(format!(
+                    "output '{}' is declared {} but computes {}",
+                    ours_name(vi),
+                    DType::onnx_code_name(code),
+                    ours.dtype
+                )));
+            }
+        }
+        if let Some(shape) = &tt.shape {
+            use pb::tensor_shape_proto::dimension::Value as V;
+            let declared: Vec<Option<i64>> = shape
+                .dim
+                .iter()
+                .map(|d| if let Some(V::DimValue(v)) = d.value { Some(v) } else { None })
+                .collect();
+            let fits = declared.len() == ours.rank()
+                && declared
+                    .iter()
+                    .zip(&ours.shape)
+                    .all(|(d, &o)| d.is_none_or(|d| d as usize == o));
+            if !fits {
+                return Err(Error::InvalidModel(format!(
+                    "output '{}' is declared with shape {declared:?} but computes {:?}",
+                    ours_name(vi),
+                    ours.shape
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn ours_name(vi: &pb::ValueInfoProto) -> &str {
+    vi.name.as_deref().unwrap_or("")
+}
+
+/// Unique node names: the file's, or `<op_type>_<index>` for unnamed nodes.
+fn node_names(nodes: &[pb::NodeProto]) -> Vec<String> {
+    let mut seen = HashMap::new();
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let base = match n.name.as_deref() {
+                Some(s) if !s.is_empty() => s.to_string(),
+                _ => format!("{}_{i}", n.op_type.as_deref().unwrap_or("node")),
+            };
+            let count = seen.entry(base.clone()).or_insert(0usize);
+            *count += 1;
+            if *count == 1 { base } else { format!("{base}_{}", *count - 1) }
+        })
+        .collect()
+}

@@ -1,0 +1,257 @@
+//! ONNX Runtime: loading the library, creating sessions, running them. The only module that
+//! touches the `ort` crate.
+//!
+//! The library is loaded once per process (ONNX Runtime allows one environment per process);
+//! [`Runtime::new`] finds or fetches it ([`library`]) and decides the execution provider.
+
+mod fetch;
+pub mod library;
+mod session;
+
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+pub use library::{LibraryFlavor, LocatedLibrary, ORT_VERSION};
+pub use session::Session;
+
+use crate::error::{Error, Result};
+
+/// The execution provider the user asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Device {
+    /// CPU only.
+    #[default]
+    Cpu,
+    /// CUDA; fails loudly if the CUDA provider cannot be used.
+    Cuda,
+    /// CUDA when an NVIDIA driver and the CUDA provider work, else CPU (said on stderr).
+    Auto,
+}
+
+impl std::str::FromStr for Device {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Device> {
+        match s {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda),
+            "auto" => Ok(Device::Auto),
+            _ => Err(Error::Usage(format!("unknown device '{s}' (expected cpu, cuda or auto)"))),
+        }
+    }
+}
+
+/// The provider sessions actually run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// ONNX Runtime's CPU provider.
+    Cpu,
+    /// ONNX Runtime's CUDA provider.
+    Cuda,
+}
+
+/// ONNX Runtime graph optimisation level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Optimization {
+    /// No graph optimisation.
+    Disabled,
+    /// Basic (constant folding, redundant node elimination).
+    Basic,
+    /// Everything, including layout transformations (fastest).
+    #[default]
+    All,
+}
+
+/// How to set up ONNX Runtime.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// Requested device.
+    pub device: Device,
+    /// Intra-op threads; 0 lets ONNX Runtime decide (one per physical core).
+    pub threads: usize,
+    /// Explicit path of the ONNX Runtime library.
+    pub ort_lib: Option<PathBuf>,
+    /// Graph optimisation level.
+    pub optimization: Optimization,
+}
+
+/// A loaded ONNX Runtime with a chosen execution provider.
+#[derive(Clone)]
+pub struct Runtime {
+    env: ort::environment::Environment,
+    /// The provider sessions run on.
+    pub provider: Provider,
+    /// The library in use.
+    pub library: LocatedLibrary,
+    /// A remark for the user about how the provider was chosen (printed on stderr by the CLI).
+    pub note: Option<String>,
+    threads: usize,
+    optimization: Optimization,
+}
+
+struct Loaded {
+    env: ort::environment::Environment,
+    library: LocatedLibrary,
+    flavor: LibraryFlavor,
+}
+
+static LOADED: OnceLock<Loaded> = OnceLock::new();
+static LOADING: Mutex<()> = Mutex::new(());
+
+fn load(lib: LocatedLibrary, flavor: LibraryFlavor) -> Result<&'static Loaded> {
+    let _guard = LOADING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(l) = LOADED.get() {
+        if l.library.path != lib.path {
+            return Err(Error::RuntimeLibrary(format!(
+                "ONNX Runtime is already loaded from {} in this process; cannot also load {}",
+                l.library.path.display(),
+                lib.path.display()
+            )));
+        }
+        return Ok(l);
+    }
+    if let Some(dir) = &lib.cuda_dir {
+        ort::ep::cuda::preload_dylibs(Some(dir), Some(dir)).map_err(|e| Error::Provider {
+            provider: "CUDA".into(),
+            reason: format!("preloading CUDA libraries from {}: {e}", dir.display()),
+        })?;
+    }
+    let builder = ort::init_from(&lib.path).map_err(|e| {
+        let mut reason = format!("{e}");
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            reason = format!("{reason}: {s}");
+            src = s.source();
+        }
+        Error::RuntimeLibrary(format!(
+            "cannot load {} ({}): {reason}. Remedy: unset ORT_DYLIB_PATH/--ort-lib to let intrain fetch ONNX Runtime {ORT_VERSION}, or point them at libonnxruntime.so.{ORT_VERSION}",
+            lib.path.display(),
+            lib.origin
+        ))
+    })?;
+    let env = builder
+        .with_name("intrain")
+        .build()
+        .map_err(|e| Error::RuntimeLibrary(format!("{}: {e}", lib.path.display())))?;
+    Ok(LOADED.get_or_init(|| Loaded { env, library: lib, flavor }))
+}
+
+impl Runtime {
+    /// Loads ONNX Runtime (finding or fetching it) and chooses the execution provider.
+    pub fn new(opts: &RuntimeOptions) -> Result<Runtime> {
+        let explicit = opts.ort_lib.as_deref();
+        let (loaded, provider, note) = match opts.device {
+            Device::Cpu => {
+                let lib = match LOADED.get() {
+                    Some(l) if explicit.is_none() => l.library.clone(),
+                    _ => library::locate_or_fetch(explicit, LibraryFlavor::Cpu)?,
+                };
+                (load(lib, LibraryFlavor::Cpu)?, Provider::Cpu, None)
+            }
+            Device::Cuda => (Self::load_cuda(explicit)?, Provider::Cuda, None),
+            Device::Auto => {
+                if !library::nvidia_driver_present() {
+                    let lib = library::locate_or_fetch(explicit, LibraryFlavor::Cpu)?;
+                    (
+                        load(lib, LibraryFlavor::Cpu)?,
+                        Provider::Cpu,
+                        Some(
+                            "device auto: no NVIDIA driver found, using the CPU provider"
+                                .to_string(),
+                        ),
+                    )
+                } else {
+                    match Self::load_cuda(explicit) {
+                        Ok(l) => (
+                            l,
+                            Provider::Cuda,
+                            Some("device auto: using the CUDA provider".to_string()),
+                        ),
+                        Err(e) => {
+                            let lib = library::locate_or_fetch(explicit, LibraryFlavor::Cpu)?;
+                            (
+                                load(lib, LibraryFlavor::Cpu)?,
+                                Provider::Cpu,
+                                Some(format!(
+                                    "device auto: CUDA unavailable ({e}); using the CPU provider"
+                                )),
+                            )
+                        }
+                    }
+                }
+            }
+        };
+        Ok(Runtime {
+            env: loaded.env.clone(),
+            provider,
+            library: loaded.library.clone(),
+            note,
+            threads: opts.threads,
+            optimization: opts.optimization,
+        })
+    }
+
+    fn load_cuda(explicit: Option<&std::path::Path>) -> Result<&'static Loaded> {
+        use ort::ep::ExecutionProvider;
+        if !library::nvidia_driver_present() {
+            return Err(Error::Provider {
+                provider: "CUDA".into(),
+                reason: "no NVIDIA driver found on this machine (/proc/driver/nvidia, libcuda.so.1); use --device cpu".into(),
+            });
+        }
+        let lib = library::locate_or_fetch(explicit, LibraryFlavor::Cuda)?;
+        let loaded = load(lib, LibraryFlavor::Cuda)?;
+        let available = ort::ep::CUDA::is_available().unwrap_or(false);
+        if !available
+            || loaded.flavor == LibraryFlavor::Cpu
+                && explicit.is_none()
+                && loaded.library.origin != "ORT_DYLIB_PATH"
+        {
+            return Err(Error::Provider {
+                provider: "CUDA".into(),
+                reason: format!(
+                    "the ONNX Runtime library at {} was built without CUDA; use the onnxruntime-gpu build (unset ORT_DYLIB_PATH to let intrain fetch it)",
+                    loaded.library.path.display()
+                ),
+            });
+        }
+        Ok(loaded)
+    }
+
+    /// Creates a session from ONNX model bytes.
+    pub fn session(&self, model: &[u8]) -> Result<Session> {
+        use ort::session::builder::GraphOptimizationLevel as L;
+        let rt = |e: ort::Error| Error::Runtime(e.to_string());
+        let mut b = ort::session::Session::builder(&self.env).map_err(rt)?;
+        let level = match self.optimization {
+            Optimization::Disabled => L::Disable,
+            Optimization::Basic => L::Level1,
+            Optimization::All => L::All,
+        };
+        let conv =
+            |e: ort::Error<ort::session::builder::SessionBuilder>| Error::Runtime(e.to_string());
+        b = b.with_optimization_level(level).map_err(conv)?;
+        b = b.with_inter_threads(1).map_err(conv)?;
+        if self.threads > 0 {
+            b = b.with_intra_threads(self.threads).map_err(conv)?;
+        }
+        if self.provider == Provider::Cuda {
+            b = b
+                .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+                .map_err(|e| Error::Provider { provider: "CUDA".into(), reason: e.to_string() })?;
+        }
+        let inner = b.commit_from_memory(model).map_err(rt)?;
+        Ok(Session::new(inner))
+    }
+
+    /// One line describing the runtime (provider, library, threads).
+    pub fn describe(&self) -> String {
+        format!(
+            "ONNX Runtime {ORT_VERSION} ({:?} provider, {} threads) from {} [{}]",
+            self.provider,
+            if self.threads == 0 { "default".to_string() } else { self.threads.to_string() },
+            self.library.path.display(),
+            self.library.origin
+        )
+    }
+}
