@@ -6,6 +6,7 @@
 mod args;
 mod bench;
 mod inspect;
+mod ops;
 mod run_model;
 mod runtime_cmd;
 
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use args::{ModelArgs, RuntimeArgs};
+pub use ops::markdown_table;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -40,6 +42,8 @@ enum Command {
     ///
     /// Example: intrain run model.onnx --input x=x.npy --save-outputs out/
     Run(run_model::RunArgs),
+    /// List the supported ONNX ops and whether intrain can differentiate them.
+    Ops(ops::OpsArgs),
     /// Show (and fetch if needed) the ONNX Runtime library intrain uses.
     Runtime(runtime_cmd::RuntimeCmdArgs),
     /// Benchmarks (session creation, forward) on the NAS-Bench-201 network.
@@ -76,6 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Run(a) => run_model::run(a),
+        Command::Ops(a) => ops::run(a),
         Command::Runtime(a) => runtime_cmd::run(a),
         Command::Bench(a) => bench::run(a),
     }

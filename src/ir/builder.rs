@@ -45,6 +45,26 @@ impl Default for Conv2d {
     }
 }
 
+/// Pooling hyper-parameters for [`GraphBuilder::pool`] (2-D, square, symmetric).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool2d {
+    /// Kernel size.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Padding on every side.
+    pub pad: usize,
+    /// AveragePool: whether padded positions count in the average.
+    pub count_include_pad: bool,
+}
+
+impl Pool2d {
+    /// A `kernel`×`kernel` pool with `stride` and `pad`, padding not counted.
+    pub fn new(kernel: usize, stride: usize, pad: usize) -> Pool2d {
+        Pool2d { kernel, stride, pad, count_include_pad: false }
+    }
+}
+
 impl GraphBuilder {
     /// A builder for a graph of the opset intrain builds with ([`BUILD_OPSET`]).
     pub fn new(name: impl Into<String>) -> GraphBuilder {
@@ -211,24 +231,15 @@ impl GraphBuilder {
     }
 
     /// 2-D AveragePool or MaxPool with a square kernel.
-    pub fn pool(
-        &mut self,
-        op: OpType,
-        name: &str,
-        x: ValueId,
-        kernel: usize,
-        stride: usize,
-        pad: usize,
-        count_include_pad: bool,
-    ) -> Result<ValueId> {
-        let (k, s, p) = (kernel as i64, stride as i64, pad as i64);
+    pub fn pool(&mut self, op: OpType, name: &str, x: ValueId, p: Pool2d) -> Result<ValueId> {
+        let (k, s, pad) = (p.kernel as i64, p.stride as i64, p.pad as i64);
         let mut attrs = vec![
             ("kernel_shape", Attr::Ints(vec![k, k])),
             ("strides", Attr::Ints(vec![s, s])),
-            ("pads", Attr::Ints(vec![p; 4])),
+            ("pads", Attr::Ints(vec![pad; 4])),
         ];
         if op == OpType::AveragePool {
-            attrs.push(("count_include_pad", Attr::Int(count_include_pad as i64)));
+            attrs.push(("count_include_pad", Attr::Int(p.count_include_pad as i64)));
         }
         self.op(op, name, &[x], attrs)
     }

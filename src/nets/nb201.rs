@@ -8,7 +8,7 @@
 //! This is the reference for benchmarks and tests; the YAML grammar emits the same network.
 
 use crate::error::{Error, Result};
-use crate::ir::builder::Conv2d;
+use crate::ir::builder::{Conv2d, Pool2d};
 use crate::ir::{Graph, GraphBuilder, OpType, Tensor, TensorType, ValueId};
 use crate::nets::init::Init;
 
@@ -176,7 +176,19 @@ impl Net<'_> {
         for i in 1..=3 {
             let mut terms = Vec::new();
             for (j, &op) in cell.edges[i - 1].iter().enumerate() {
-                let Some(src) = nodes[j] else { continue };
+                if op == EdgeOp::None {
+                    continue;
+                }
+                // A node no edge feeds is zero; it still feeds its out-edges (as in the
+                // benchmark, whose parameter count includes their convolutions).
+                let src = match nodes[j] {
+                    Some(v) => v,
+                    None => {
+                        let z = self.zeros_like(x, &format!("node{j}_zero"))?;
+                        nodes[j] = Some(z);
+                        z
+                    }
+                };
                 let edge = format!("edge_{i}_{j}");
                 let t = match op {
                     EdgeOp::None => continue,
@@ -187,10 +199,7 @@ impl Net<'_> {
                         OpType::AveragePool,
                         &format!("{edge}/avgpool"),
                         src,
-                        3,
-                        1,
-                        1,
-                        false,
+                        Pool2d::new(3, 1, 1),
                     )?,
                 };
                 terms.push(t);
@@ -206,21 +215,24 @@ impl Net<'_> {
         }
         let out = match nodes[3] {
             Some(v) => v,
-            None => {
-                // No path reaches the output: the cell computes zeros of the input's shape.
-                let zero = self.b.param("zero", Tensor::f32_scalar(0.0))?;
-                self.b.op(OpType::Mul, "zero_output", &[x, zero], vec![])?
-            }
+            // No edge reaches the output: the cell computes zeros of the input's shape.
+            None => self.zeros_like(x, "node3_zero")?,
         };
         self.b.pop_scope();
         Ok(out)
+    }
+
+    fn zeros_like(&mut self, x: ValueId, name: &str) -> Result<ValueId> {
+        let zero = self.b.param(&format!("{name}/scalar"), Tensor::f32_scalar(0.0))?;
+        self.b.op(OpType::Mul, name, &[x, zero], vec![])
     }
 
     fn reduction(&mut self, scope: &str, x: ValueId, cout: usize) -> Result<ValueId> {
         self.b.push_scope(scope);
         let a = self.relu_conv_bn("conv_a", x, cout, 3, 2)?;
         let bb = self.relu_conv_bn("conv_b", a, cout, 3, 1)?;
-        let pooled = self.b.pool(OpType::AveragePool, "shortcut/avgpool", x, 2, 2, 0, false)?;
+        let pooled =
+            self.b.pool(OpType::AveragePool, "shortcut/avgpool", x, Pool2d::new(2, 2, 0))?;
         let sc = self.conv("shortcut/conv", pooled, cout, 1, 1)?;
         let out = self.b.add("add", sc, bb)?;
         self.b.pop_scope();

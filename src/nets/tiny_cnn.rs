@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::ir::builder::Conv2d;
+use crate::ir::builder::{Conv2d, Pool2d};
 use crate::ir::{Graph, GraphBuilder, OpType, Tensor, TensorType};
 
 /// The named intermediate tensors the golden records, in graph order.
@@ -35,12 +35,12 @@ pub fn build(n: usize, h: usize, w: usize, weights: &BTreeMap<String, Tensor>) -
     );
     let bn = b.batch_norm("bn1", c1, g, be, m, v, 1e-5, false)?;
     let relu1 = b.relu("relu1", bn)?;
-    let pool_a = b.pool(OpType::MaxPool, "pool_a", relu1, 2, 2, 0, false)?;
+    let pool_a = b.pool(OpType::MaxPool, "pool_a", relu1, Pool2d::new(2, 2, 0))?;
     let wb = b.param("conv_b.weight", get("conv_b.weight")?)?;
     let conv_b =
         b.conv("conv_b", relu1, wb, None, Conv2d { stride: 2, pad: 1, ..Default::default() })?;
     let add = b.add("add", pool_a, conv_b)?;
-    let avg = b.pool(OpType::AveragePool, "avg", add, 3, 1, 1, false)?;
+    let avg = b.pool(OpType::AveragePool, "avg", add, Pool2d::new(3, 1, 1))?;
     let cat = b.concat("cat", &[add, avg], 1)?;
     let gap = b.global_avg_pool("gap", cat)?;
     let flat = b.flatten("flat", gap, 1)?;

@@ -133,6 +133,13 @@ impl Importer {
                 "sparse initializer '{name}' is not supported"
             )));
         }
+        for name in opts.input_shapes.keys() {
+            if !g.input.iter().any(|i| i.name.as_deref() == Some(name)) {
+                return Err(Error::Usage(format!(
+                    "--input-shape names '{name}', which is not an input of the model"
+                )));
+            }
+        }
         let mut init_names = HashSet::new();
         for t in &g.initializer {
             let name = t.name.clone().unwrap_or_default();
@@ -305,15 +312,16 @@ impl Importer {
             return Ok(());
         };
         let ours = &self.graph.value(id).ty;
-        if let Some(code) = tt.elem_type {
-            if code != 0 && DType::from_onnx_code(code) != Some(ours.dtype) {
-                return Err(Error::InvalidModel(format!(
-                    "output '{}' is declared {} but computes {}",
-                    ours_name(vi),
-                    DType::onnx_code_name(code),
-                    ours.dtype
-                )));
-            }
+        if let Some(code) = tt.elem_type
+            && code != 0
+            && DType::from_onnx_code(code) != Some(ours.dtype)
+        {
+            return Err(Error::InvalidModel(format!(
+                "output '{}' is declared {} but computes {}",
+                ours_name(vi),
+                DType::onnx_code_name(code),
+                ours.dtype
+            )));
         }
         if let Some(shape) = &tt.shape {
             use pb::tensor_shape_proto::dimension::Value as V;

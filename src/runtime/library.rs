@@ -81,19 +81,18 @@ pub fn locate(explicit: Option<&Path>, flavor: LibraryFlavor) -> Result<Option<L
         }
         return Ok(Some(LocatedLibrary { path: p, origin: "ORT_DYLIB_PATH", cuda_dir: None }));
     }
-    if flavor == LibraryFlavor::Cpu {
-        if let Some(dir) =
+    if flavor == LibraryFlavor::Cpu
+        && let Some(dir) =
             std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf))
-        {
-            for name in [lib_file_name(), "libonnxruntime.so".to_string()] {
-                let p = dir.join(name);
-                if p.is_file() {
-                    return Ok(Some(LocatedLibrary {
-                        path: p,
-                        origin: "next to the executable",
-                        cuda_dir: None,
-                    }));
-                }
+    {
+        for name in [lib_file_name(), "libonnxruntime.so".to_string()] {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Ok(Some(LocatedLibrary {
+                    path: p,
+                    origin: "next to the executable",
+                    cuda_dir: None,
+                }));
             }
         }
     }

@@ -137,6 +137,14 @@ impl SpatialParams {
             }
             "VALID" => {}
             "SAME_UPPER" | "SAME_LOWER" => {
+                if dilations.iter().any(|&d| d > 1) {
+                    return Err((
+                        "auto_pad".into(),
+                        format!(
+                            "{auto_pad} with dilations > 1 is not supported (ONNX Runtime rejects it)"
+                        ),
+                    ));
+                }
                 for i in 0..nd {
                     let out = input[i].div_ceil(strides[i]);
                     let eff_k = dilations[i] * (kernel[i] - 1) + 1;
@@ -216,7 +224,7 @@ pub fn conv_geometry(
             format!("input has {} channels but weight expects {} x group {group}", x[1], w[1]),
         ));
     }
-    if w[0] % group != 0 {
+    if !w[0].is_multiple_of(group) {
         return Err((
             "group".into(),
             format!("{} output channels are not divisible by group {group}", w[0]),
@@ -239,12 +247,10 @@ pub fn conv(ctx: &Ctx) -> Result<Vec<Inferred>> {
         return Err(ctx.err(format!("weight is {} but input is {}", w.dtype, x.dtype)));
     }
     let g = conv_geometry(ctx.attrs, &x.shape, &w.shape).map_err(|(a, r)| ctx.attr_err(&a, r))?;
-    if let Some(b) = ctx.opt_input(2) {
-        if b.ty.shape != [g.out_channels] {
-            return Err(
-                ctx.err(format!("bias shape {:?} should be [{}]", b.ty.shape, g.out_channels))
-            );
-        }
+    if let Some(b) = ctx.opt_input(2)
+        && b.ty.shape != [g.out_channels]
+    {
+        return Err(ctx.err(format!("bias shape {:?} should be [{}]", b.ty.shape, g.out_channels)));
     }
     let mut shape = vec![g.batch, g.out_channels];
     shape.extend(&g.spatial.output);
@@ -288,7 +294,9 @@ pub fn conv_transpose(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let pads = match ctx.ints("pads")? {
         Some(p) if p.len() == 2 * nd => p.iter().map(|&x| x.max(0) as usize).collect(),
         Some(p) => {
-            return Err(ctx.attr_err("pads", format!("has {} values, expected {}", p.len(), 2 * nd)));
+            return Err(
+                ctx.attr_err("pads", format!("has {} values, expected {}", p.len(), 2 * nd))
+            );
         }
         None => vec![0; 2 * nd],
     };

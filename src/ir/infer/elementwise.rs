@@ -12,10 +12,10 @@ pub fn unary(ctx: &Ctx) -> Result<Vec<Inferred>> {
     match ctx.op {
         OpType::Clip => {
             for i in 1..3 {
-                if let Some(b) = ctx.opt_input(i) {
-                    if b.ty.numel() != 1 {
-                        return Err(ctx.err(format!("input {i} (clip bound) must be a scalar")));
-                    }
+                if let Some(b) = ctx.opt_input(i)
+                    && b.ty.numel() != 1
+                {
+                    return Err(ctx.err(format!("input {i} (clip bound) must be a scalar")));
                 }
             }
         }
@@ -91,7 +91,7 @@ pub fn broadcast(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let dtype = ctx.ty(data_inputs[0])?.dtype;
     for &i in &data_inputs[1..] {
         let d = ctx.ty(i)?.dtype;
-        if d != dtype && !(ctx.op == Pow) {
+        if d != dtype && (ctx.op != Pow) {
             return Err(
                 ctx.err(format!("input {i} is {d} but input {} is {dtype}", data_inputs[0]))
             );

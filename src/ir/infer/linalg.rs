@@ -28,10 +28,10 @@ pub fn gemm(ctx: &Ctx) -> Result<Vec<Inferred>> {
             "inner dimensions differ: A gives {k}, B gives {k2} (check transA/transB)"
         )));
     }
-    if let Some(c) = ctx.opt_input(2) {
-        if broadcast_shapes(&[&c.ty.shape, &[m, n]]).as_deref() != Some(&[m, n][..]) {
-            return Err(ctx.err(format!("C {:?} does not broadcast to [{m}, {n}]", c.ty.shape)));
-        }
+    if let Some(c) = ctx.opt_input(2)
+        && broadcast_shapes(&[&c.ty.shape, &[m, n]]).as_deref() != Some(&[m, n][..])
+    {
+        return Err(ctx.err(format!("C {:?} does not broadcast to [{m}, {n}]", c.ty.shape)));
     }
     Ok(vec![unknown(a.dtype, vec![m, n])])
 }

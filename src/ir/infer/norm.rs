@@ -36,13 +36,13 @@ pub fn layer_norm(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let axis = ctx.axis(ctx.int("axis", -1)?, x.rank(), "axis")?;
     let normalized = &x.shape[axis..];
     for i in 1..3 {
-        if let Some(v) = ctx.opt_input(i) {
-            if super::broadcast_shapes(&[&v.ty.shape, normalized]).as_deref() != Some(normalized) {
-                return Err(ctx.err(format!(
-                    "input {i} shape {:?} does not broadcast to {normalized:?}",
-                    v.ty.shape
-                )));
-            }
+        if let Some(v) = ctx.opt_input(i)
+            && super::broadcast_shapes(&[&v.ty.shape, normalized]).as_deref() != Some(normalized)
+        {
+            return Err(ctx.err(format!(
+                "input {i} shape {:?} does not broadcast to {normalized:?}",
+                v.ty.shape
+            )));
         }
     }
     let mut stat_shape = x.shape.clone();

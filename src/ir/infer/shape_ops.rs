@@ -376,33 +376,33 @@ pub fn gather(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let mut shape = x.shape[..axis].to_vec();
     shape.extend(&ind.shape);
     shape.extend(&x.shape[axis + 1..]);
-    if let (Some(t), Some(i)) = (ctx.data(0), ctx.data(1)) {
-        if small(&shape) {
-            let dim = x.shape[axis] as i64;
-            let indices: Vec<usize> = i
-                .to_i64()
-                .iter()
-                .map(|&k| {
-                    let k = if k < 0 { k + dim } else { k };
-                    if (0..dim).contains(&k) {
-                        Ok(k as usize)
-                    } else {
-                        Err(ctx.err(format!("index {k} out of range for axis of size {dim}")))
-                    }
-                })
-                .collect::<Result<_>>()?;
-            let outer: usize = x.shape[..axis].iter().product();
-            let inner: usize = x.shape[axis + 1..].iter().product();
-            let mut idx = Vec::with_capacity(shape.iter().product());
-            for o in 0..outer {
-                for &k in &indices {
-                    for j in 0..inner {
-                        idx.push((o * x.shape[axis] + k) * inner + j);
-                    }
+    if let (Some(t), Some(i)) = (ctx.data(0), ctx.data(1))
+        && small(&shape)
+    {
+        let dim = x.shape[axis] as i64;
+        let indices: Vec<usize> = i
+            .to_i64()
+            .iter()
+            .map(|&k| {
+                let k = if k < 0 { k + dim } else { k };
+                if (0..dim).contains(&k) {
+                    Ok(k as usize)
+                } else {
+                    Err(ctx.err(format!("index {k} out of range for axis of size {dim}")))
+                }
+            })
+            .collect::<Result<_>>()?;
+        let outer: usize = x.shape[..axis].iter().product();
+        let inner: usize = x.shape[axis + 1..].iter().product();
+        let mut idx = Vec::with_capacity(shape.iter().product());
+        for o in 0..outer {
+            for &k in &indices {
+                for j in 0..inner {
+                    idx.push((o * x.shape[axis] + k) * inner + j);
                 }
             }
-            return Ok(vec![known(take(t, &idx, shape))]);
         }
+        return Ok(vec![known(take(t, &idx, shape))]);
     }
     Ok(vec![unknown(x.dtype, shape)])
 }
