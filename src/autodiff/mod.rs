@@ -1,7 +1,24 @@
 //! Reverse-mode differentiation of IR graphs into training graphs (standard ONNX ops only).
 //!
+//! [`build_training_graph`] copies the forward graph (constants folded, BatchNormalization in
+//! batch-statistics mode emitted in its manual form, Dropout as identity), appends a loss head
+//! ([`Loss`]), and walks the nodes in reverse topological order applying one gradient rule per
+//! op family (`rules/`), summing fan-out and reducing broadcast gradients. It never touches
+//! protobuf or ONNX Runtime: the result is an IR [`crate::ir::Graph`] to export and run.
+//!
 //! [`gradient_support`] is the single source of truth for which ops can be differentiated; the
-//! `inspect` command and the README's op table read it.
+//! `inspect` and `ops` commands and the README's op table read it.
+
+mod emit;
+mod loss;
+mod rules;
+mod training;
+
+pub use loss::Loss;
+pub use training::{
+    BnMode, GradOutputs, ParamGrad, ParamSet, StatOutputs, TrainingGraph, TrainingOptions,
+    build_training_graph,
+};
 
 use crate::ir::OpType;
 
@@ -21,6 +38,9 @@ pub enum GradSupport {
 /// The differentiation status of an op.
 pub fn gradient_support(op: OpType) -> GradSupport {
     use OpType::*;
+    if rules::rule(op).is_some() {
+        return GradSupport::Rule;
+    }
     match op {
         Shape | Size | Constant | ConstantOfShape | Range | Equal | Greater | GreaterOrEqual
         | Less | LessOrEqual | And | Or | Not | Sign | Floor | Ceil | Mod => {

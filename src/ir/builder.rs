@@ -24,6 +24,7 @@ use crate::error::Result;
 pub struct GraphBuilder {
     graph: Graph,
     scope: Vec<String>,
+    saved_scopes: Vec<Vec<String>>,
 }
 
 /// Convolution hyper-parameters for [`GraphBuilder::conv`] (2-D, symmetric).
@@ -72,12 +73,12 @@ impl GraphBuilder {
             Ok(g) => g,
             Err(_) => unreachable!("BUILD_OPSET is in the supported range"),
         };
-        GraphBuilder { graph, scope: Vec::new() }
+        GraphBuilder { graph, scope: Vec::new(), saved_scopes: Vec::new() }
     }
 
     /// Wraps an existing graph to extend it.
     pub fn from_graph(graph: Graph) -> GraphBuilder {
-        GraphBuilder { graph, scope: Vec::new() }
+        GraphBuilder { graph, scope: Vec::new(), saved_scopes: Vec::new() }
     }
 
     /// Enters a naming scope.
@@ -88,6 +89,19 @@ impl GraphBuilder {
     /// Leaves the innermost naming scope.
     pub fn pop_scope(&mut self) {
         self.scope.pop();
+    }
+
+    /// Temporarily leaves every scope (for names that belong at the top level); undo with
+    /// [`GraphBuilder::pop_scope_root`].
+    pub fn push_scope_root(&mut self) {
+        self.saved_scopes.push(std::mem::take(&mut self.scope));
+    }
+
+    /// Restores the scopes saved by [`GraphBuilder::push_scope_root`].
+    pub fn pop_scope_root(&mut self) {
+        if let Some(s) = self.saved_scopes.pop() {
+            self.scope = s;
+        }
     }
 
     /// The graph built so far.
@@ -161,6 +175,19 @@ impl GraphBuilder {
         let attrs: BTreeMap<String, Attr> =
             attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         self.graph.add_node(node_name, op, inputs, attrs, &outputs)
+    }
+
+    /// Adds a node with explicit (unscoped) output names.
+    pub fn op_named(
+        &mut self,
+        op: OpType,
+        name: &str,
+        inputs: &[Option<ValueId>],
+        attrs: BTreeMap<String, Attr>,
+        outputs: &[String],
+    ) -> Result<Vec<ValueId>> {
+        let node_name = self.qualified(name);
+        self.graph.add_node(node_name, op, inputs, attrs, outputs)
     }
 
     /// 2-D convolution `Conv(x, w[, b])`.

@@ -121,30 +121,30 @@ pub fn node_cost(graph: &Graph, node: &Node) -> NodeCost {
         Conv => {
             let w = shape_in(1);
             let per_out: u64 = w[1..].iter().map(|&d| d as u64).product();
-            let macs = out_numel * per_out;
-            NodeCost { macs, flops: macs + if has_bias(2) { out_numel } else { 0 } }
+            let macs = out_numel.saturating_mul(per_out);
+            NodeCost { macs, flops: macs.saturating_add(if has_bias(2) { out_numel } else { 0 }) }
         }
         ConvTranspose => {
             let w = shape_in(1);
             let per_in: u64 = w[1..].iter().map(|&d| d as u64).product();
-            let macs = numel_in(0) * per_in;
-            NodeCost { macs, flops: macs + if has_bias(2) { out_numel } else { 0 } }
+            let macs = numel_in(0).saturating_mul(per_in);
+            NodeCost { macs, flops: macs.saturating_add(if has_bias(2) { out_numel } else { 0 }) }
         }
         Gemm => {
             let a = shape_in(0);
             let k = if node.attrs.get("transA") == Some(&super::Attr::Int(1)) { a[0] } else { a[1] }
                 as u64;
-            let macs = out_numel * k;
-            NodeCost { macs, flops: macs + if has_bias(2) { out_numel } else { 0 } }
+            let macs = out_numel.saturating_mul(k);
+            NodeCost { macs, flops: macs.saturating_add(if has_bias(2) { out_numel } else { 0 }) }
         }
         MatMul => {
             let a = shape_in(0);
             let k = *a.last().unwrap_or(&0) as u64;
-            let macs = out_numel * k;
+            let macs = out_numel.saturating_mul(k);
             NodeCost { macs, flops: macs }
         }
         BatchNormalization | LayerNormalization | InstanceNormalization => {
-            NodeCost { macs: 0, flops: 2 * numel_in(0) }
+            NodeCost { macs: 0, flops: numel_in(0).saturating_mul(2) }
         }
         Relu | LeakyRelu | Sigmoid | Tanh | HardSigmoid | HardSwish | Gelu | Elu | Clip
         | Softplus => NodeCost { macs: 0, flops: out_numel },
@@ -154,7 +154,7 @@ pub fn node_cost(graph: &Graph, node: &Node) -> NodeCost {
                 _ => 1,
             };
             let _ = out_shape;
-            NodeCost { macs: 0, flops: out_numel * k }
+            NodeCost { macs: 0, flops: out_numel.saturating_mul(k) }
         }
         GlobalAveragePool | GlobalMaxPool => NodeCost { macs: 0, flops: numel_in(0) },
         _ => NodeCost::default(),
@@ -165,6 +165,6 @@ pub fn node_cost(graph: &Graph, node: &Node) -> NodeCost {
 pub fn graph_cost(graph: &Graph) -> NodeCost {
     graph.nodes().iter().fold(NodeCost::default(), |acc, n| {
         let c = node_cost(graph, n);
-        NodeCost { macs: acc.macs + c.macs, flops: acc.flops + c.flops }
+        NodeCost { macs: acc.macs.saturating_add(c.macs), flops: acc.flops.saturating_add(c.flops) }
     })
 }

@@ -118,6 +118,15 @@ impl fmt::Display for DType {
     }
 }
 
+/// Largest number of elements a tensor may have (2^40): larger shapes in a model are errors,
+/// which also keeps every element count and cost computation free of overflow.
+pub const MAX_ELEMENTS: usize = 1 << 40;
+
+/// The number of elements of `shape`, or `None` when it exceeds [`MAX_ELEMENTS`].
+pub fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).filter(|&n| n <= MAX_ELEMENTS)
+}
+
 /// A tensor type with a fully static shape: every dimension is known.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TensorType {

@@ -122,6 +122,12 @@ impl Graph {
         if value.name.is_empty() {
             return Err(Error::InvalidModel("a tensor has an empty name".into()));
         }
+        if crate::ir::dtype::checked_numel(&value.ty.shape).is_none() {
+            return Err(Error::InvalidModel(format!(
+                "tensor '{}' has shape {:?}, more than 2^40 elements",
+                value.name, value.ty.shape
+            )));
+        }
         if self.by_name.contains_key(&value.name) {
             return Err(Error::InvalidModel(format!(
                 "tensor name '{}' is defined twice",

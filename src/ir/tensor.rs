@@ -200,7 +200,7 @@ impl Tensor {
 
     /// Elements from little-endian raw bytes. Returns `None` if the byte count does not fit.
     pub fn from_le_bytes(dtype: DType, shape: Vec<usize>, bytes: &[u8]) -> Option<Tensor> {
-        let n: usize = shape.iter().product();
+        let n = crate::ir::dtype::checked_numel(&shape)?;
         if bytes.len() != n.checked_mul(dtype.size_of())? {
             return None;
         }

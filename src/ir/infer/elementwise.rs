@@ -110,7 +110,8 @@ pub fn broadcast(ctx: &Ctx) -> Result<Vec<Inferred>> {
     if ctx.op == Mod && ctx.int("fmod", 0)? == 0 && dtype.is_float() {
         return Err(ctx.attr_err("fmod", "must be 1 for floating-point inputs"));
     }
-    let numel: usize = out_shape.iter().product();
+    let numel = crate::ir::dtype::checked_numel(&out_shape)
+        .ok_or_else(|| ctx.err(format!("result shape {out_shape:?} is too large")))?;
     if ctx.all_inputs_known() && numel <= super::MAX_FOLD_ELEMENTS {
         let ins: Vec<_> = (0..n).filter_map(|i| ctx.data(i)).collect();
         if let Some(t) = eval::broadcast(ctx.op, &ins, &out_shape, out_dtype) {

@@ -16,7 +16,7 @@ mod shape_ops;
 use std::collections::BTreeMap;
 
 pub use broadcast::broadcast_shapes;
-pub use conv::{ConvGeometry, SpatialParams};
+pub use conv::{ConvGeometry, SpatialParams, conv_geometry};
 
 use super::attr::Attr;
 use super::dtype::{DType, TensorType};

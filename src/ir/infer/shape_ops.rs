@@ -49,7 +49,7 @@ fn for_each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
 }
 
 fn small(shape: &[usize]) -> bool {
-    shape.iter().product::<usize>() <= super::MAX_FOLD_ELEMENTS
+    crate::ir::dtype::checked_numel(shape).is_some_and(|n| n <= super::MAX_FOLD_ELEMENTS)
 }
 
 /// Concat.
@@ -223,13 +223,14 @@ pub fn reshape(ctx: &Ctx) -> Result<Vec<Inferred>> {
     }
     let n = x.numel();
     if let Some(i) = infer_at {
-        let rest: usize = shape.iter().product();
+        let rest = crate::ir::dtype::checked_numel(&shape)
+            .ok_or_else(|| ctx.err(format!("target shape {spec:?} is too large")))?;
         if rest == 0 || n % rest != 0 {
             return Err(ctx.err(format!("cannot reshape {:?} to {spec:?}", x.shape)));
         }
         shape[i] = n / rest;
     }
-    if shape.iter().product::<usize>() != n {
+    if crate::ir::dtype::checked_numel(&shape) != Some(n) {
         return Err(ctx.err(format!("cannot reshape {:?} ({n} elements) to {shape:?}", x.shape)));
     }
     Ok(vec![with_data(ctx, x.dtype, shape)])

@@ -1,0 +1,157 @@
+//! Activations and softmax.
+
+use super::RuleCtx;
+use crate::error::{Error, Result};
+use crate::ir::{Attr, OpType, ValueId};
+
+/// Elementwise activations: Relu, LeakyRelu, Clip (ReLU6), Sigmoid, Tanh, HardSigmoid,
+/// HardSwish, Erf, Gelu, Elu, Softplus.
+pub fn activation(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    let g = c.g()?;
+    let x = c.x(0)?;
+    let y = c.y(0);
+    let op = c.node.op;
+    let default_alpha = match op {
+        OpType::LeakyRelu => 0.01,
+        OpType::HardSigmoid => 0.2,
+        _ => 1.0,
+    };
+    let alpha = c.float("alpha", default_alpha);
+    let beta = c.float("beta", 0.5);
+    let tanh_gelu = matches!(c.node.attrs.get("approximate"), Some(Attr::String(s)) if s == "tanh");
+    let clip_bounds: Vec<(usize, ValueId)> =
+        (1..3).filter_map(|i| c.inputs.get(i).copied().flatten().map(|b| (i, b))).collect();
+    if tanh_gelu {
+        return Err(c.err("the tanh approximation of Gelu is not supported yet"));
+    }
+    let e = &mut *c.e;
+    let d = match op {
+        // dy * (y > 0): the output mask equals the input mask and needs no extra read of x.
+        OpType::Relu => {
+            let zero = e.scalar(0.0)?;
+            let m = e.op(OpType::Greater, "mask", &[y, zero], vec![])?;
+            e.op(OpType::Where, "dx", &[m, g, zero], vec![])?
+        }
+        OpType::LeakyRelu => {
+            let zero = e.scalar(0.0)?;
+            let m = e.op(OpType::Greater, "mask", &[x, zero], vec![])?;
+            let ga = e.scale("g_alpha", g, alpha)?;
+            e.op(OpType::Where, "dx", &[m, g, ga], vec![])?
+        }
+        OpType::Clip => {
+            // Gradient inside (min, max), zero outside (PyTorch's hardtanh/relu6 convention).
+            let zero = e.scalar(0.0)?;
+            let mut mask = None;
+            for (i, b) in clip_bounds {
+                let cmp = if i == 1 { OpType::Greater } else { OpType::Less };
+                let m = e.op(cmp, &format!("in_bound{i}"), &[x, b], vec![])?;
+                mask = Some(match mask {
+                    None => m,
+                    Some(prev) => e.op(OpType::And, "inside", &[prev, m], vec![])?,
+                });
+            }
+            match mask {
+                Some(m) => e.op(OpType::Where, "dx", &[m, g, zero], vec![])?,
+                None => g,
+            }
+        }
+        OpType::Sigmoid => {
+            // dy * y * (1 - y)
+            let one = e.scalar(1.0)?;
+            let omy = e.sub("one_minus_y", one, y)?;
+            let t = e.mul("y_omy", y, omy)?;
+            e.mul("dx", g, t)?
+        }
+        OpType::Tanh => {
+            let one = e.scalar(1.0)?;
+            let yy = e.mul("y2", y, y)?;
+            let t = e.sub("one_minus_y2", one, yy)?;
+            e.mul("dx", g, t)?
+        }
+        OpType::HardSigmoid => {
+            let ax = e.scale("ax", x, alpha)?;
+            let b = e.scalar(beta)?;
+            let lin = e.add("ax_b", ax, b)?;
+            let zero = e.scalar(0.0)?;
+            let one = e.scalar(1.0)?;
+            let lo = e.op(OpType::Greater, "above0", &[lin, zero], vec![])?;
+            let hi = e.op(OpType::Less, "below1", &[lin, one], vec![])?;
+            let m = e.op(OpType::And, "inside", &[lo, hi], vec![])?;
+            let ga = e.scale("g_alpha", g, alpha)?;
+            e.op(OpType::Where, "dx", &[m, ga, zero], vec![])?
+        }
+        OpType::HardSwish => {
+            // y = x * clip(x/6 + 1/2, 0, 1): dy/dx = 0 (x < -3), 1 (x > 3), x/3 + 1/2 between.
+            let third = e.scale("x_3", x, 1.0 / 3.0)?;
+            let half = e.scalar(0.5)?;
+            let mid = e.add("slope", third, half)?;
+            let lo_b = e.scalar(-3.0)?;
+            let hi_b = e.scalar(3.0)?;
+            let zero = e.scalar(0.0)?;
+            let one = e.scalar(1.0)?;
+            let above = e.op(OpType::Greater, "above3", &[x, hi_b], vec![])?;
+            let below = e.op(OpType::Less, "below_m3", &[x, lo_b], vec![])?;
+            let s1 = e.op(OpType::Where, "slope_hi", &[above, one, mid], vec![])?;
+            let s2 = e.op(OpType::Where, "slope_all", &[below, zero, s1], vec![])?;
+            e.mul("dx", g, s2)?
+        }
+        OpType::Erf => {
+            // 2/sqrt(pi) * exp(-x²)
+            let xx = e.mul("x2", x, x)?;
+            let nxx = e.neg("neg_x2", xx)?;
+            let ex = e.op(OpType::Exp, "exp", &[nxx], vec![])?;
+            let t = e.scale("d_erf", ex, std::f32::consts::FRAC_2_SQRT_PI)?;
+            e.mul("dx", g, t)?
+        }
+        OpType::Gelu => {
+            // Φ(x) + x φ(x), Φ(x) = (1 + erf(x/√2))/2, φ(x) = exp(-x²/2)/√(2π)
+            let xs = e.scale("x_sqrt2", x, std::f32::consts::FRAC_1_SQRT_2)?;
+            let erf = e.op(OpType::Erf, "erf", &[xs], vec![])?;
+            let one = e.scalar(1.0)?;
+            let p1 = e.add("one_erf", erf, one)?;
+            let cdf = e.scale("cdf", p1, 0.5)?;
+            let xx = e.mul("x2", x, x)?;
+            let h = e.scale("neg_half_x2", xx, -0.5)?;
+            let ex = e.op(OpType::Exp, "exp", &[h], vec![])?;
+            let pdf = e.scale("pdf", ex, 1.0 / (2.0 * std::f32::consts::PI).sqrt())?;
+            let xpdf = e.mul("x_pdf", x, pdf)?;
+            let dd = e.add("dgelu", cdf, xpdf)?;
+            e.mul("dx", g, dd)?
+        }
+        OpType::Elu => {
+            let zero = e.scalar(0.0)?;
+            let m = e.op(OpType::Greater, "mask", &[x, zero], vec![])?;
+            let a = e.scalar(alpha)?;
+            let ya = e.add("y_alpha", y, a)?;
+            let gn = e.mul("g_neg", g, ya)?;
+            e.op(OpType::Where, "dx", &[m, g, gn], vec![])?
+        }
+        OpType::Softplus => {
+            let s = e.op(OpType::Sigmoid, "sigmoid", &[x], vec![])?;
+            e.mul("dx", g, s)?
+        }
+        _ => return Err(Error::node(&c.node.name, op, "unexpected op")),
+    };
+    Ok(vec![Some(d)])
+}
+
+/// Softmax: dx = y (dy - Σ dy y); LogSoftmax: dx = dy - softmax Σ dy.
+pub fn softmax(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    let g = c.g()?;
+    let y = c.y(0);
+    let rank = c.shape(y).len();
+    let axis = c.axis(c.int("axis", -1), rank);
+    let e = &mut *c.e;
+    let d = if c.node.op == OpType::Softmax {
+        let gy = e.mul("g_y", g, y)?;
+        let s = e.reduce_sum("sum_gy", gy, &[axis], true)?;
+        let t = e.sub("g_minus", g, s)?;
+        e.mul("dx", y, t)?
+    } else {
+        let p = e.op(OpType::Exp, "softmax", &[y], vec![])?;
+        let s = e.reduce_sum("sum_g", g, &[axis], true)?;
+        let ps = e.mul("p_sum", p, s)?;
+        e.sub("dx", g, ps)?
+    };
+    Ok(vec![Some(d)])
+}

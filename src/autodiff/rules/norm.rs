@@ -1,0 +1,114 @@
+//! BatchNormalization (batch statistics or running statistics) and LayerNormalization.
+
+use super::RuleCtx;
+use crate::error::Result;
+use crate::ir::{OpType, ValueId};
+
+/// BatchNormalization. In training mode the forward was emitted in its manual form and saved
+/// `xhat` and `inv`; the backward is the lean form
+/// `dX = g·inv·(dY − xhat·Σ(dY·xhat)/M − ΣdY/M)`, `dγ = Σ dY·xhat`, `dβ = Σ dY`.
+pub fn batch_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    let g = c.g()?;
+    let x = c.x(0)?;
+    let scale = c.x(1)?;
+    let xs = c.shape(x);
+    let ch = xs[1];
+    let axes: Vec<usize> = (0..xs.len()).filter(|&a| a != 1).collect();
+    let m: usize = axes.iter().map(|&a| xs[a]).product();
+    let mut bshape = vec![1usize; xs.len()];
+    bshape[1] = ch;
+    let mut out = vec![None; 5];
+    if let Some(saved) = c.bn {
+        let sg = {
+            let gx = c.e.mul("g_xhat", g, saved.xhat)?;
+            c.e.reduce_sum("sum_g_xhat", gx, &axes, true)?
+        };
+        let sb = c.e.reduce_sum("sum_g", g, &axes, true)?;
+        if c.need(1) {
+            out[1] = Some(c.e.reshape("dscale", sg, &[ch])?);
+        }
+        if c.need(2) {
+            out[2] = Some(c.e.reshape("dbias", sb, &[ch])?);
+        }
+        if c.need(0) {
+            let s4 = c.e.reshape("scale_b", scale, &bshape)?;
+            let gi = c.e.mul("scale_inv", s4, saved.inv)?;
+            let sgm = c.e.scale("sg_m", sg, 1.0 / m as f32)?;
+            let sbm = c.e.scale("sb_m", sb, 1.0 / m as f32)?;
+            let t1 = c.e.mul("xhat_sg", saved.xhat, sgm)?;
+            let d1 = c.e.sub("g_minus_xhat_sg", g, t1)?;
+            let d2 = c.e.sub("centered", d1, sbm)?;
+            out[0] = Some(c.e.mul("dx", d2, gi)?);
+        }
+    } else {
+        // Running statistics: y = (x - mean)·γ/√(var+ε) + β, an affine map per channel.
+        let eps = c.float("epsilon", 1e-5);
+        let (mean, var) = (c.x(3)?, c.x(4)?);
+        let e = c.e.scalar(eps)?;
+        let ve = c.e.add("var_eps", var, e)?;
+        let sd = c.e.op(OpType::Sqrt, "std", &[ve], vec![])?;
+        let inv = c.e.op(OpType::Reciprocal, "inv", &[sd], vec![])?;
+        let inv4 = c.e.reshape("inv_b", inv, &bshape)?;
+        if c.need(0) {
+            let s = c.e.mul("scale_inv", scale, inv)?;
+            let s4 = c.e.reshape("scale_inv_b", s, &bshape)?;
+            out[0] = Some(c.e.mul("dx", g, s4)?);
+        }
+        if c.need(1) {
+            let m4 = c.e.reshape("mean_b", mean, &bshape)?;
+            let d = c.e.sub("centered", x, m4)?;
+            let xhat = c.e.mul("xhat", d, inv4)?;
+            let gx = c.e.mul("g_xhat", g, xhat)?;
+            out[1] = Some(c.e.reduce_sum("dscale", gx, &axes, false)?);
+        }
+        if c.need(2) {
+            out[2] = Some(c.e.reduce_sum("dbias", g, &axes, false)?);
+        }
+    }
+    Ok(out)
+}
+
+/// LayerNormalization: statistics are recomputed from x.
+/// `dX = inv·(dxh − mean(dxh) − xhat·mean(dxh·xhat))` with `dxh = dY·γ`.
+pub fn layer_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    if c.gy.iter().skip(1).any(|g| g.is_some()) {
+        return Err(c.err("gradients through the Mean/InvStdDev outputs are not supported"));
+    }
+    let g = c.g()?;
+    let x = c.x(0)?;
+    let scale = c.x(1)?;
+    let xs = c.shape(x);
+    let axis = c.axis(c.int("axis", -1), xs.len());
+    let eps = c.float("epsilon", 1e-5);
+    let axes: Vec<usize> = (axis..xs.len()).collect();
+    let mean = c.e.reduce_mean("mean", x, &axes, true)?;
+    let d = c.e.sub("centered", x, mean)?;
+    let dd = c.e.mul("sq", d, d)?;
+    let var = c.e.reduce_mean("var", dd, &axes, true)?;
+    let e = c.e.scalar(eps)?;
+    let ve = c.e.add("var_eps", var, e)?;
+    let sd = c.e.op(OpType::Sqrt, "std", &[ve], vec![])?;
+    let inv = c.e.op(OpType::Reciprocal, "inv", &[sd], vec![])?;
+    let xhat = c.e.mul("xhat", d, inv)?;
+    let mut out = vec![None; c.inputs.len()];
+    if c.need(1) {
+        let gx = c.e.mul("g_xhat", g, xhat)?;
+        let ss = c.shape(scale);
+        out[1] = Some(c.e.unbroadcast("dscale", gx, &ss)?);
+    }
+    if c.need(2) {
+        let bs = c.shape(c.x(2)?);
+        out[2] = Some(c.e.unbroadcast("dbias", g, &bs)?);
+    }
+    if c.need(0) {
+        let dxh = c.e.mul("dxhat", g, scale)?;
+        let m1 = c.e.reduce_mean("mean_dxhat", dxh, &axes, true)?;
+        let p = c.e.mul("dxhat_xhat", dxh, xhat)?;
+        let m2 = c.e.reduce_mean("mean_dxhat_xhat", p, &axes, true)?;
+        let t = c.e.mul("xhat_m2", xhat, m2)?;
+        let a = c.e.sub("a", dxh, m1)?;
+        let b = c.e.sub("b", a, t)?;
+        out[0] = Some(c.e.mul("dx", b, inv)?);
+    }
+    Ok(out)
+}

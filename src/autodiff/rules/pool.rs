@@ -1,0 +1,159 @@
+//! AveragePool, MaxPool (2-D) and GlobalAveragePool.
+//!
+//! Both pools scatter their gradient back with a grouped ConvTranspose: AveragePool with an
+//! all-ones kernel after dividing dY by each window's count, MaxPool with a one-hot kernel after
+//! masking each window's maximum (found through an im2col of the input). A MaxPool window with
+//! tied maxima passes the gradient to every tied position (PyTorch picks one); ties have measure
+//! zero for real-valued inputs, and tied zeros after a ReLU get zero gradient from the ReLU anyway.
+
+use super::RuleCtx;
+use crate::error::Result;
+use crate::ir::infer::SpatialParams;
+use crate::ir::{Attr, OpType, Tensor, ValueId};
+
+/// Pads (begin..., end...) and output_padding for a ConvTranspose that maps the pooled grid back
+/// to the input size, also when ceil_mode made the last window overhang.
+fn scatter_pads(sp: &SpatialParams, input: &[usize]) -> (Vec<i64>, Vec<i64>) {
+    let mut pads: Vec<i64> = sp.pads_begin.iter().map(|&p| p as i64).collect();
+    let mut ends = Vec::new();
+    let mut out_pad = Vec::new();
+    for i in 0..input.len() {
+        let reach = ((sp.output[i] - 1) * sp.strides[i] + sp.kernel[i]) as i64;
+        let pe = reach - sp.pads_begin[i] as i64 - input[i] as i64;
+        if pe >= 0 {
+            ends.push(pe);
+            out_pad.push(0);
+        } else {
+            ends.push(0);
+            out_pad.push(-pe);
+        }
+    }
+    pads.extend(ends);
+    (pads, out_pad)
+}
+
+fn resolve(c: &RuleCtx, xs: &[usize]) -> Result<SpatialParams> {
+    if xs.len() != 4 {
+        return Err(c.err("only 2-D pools are differentiated"));
+    }
+    if c.ints("dilations").is_some_and(|d| d.iter().any(|&v| v != 1)) {
+        return Err(c.err("dilated pools are not differentiated"));
+    }
+    SpatialParams::resolve(c.attrs(), &xs[2..], None, c.int("ceil_mode", 0) != 0)
+        .map_err(|(a, r)| c.err(format!("{a}: {r}")))
+}
+
+fn scatter(
+    c: &mut RuleCtx,
+    name: &str,
+    d: ValueId,
+    kernel: ValueId,
+    ch: usize,
+    sp: &SpatialParams,
+    xs: &[usize],
+) -> Result<ValueId> {
+    let (pads, out_pad) = scatter_pads(sp, &xs[2..]);
+    c.e.op(
+        OpType::ConvTranspose,
+        name,
+        &[d, kernel],
+        vec![
+            ("strides", Attr::Ints(sp.strides.iter().map(|&s| s as i64).collect())),
+            ("pads", Attr::Ints(pads)),
+            ("output_padding", Attr::Ints(out_pad)),
+            ("group", Attr::Int(ch as i64)),
+        ],
+    )
+}
+
+/// AveragePool.
+pub fn average_pool(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    let g = c.g()?;
+    let xs = c.shape(c.x(0)?);
+    let sp = resolve(c, &xs)?;
+    let include_pad = c.int("count_include_pad", 0) != 0;
+    let (h, w) = (xs[2] as i64, xs[3] as i64);
+    let (ho, wo) = (sp.output[0], sp.output[1]);
+    let mut inv = Vec::with_capacity(ho * wo);
+    for oy in 0..ho {
+        for ox in 0..wo {
+            let span = |o: usize, i: usize, size: i64| {
+                let start = (o * sp.strides[i]) as i64 - sp.pads_begin[i] as i64;
+                let end = start + sp.kernel[i] as i64;
+                let (lo, hi) = if include_pad {
+                    (-(sp.pads_begin[i] as i64), size + sp.pads_end[i] as i64)
+                } else {
+                    (0, size)
+                };
+                (end.min(hi) - start.max(lo)).max(0)
+            };
+            let count = span(oy, 0, h) * span(ox, 1, w);
+            inv.push(if count > 0 { 1.0 / count as f32 } else { 0.0 });
+        }
+    }
+    let invc = c.e.tensor("inv_count", Tensor::f32([1, 1, ho, wo], inv))?;
+    let gs = c.e.mul("g_scaled", g, invc)?;
+    let ch = xs[1];
+    let kk = sp.kernel[0] * sp.kernel[1];
+    let ones = c.e.tensor(
+        "ones_kernel",
+        Tensor::f32([ch, 1, sp.kernel[0], sp.kernel[1]], vec![1.0; ch * kk]),
+    )?;
+    Ok(vec![Some(scatter(c, "dx", gs, ones, ch, &sp, &xs)?)])
+}
+
+/// MaxPool.
+pub fn max_pool(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    if c.gy.get(1).copied().flatten().is_some() {
+        return Err(c.err("the Indices output has no gradient"));
+    }
+    let g = c.g()?;
+    let x = c.x(0)?;
+    let xs = c.shape(x);
+    let sp = resolve(c, &xs)?;
+    let (n, ch) = (xs[0], xs[1]);
+    let (kh, kw) = (sp.kernel[0], sp.kernel[1]);
+    let kk = kh * kw;
+    let (ho, wo) = (sp.output[0], sp.output[1]);
+    // Shift the input to be >= 1 so that the im2col's zero padding never wins a window.
+    let mn = c.e.op(OpType::ReduceMin, "min", &[x], vec![("keepdims", Attr::Int(1))])?;
+    let shifted = c.e.sub("x_minus_min", x, mn)?;
+    let one = c.e.scalar(1.0)?;
+    let shifted = c.e.add("shifted", shifted, one)?;
+    let mut onehot = vec![0f32; ch * kk * kk];
+    for cc in 0..ch {
+        for t in 0..kk {
+            onehot[(cc * kk + t) * kk + t] = 1.0;
+        }
+    }
+    let kernel = c.e.tensor("onehot_kernel", Tensor::f32([ch * kk, 1, kh, kw], onehot))?;
+    let (pads, _) = scatter_pads(&sp, &xs[2..]);
+    let cols = c.e.op(
+        OpType::Conv,
+        "im2col",
+        &[shifted, kernel],
+        vec![
+            ("strides", Attr::Ints(sp.strides.iter().map(|&s| s as i64).collect())),
+            ("pads", Attr::Ints(pads)),
+            ("group", Attr::Int(ch as i64)),
+        ],
+    )?;
+    let cols = c.e.reshape("windows", cols, &[n, ch, kk, ho, wo])?;
+    let m = c.e.reduce_max("window_max", cols, &[2], true)?;
+    let is_max = c.e.op(OpType::Equal, "is_max", &[cols, m], vec![])?;
+    let mask = c.e.cast_f32("mask", is_max)?;
+    let axes = c.e.ints(&[2])?;
+    let g5 = c.e.op(OpType::Unsqueeze, "g_windows", &[g, axes], vec![])?;
+    let d = c.e.mul("masked", mask, g5)?;
+    let d = c.e.reshape("masked_cols", d, &[n, ch * kk, ho, wo])?;
+    Ok(vec![Some(scatter(c, "dx", d, kernel, ch, &sp, &xs)?), None])
+}
+
+/// GlobalAveragePool: dY spread evenly over the positions.
+pub fn global_average_pool(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    let g = c.g()?;
+    let xs = c.shape(c.x(0)?);
+    let count: usize = xs[2..].iter().product();
+    let s = c.e.scale("g_scaled", g, 1.0 / count as f32)?;
+    Ok(vec![Some(c.e.expand("dx", s, &xs)?)])
+}
