@@ -1,0 +1,556 @@
+//! Every gradient rule against central finite differences, on small seeded random shapes.
+//!
+//! Each case builds a small graph whose float operands are all initializers (so every input,
+//! data and weight alike, is differentiated), reduces its outputs to a scalar with fixed random
+//! weights, L = Σ_i Σ(y_i ⊙ R_i), and compares, for every operand p and two random directions v,
+//! the analytic directional derivative ⟨∂L/∂p, v⟩ from the training graph with
+//! (L(p + εv) − L(p − εv)) / 2ε, both evaluated by ONNX Runtime in float32.
+//! ε = 1e-2 of the operand's scale (1e-3 for kinked ops); tolerance 5e-3 of the derivative's
+//! magnitude plus the float32 rounding of L amplified by 1/2ε, the precision float32 central
+//! differences allow (the PyTorch goldens test whole networks at 1e-4).
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use intrain::autodiff::{BnMode, Loss, ParamSet, TrainingOptions, build_training_graph};
+use intrain::ir::{Attr, Graph, GraphBuilder, OpType, Tensor, ValueId};
+use intrain::nets::init::Init;
+use intrain::runtime::Runtime;
+
+type Build = dyn Fn(&mut GraphBuilder, &BTreeMap<String, ValueId>) -> intrain::Result<Vec<ValueId>>;
+
+struct Case {
+    name: String,
+    operands: Vec<(String, Tensor)>,
+    build: Box<Build>,
+    opset: i64,
+    /// Step relative to the operand's scale: 1e-2 for smooth ops, 1e-3 where kinks (ReLU, max,
+    /// clip) could be crossed.
+    eps: f64,
+}
+
+fn uniform(init: &mut Init, shape: &[usize], lo: f64, hi: f64) -> Tensor {
+    let n: usize = shape.iter().product();
+    // Map normals through the normal CDF approximation-free trick: use the fractional part.
+    let v = (0..n).map(|_| (lo + (hi - lo) * (init.normal().abs().fract())) as f32).collect();
+    Tensor::f32(shape.to_vec(), v)
+}
+
+/// Distinct values 0.05 apart in random order: no two elements are within a step of each
+/// other, so finite differences cannot cross a max or a kink between them.
+fn spread(init: &mut Init, shape: &[usize]) -> Tensor {
+    let n: usize = shape.iter().product();
+    let mut keyed: Vec<(f64, usize)> = (0..n).map(|i| (init.normal(), i)).collect();
+    keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut v = vec![0f32; n];
+    for (rank, (_, i)) in keyed.into_iter().enumerate() {
+        v[i] = (rank as f32 - n as f32 / 2.0) * 0.05 + 0.025;
+    }
+    Tensor::f32(shape.to_vec(), v)
+}
+
+fn case(
+    name: &str,
+    operands: Vec<(&str, Tensor)>,
+    build: impl Fn(&mut GraphBuilder, &BTreeMap<String, ValueId>) -> intrain::Result<Vec<ValueId>>
+    + 'static,
+) -> Case {
+    Case {
+        name: name.into(),
+        operands: operands.into_iter().map(|(n, t)| (n.to_string(), t)).collect(),
+        build: Box::new(build),
+        opset: 17,
+        eps: 1e-2,
+    }
+}
+
+/// The forward graph with operand values `ops`, ending in the scalar `L`.
+fn forward(c: &Case, ops: &BTreeMap<String, Tensor>, weights: &mut Vec<Tensor>) -> Graph {
+    let g = Graph::new(c.name.clone(), c.opset).expect("opset");
+    let mut b = GraphBuilder::from_graph(g);
+    let mut ids = BTreeMap::new();
+    for (n, _) in &c.operands {
+        ids.insert(n.clone(), b.param(n, ops[n].clone()).expect("operand"));
+    }
+    let outs = (c.build)(&mut b, &ids).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+    let mut init = Init::new(99);
+    let mut sums = Vec::new();
+    for (k, &y) in outs.iter().enumerate() {
+        let shape = b.graph().value(y).ty.shape.clone();
+        if weights.len() <= k {
+            weights.push(init.normal_tensor(&shape, 1.0));
+        }
+        let r = b.param(&format!("R{k}"), weights[k].clone()).expect("R");
+        let t = b.op(OpType::Mul, &format!("weighted{k}"), &[y, r], vec![]).expect("mul");
+        sums.push(
+            b.op(OpType::ReduceSum, &format!("sum{k}"), &[t], vec![("keepdims", Attr::Int(0))])
+                .expect("sum"),
+        );
+    }
+    let l = b.op(OpType::Sum, "L", &sums, vec![]).expect("L");
+    b.output(l);
+    b.finish()
+}
+
+fn loss_of(rt: &Runtime, g: &Graph) -> f64 {
+    let mut s = rt.session(&intrain::onnx::to_bytes(g)).expect("session");
+    let out = s.run(&[]).expect("run");
+    out.values().next().expect("L").to_f64()[0]
+}
+
+fn check(c: Case) {
+    let rt = common::runtime();
+    let ops: BTreeMap<String, Tensor> = c.operands.iter().cloned().collect();
+    let mut weights = Vec::new();
+    let g = forward(&c, &ops, &mut weights);
+    // Operands in parameter slots are differentiated as parameters, the others (BatchNorm's
+    // input, say) as activations.
+    let params: Vec<String> =
+        intrain::ir::cost::parameters(&g).iter().map(|p| g.value(p.value).name.clone()).collect();
+    let names: Vec<String> =
+        c.operands.iter().map(|(n, _)| n.clone()).filter(|n| params.contains(n)).collect();
+    let others: Vec<String> =
+        c.operands.iter().map(|(n, _)| n.clone()).filter(|n| !params.contains(n)).collect();
+    let opts = TrainingOptions {
+        loss: Loss::Sum,
+        params: ParamSet::Named(names),
+        activation_grads: others,
+        batch_norm: BnMode::AsIs,
+        ..Default::default()
+    };
+    let tg = build_training_graph(&g, &opts).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+    if std::env::var_os("GRAD_CHECK_DUMP").is_some() {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("grad_check");
+        let _ = std::fs::create_dir_all(&dir);
+        let _ =
+            intrain::onnx::save(&tg.graph, &dir.join(format!("{}.onnx", c.name.replace(' ', "_"))));
+    }
+    let mut s = rt
+        .session(&intrain::onnx::to_bytes(&tg.graph))
+        .unwrap_or_else(|e| panic!("{}: {e}", c.name));
+    let out = s.run(&[]).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+    let l0 = out[&tg.loss].to_f64()[0];
+    let mut init = Init::new(7);
+    let grads: Vec<(String, Option<String>)> = tg
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), p.grad.clone()))
+        .chain(tg.activation_grads.iter().cloned())
+        .collect();
+    assert_eq!(grads.len(), c.operands.len(), "{}: every operand is differentiated", c.name);
+    for (pname, gname) in &grads {
+        let grad = gname
+            .as_ref()
+            .map(|n| out[n].to_f64())
+            .unwrap_or_else(|| vec![0.0; ops[pname].numel()]);
+        let p = &ops[pname];
+        let pv = p.to_f64();
+        let scale = (pv.iter().map(|x| x * x).sum::<f64>() / pv.len() as f64).sqrt().max(1e-2);
+        for _ in 0..2 {
+            let v = init.normal_tensor(&p.shape, 1.0).to_f64();
+            let eps = c.eps * scale;
+            let analytic: f64 = grad.iter().zip(&v).map(|(g, v)| g * v).sum();
+            let mut at = |sign: f64| {
+                let mut o = ops.clone();
+                let moved: Vec<f32> =
+                    pv.iter().zip(&v).map(|(x, d)| (x + sign * eps * d) as f32).collect();
+                o.insert(pname.clone(), Tensor::f32(p.shape.clone(), moved));
+                loss_of(&rt, &forward(&c, &o, &mut weights))
+            };
+            let numeric = (at(1.0) - at(-1.0)) / (2.0 * eps);
+            // Float32 rounding of L, amplified by 1/2ε, bounds what differences can resolve.
+            let rounding = 1e-6 * l0.abs().max(1.0) / eps;
+            let tol = 5e-3 * analytic.abs().max(numeric.abs()) + rounding;
+            assert!(
+                (analytic - numeric).abs() <= tol,
+                "{}: d/d{pname}: analytic {analytic:.6e} vs finite differences {numeric:.6e} (tolerance {tol:.1e})",
+                c.name
+            );
+        }
+    }
+}
+
+fn conv_case(
+    name: &str,
+    ci: usize,
+    co: usize,
+    k: usize,
+    s: i64,
+    pads: [i64; 4],
+    d: i64,
+    g: usize,
+    bias: bool,
+    h: usize,
+) -> Case {
+    let mut init = Init::new(name.len() as u64);
+    let mut operands = vec![
+        ("x", init.normal_tensor(&[2, ci, h, h + 1], 1.0)),
+        ("w", init.normal_tensor(&[co, ci / g, k, k], 0.5)),
+    ];
+    if bias {
+        operands.push(("b", init.normal_tensor(&[co], 0.5)));
+    }
+    case(name, operands, move |b, v| {
+        let mut ins = vec![v["x"], v["w"]];
+        if bias {
+            ins.push(v["b"]);
+        }
+        Ok(vec![b.op(
+            OpType::Conv,
+            "conv",
+            &ins,
+            vec![
+                ("strides", Attr::Ints(vec![s, s])),
+                ("pads", Attr::Ints(pads.to_vec())),
+                ("dilations", Attr::Ints(vec![d, d])),
+                ("group", Attr::Int(g as i64)),
+            ],
+        )?])
+    })
+}
+
+#[test]
+fn should_diff_conv() {
+    for c in [
+        conv_case("conv k3 s1 p1 bias", 3, 4, 3, 1, [1, 1, 1, 1], 1, 1, true, 6),
+        conv_case("conv k3 s2 p1 groups2", 4, 6, 3, 2, [1, 1, 1, 1], 1, 2, false, 7),
+        conv_case("conv depthwise k3", 4, 4, 3, 1, [1, 1, 1, 1], 1, 4, false, 6),
+        conv_case("conv depthwise k3 s2 multiplier2", 3, 6, 3, 2, [1, 1, 1, 1], 1, 3, true, 8),
+        conv_case("conv 1x1", 3, 5, 1, 1, [0, 0, 0, 0], 1, 1, true, 5),
+        conv_case("conv 1x1 s2", 3, 5, 1, 2, [0, 0, 0, 0], 1, 1, false, 6),
+        conv_case("conv dilated", 2, 3, 3, 1, [2, 2, 2, 2], 2, 1, false, 7),
+        conv_case("conv k3 s2 valid even", 2, 4, 3, 2, [0, 0, 0, 0], 1, 1, true, 8),
+        conv_case("conv k5 p2", 2, 2, 5, 1, [2, 2, 2, 2], 1, 1, false, 6),
+        conv_case("conv asymmetric pads", 2, 3, 3, 1, [0, 1, 1, 0], 1, 1, false, 5),
+        conv_case("conv asymmetric pads s2", 2, 3, 3, 2, [1, 0, 0, 1], 1, 1, false, 7),
+    ] {
+        check(c);
+    }
+}
+
+#[test]
+fn should_diff_gemm_and_matmul() {
+    let mut init = Init::new(3);
+    for (ta, tb, cshape) in
+        [(0, 0, vec![5]), (0, 1, vec![1, 5]), (1, 0, vec![3, 5]), (1, 1, vec![3, 1])]
+    {
+        let a = if ta == 1 {
+            init.normal_tensor(&[4, 3], 1.0)
+        } else {
+            init.normal_tensor(&[3, 4], 1.0)
+        };
+        let bm = if tb == 1 {
+            init.normal_tensor(&[5, 4], 1.0)
+        } else {
+            init.normal_tensor(&[4, 5], 1.0)
+        };
+        let cc = init.normal_tensor(&cshape, 1.0);
+        check(case(
+            &format!("gemm transA{ta} transB{tb} C{cshape:?}"),
+            vec![("a", a), ("b", bm), ("c", cc)],
+            move |b, v| {
+                Ok(vec![b.op(
+                    OpType::Gemm,
+                    "gemm",
+                    &[v["a"], v["b"], v["c"]],
+                    vec![
+                        ("transA", Attr::Int(ta)),
+                        ("transB", Attr::Int(tb)),
+                        ("alpha", Attr::Float(0.7)),
+                        ("beta", Attr::Float(1.3)),
+                    ],
+                )?])
+            },
+        ));
+    }
+    for (sa, sb) in
+        [(vec![2, 3, 4], vec![4, 5]), (vec![2, 1, 3, 4], vec![3, 4, 2]), (vec![3, 4], vec![4, 2])]
+    {
+        let (a, bm) = (init.normal_tensor(&sa, 1.0), init.normal_tensor(&sb, 1.0));
+        check(case(&format!("matmul {sa:?} x {sb:?}"), vec![("a", a), ("b", bm)], |b, v| {
+            Ok(vec![b.op(OpType::MatMul, "mm", &[v["a"], v["b"]], vec![])?])
+        }));
+    }
+}
+
+#[test]
+fn should_diff_normalization() {
+    let mut init = Init::new(4);
+    for training in [true, false] {
+        let ops = vec![
+            ("x", init.normal_tensor(&[4, 3, 3, 3], 1.0)),
+            ("scale", uniform(&mut init, &[3], 0.5, 1.5)),
+            ("bias", init.normal_tensor(&[3], 0.3)),
+        ];
+        let mean = init.normal_tensor(&[3], 0.2);
+        let var = uniform(&mut init, &[3], 0.5, 1.5);
+        check(case(&format!("batchnorm training={training}"), ops, move |b, v| {
+            let m = b.param("mean", mean.clone())?;
+            let s = b.param("var", var.clone())?;
+            Ok(vec![b.batch_norm("bn", v["x"], v["scale"], v["bias"], m, s, 1e-3, training)?])
+        }));
+    }
+    for axis in [-1i64, 1] {
+        let norm_shape: Vec<usize> = if axis == -1 { vec![4] } else { vec![3, 4] };
+        let ops = vec![
+            ("x", init.normal_tensor(&[2, 3, 4], 1.0)),
+            ("scale", uniform(&mut init, &norm_shape, 0.5, 1.5)),
+            ("bias", init.normal_tensor(&norm_shape, 0.3)),
+        ];
+        check(case(&format!("layernorm axis {axis}"), ops, move |b, v| {
+            Ok(vec![b.op(
+                OpType::LayerNormalization,
+                "ln",
+                &[v["x"], v["scale"], v["bias"]],
+                vec![("axis", Attr::Int(axis)), ("epsilon", Attr::Float(1e-3))],
+            )?])
+        }));
+    }
+}
+
+#[test]
+fn should_diff_activations() {
+    let mut init = Init::new(5);
+    let acts: Vec<(&str, OpType, Vec<(&str, Attr)>)> = vec![
+        ("relu", OpType::Relu, vec![]),
+        ("leaky relu", OpType::LeakyRelu, vec![("alpha", Attr::Float(0.1))]),
+        ("sigmoid", OpType::Sigmoid, vec![]),
+        ("tanh", OpType::Tanh, vec![]),
+        (
+            "hard sigmoid",
+            OpType::HardSigmoid,
+            vec![("alpha", Attr::Float(1.0 / 6.0)), ("beta", Attr::Float(0.5))],
+        ),
+        ("hard swish", OpType::HardSwish, vec![]),
+        ("erf", OpType::Erf, vec![]),
+        ("elu", OpType::Elu, vec![("alpha", Attr::Float(0.7))]),
+        ("softplus", OpType::Softplus, vec![]),
+        ("softmax", OpType::Softmax, vec![("axis", Attr::Int(1))]),
+        ("log softmax", OpType::LogSoftmax, vec![("axis", Attr::Int(-1))]),
+    ];
+    for (name, op, attrs) in acts {
+        let x = init.normal_tensor(&[2, 3, 4], 2.5);
+        let attrs: Vec<(String, Attr)> =
+            attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let mut c = case(name, vec![("x", x)], move |b, v| {
+            let a = attrs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            Ok(vec![b.op(op, "act", &[v["x"]], a)?])
+        });
+        if matches!(op, OpType::Relu | OpType::LeakyRelu | OpType::HardSigmoid | OpType::HardSwish)
+        {
+            c.eps = 1e-3;
+        }
+        check(c);
+    }
+    let x = init.normal_tensor(&[2, 3, 4], 4.0);
+    let mut c = case("clip relu6", vec![("x", x)], |b, v| {
+        let lo = b.param("lo", Tensor::f32_scalar(0.0))?;
+        let hi = b.param("hi", Tensor::f32_scalar(6.0))?;
+        Ok(vec![b.op(OpType::Clip, "clip", &[v["x"], lo, hi], vec![])?])
+    });
+    c.eps = 1e-3;
+    check(c);
+    let x = init.normal_tensor(&[2, 3, 4], 2.0);
+    let mut c = case("gelu", vec![("x", x)], |b, v| {
+        Ok(vec![b.op(OpType::Gelu, "gelu", &[v["x"]], vec![])?])
+    });
+    c.opset = 20;
+    check(c);
+}
+
+#[test]
+fn should_diff_arithmetic_with_broadcasting() {
+    let mut init = Init::new(6);
+    for (op, sa, sb) in [
+        (OpType::Add, vec![2, 3, 4], vec![3, 1]),
+        (OpType::Sub, vec![4], vec![2, 3, 4]),
+        (OpType::Mul, vec![2, 1, 4], vec![3, 1]),
+        (OpType::Div, vec![2, 3, 4], vec![1, 4]),
+    ] {
+        let a = init.normal_tensor(&sa, 1.0);
+        let bt = if op == OpType::Div {
+            uniform(&mut init, &sb, 0.5, 1.5)
+        } else {
+            init.normal_tensor(&sb, 1.0)
+        };
+        check(case(&format!("{op} {sa:?} {sb:?}"), vec![("a", a), ("b", bt)], move |b, v| {
+            Ok(vec![b.op(op, "op", &[v["a"], v["b"]], vec![])?])
+        }));
+    }
+    for op in [OpType::Sqrt, OpType::Exp, OpType::Log, OpType::Reciprocal, OpType::Neg, OpType::Abs]
+    {
+        let x = uniform(&mut init, &[2, 5], 0.5, 2.0);
+        check(case(&format!("{op}"), vec![("x", x)], move |b, v| {
+            Ok(vec![b.op(op, "op", &[v["x"]], vec![])?])
+        }));
+    }
+    let x = uniform(&mut init, &[2, 5], 0.5, 2.0);
+    check(case("pow 3", vec![("x", x)], |b, v| {
+        let p = b.param("p", Tensor::f32_scalar(3.0))?;
+        Ok(vec![b.op(OpType::Pow, "pow", &[v["x"], p], vec![])?])
+    }));
+    let (a, bb) = (init.normal_tensor(&[2, 3], 1.0), init.normal_tensor(&[3], 1.0));
+    check(case("where", vec![("a", a), ("b", bb)], |b, v| {
+        let c = b.param(
+            "cond",
+            Tensor::new(
+                [2, 3],
+                intrain::ir::TensorData::Bool(vec![true, false, true, false, false, true]),
+            )
+            .expect("cond"),
+        )?;
+        Ok(vec![b.op(OpType::Where, "where", &[c, v["a"], v["b"]], vec![])?])
+    }));
+    let (a, bb, cc) = (
+        init.normal_tensor(&[2, 3], 1.0),
+        init.normal_tensor(&[3], 1.0),
+        init.normal_tensor(&[2, 1], 1.0),
+    );
+    check(case("sum and mean of three", vec![("a", a), ("b", bb), ("c", cc)], |b, v| {
+        Ok(vec![
+            b.op(OpType::Sum, "sum", &[v["a"], v["b"], v["c"]], vec![])?,
+            b.op(OpType::Mean, "mean", &[v["a"], v["b"], v["c"]], vec![])?,
+        ])
+    }));
+}
+
+#[test]
+fn should_diff_pools() {
+    let mut init = Init::new(8);
+    let pools: Vec<(&str, OpType, i64, i64, i64, i64, i64)> = vec![
+        // name, op, k, s, p, ceil, count_include_pad
+        ("avgpool k3 s1 p1", OpType::AveragePool, 3, 1, 1, 0, 0),
+        ("avgpool k3 s2 p1 count pad", OpType::AveragePool, 3, 2, 1, 0, 1),
+        ("avgpool k2 s2", OpType::AveragePool, 2, 2, 0, 0, 0),
+        ("avgpool k3 s2 ceil", OpType::AveragePool, 3, 2, 0, 1, 0),
+        ("maxpool k3 s2 p1", OpType::MaxPool, 3, 2, 1, 0, 0),
+        ("maxpool k2 s2", OpType::MaxPool, 2, 2, 0, 0, 0),
+        ("maxpool k3 s1 p1", OpType::MaxPool, 3, 1, 1, 0, 0),
+        ("maxpool k3 s2 ceil", OpType::MaxPool, 3, 2, 0, 1, 0),
+    ];
+    for (name, op, k, s, p, ceil, cip) in pools {
+        let x = spread(&mut init, &[2, 3, 6, 7]);
+        let mut c = case(name, vec![("x", x)], move |b, v| {
+            let mut attrs = vec![
+                ("kernel_shape", Attr::Ints(vec![k, k])),
+                ("strides", Attr::Ints(vec![s, s])),
+                ("pads", Attr::Ints(vec![p; 4])),
+                ("ceil_mode", Attr::Int(ceil)),
+            ];
+            if op == OpType::AveragePool {
+                attrs.push(("count_include_pad", Attr::Int(cip)));
+            }
+            Ok(vec![b.op(op, "pool", &[v["x"]], attrs)?])
+        });
+        if op == OpType::MaxPool {
+            c.eps = 1e-3;
+        }
+        check(c);
+    }
+    let x = init.normal_tensor(&[2, 3, 4, 5], 1.0);
+    check(case("global average pool", vec![("x", x)], |b, v| {
+        Ok(vec![b.op(OpType::GlobalAveragePool, "gap", &[v["x"]], vec![])?])
+    }));
+}
+
+#[test]
+fn should_diff_reductions_and_data_movement() {
+    let mut init = Init::new(9);
+    let x = || Init::new(10).normal_tensor(&[2, 3, 4], 1.0);
+    check(case("reduce mean axes attr", vec![("x", x())], |b, v| {
+        Ok(vec![b.op(
+            OpType::ReduceMean,
+            "rm",
+            &[v["x"]],
+            vec![("axes", Attr::Ints(vec![1])), ("keepdims", Attr::Int(1))],
+        )?])
+    }));
+    check(case("reduce sum axes input", vec![("x", x())], |b, v| {
+        let ax = b.param("axes", Tensor::i64_vec(vec![0, -1]))?;
+        Ok(vec![b.op(OpType::ReduceSum, "rs", &[v["x"], ax], vec![("keepdims", Attr::Int(0))])?])
+    }));
+    let y = init.normal_tensor(&[2, 2, 4], 1.0);
+    check(case("concat", vec![("x", x()), ("y", y)], |b, v| {
+        Ok(vec![b.concat("cat", &[v["x"], v["y"]], 1)?])
+    }));
+    check(case("split uneven", vec![("x", x())], |b, v| {
+        let sp = b.param("split", Tensor::i64_vec(vec![1, 2]))?;
+        b.op_full(
+            OpType::Split,
+            "split",
+            &[Some(v["x"]), Some(sp)],
+            vec![("axis", Attr::Int(1))],
+            2,
+        )
+    }));
+    check(case("slice", vec![("x", x())], |b, v| {
+        let st = b.param("st", Tensor::i64_vec(vec![1, -3]))?;
+        let en = b.param("en", Tensor::i64_vec(vec![3, i64::MAX]))?;
+        let ax = b.param("ax", Tensor::i64_vec(vec![2, 1]))?;
+        Ok(vec![b.op(OpType::Slice, "slice", &[v["x"], st, en, ax], vec![])?])
+    }));
+    check(case("reshape flatten transpose", vec![("x", x())], |b, v| {
+        let sh = b.param("sh", Tensor::i64_vec(vec![3, -1]))?;
+        let r = b
+            .op(OpType::Reshape, "reshape", &[v["x"]], vec![])
+            .err()
+            .map_or(Ok(()), |_| Ok::<(), intrain::Error>(()));
+        r?;
+        let r = b.op(OpType::Reshape, "reshape2", &[v["x"], sh], vec![])?;
+        let t = b.op(OpType::Transpose, "t", &[r], vec![("perm", Attr::Ints(vec![1, 0]))])?;
+        let f = b.op(OpType::Flatten, "f", &[v["x"]], vec![("axis", Attr::Int(2))])?;
+        Ok(vec![t, f])
+    }));
+    check(case(
+        "squeeze unsqueeze expand",
+        vec![("x", Init::new(11).normal_tensor(&[2, 1, 4], 1.0))],
+        |b, v| {
+            let a0 = b.param("a0", Tensor::i64_vec(vec![1]))?;
+            let s = b.op(OpType::Squeeze, "sq", &[v["x"], a0], vec![])?;
+            let a1 = b.param("a1", Tensor::i64_vec(vec![0]))?;
+            let u = b.op(OpType::Unsqueeze, "unsq", &[s, a1], vec![])?;
+            let sh = b.param("shape", Tensor::i64_vec(vec![3, 2, 4]))?;
+            Ok(vec![b.op(OpType::Expand, "expand", &[u, sh], vec![])?])
+        },
+    ));
+    check(case("pad constant", vec![("x", x())], |b, v| {
+        let pads = b.param("pads", Tensor::i64_vec(vec![0, 1, 2, 0, 0, 1]))?;
+        Ok(vec![b.op(OpType::Pad, "pad", &[v["x"], pads], vec![])?])
+    }));
+}
+
+#[test]
+fn shape_paths_have_no_gradient_and_unsupported_ops_name_the_node() {
+    // Reshape whose target is computed from Shape: the integer path is folded, the data path
+    // differentiated.
+    let x = Init::new(12).normal_tensor(&[2, 3, 4], 1.0);
+    check(case("reshape from shape", vec![("x", x.clone())], |b, v| {
+        let s = b.op(OpType::Shape, "shape", &[v["x"]], vec![])?;
+        let idx = b.param("idx", Tensor::i64_vec(vec![0]))?;
+        let n = b.op(OpType::Gather, "batch", &[s, idx], vec![("axis", Attr::Int(0))])?;
+        let m1 = b.param("m1", Tensor::i64_vec(vec![-1]))?;
+        let target = b.concat("target", &[n, m1], 0)?;
+        Ok(vec![b.op(OpType::Reshape, "reshape", &[v["x"], target], vec![])?])
+    }));
+    // Gather on float data is not differentiable yet: the error names the node and op.
+    let mut b = GraphBuilder::new("g");
+    let xv = b.param("x", x).expect("x");
+    let idx = b.param("idx", Tensor::i64_vec(vec![1])).expect("idx");
+    let y = b
+        .op(OpType::Gather, "pick_token", &[xv, idx], vec![("axis", Attr::Int(1))])
+        .expect("gather");
+    let r = b.op(OpType::ReduceSum, "s", &[y], vec![("keepdims", Attr::Int(0))]).expect("sum");
+    b.output(r);
+    let g = b.finish();
+    let err = build_training_graph(&g, &TrainingOptions { loss: Loss::Sum, ..Default::default() })
+        .err()
+        .expect("error");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("pick_token")
+            && msg.contains("Gather")
+            && msg.contains("cannot differentiate"),
+        "{msg}"
+    );
+}
