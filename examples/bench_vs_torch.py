@@ -15,7 +15,8 @@ import statistics
 import subprocess
 import sys
 
-CONFIGS = [(32, "eval", "eval"), (32, "train", "train_fwd"), (64, "eval", "eval"), (64, "train", "train_fwd")]
+FORWARD = [(32, "eval", "eval"), (32, "train", "train_fwd"), (64, "eval", "eval"), (64, "train", "train_fwd")]
+TRAIN = [(32, "train", "fwd_bwd"), (64, "train", "fwd_bwd")]
 
 
 def run_json(cmd):
@@ -30,14 +31,22 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--out")
+    ap.add_argument("--what", choices=["forward", "train"], default="forward",
+                    help="forward passes, or forward+backward (training graph) against torch fwd_bwd")
     a = ap.parse_args()
-    rows = {c: {"ours": [], "torch": [], "session": [], "build": []} for c in CONFIGS}
+    configs = FORWARD if a.what == "forward" else TRAIN
+    rows = {c: {"ours": [], "torch": [], "session": [], "build": []} for c in configs}
     for r in range(a.rounds):
-        for c in CONFIGS:
+        for c in configs:
             res, bn, mode = c
-            ours = run_json(["target/release/intrain", "bench", "forward", "--json", "--batch", str(a.batch),
-                             "--resolution", str(res), "--bn", bn, "--threads", str(a.threads),
-                             "--iters", str(a.iters)])
+            cmd = ["target/release/intrain", "bench", a.what, "--json", "--batch", str(a.batch),
+                   "--resolution", str(res), "--threads", str(a.threads), "--iters", str(a.iters)]
+            if a.what == "forward":
+                cmd += ["--bn", bn]
+            ours = run_json(cmd)
+            if a.what == "train":
+                ours["forward_median_ms"] = ours["step_median_ms"]
+                ours["export_ms"] += ours["differentiate_ms"]
             torch = run_json([sys.executable, "models/scripts/torch_nb201_bench.py", "--json", "--batch",
                               str(a.batch), "--res", str(res), "--mode", mode, "--threads", str(a.threads),
                               "--iters", str(a.iters)])
@@ -48,7 +57,8 @@ def main():
             print(f"round {r + 1} {res}x{res} BN {bn}: intrain {ours['forward_median_ms']:.1f} ms "
                   f"(session {ours['session_ms']:.0f} ms), torch {torch['median_ms']:.1f} ms", file=sys.stderr)
     summary = []
-    print(f"| config (batch {a.batch}, {a.threads} threads) | intrain forward ms | PyTorch forward ms | ratio PyTorch/intrain | intrain session creation ms | intrain build+export ms |")
+    kind = "forward" if a.what == "forward" else "forward+backward"
+    print(f"| config (batch {a.batch}, {a.threads} threads) | intrain {kind} ms | PyTorch {kind} ms | ratio PyTorch/intrain | intrain session creation ms | intrain build+export ms |")
     print("|---|---|---|---|---|---|")
     for c, v in rows.items():
         res, bn, _ = c

@@ -8,8 +8,11 @@
 //! - [`runtime`]: ONNX Runtime sessions (the only module that touches `ort`), and how the
 //!   ONNX Runtime library is found or fetched;
 //! - [`npy`]: `.npy` arrays in and out;
+//! - [`autodiff`]: training graphs (forward + loss + backward) in standard ONNX ops;
+//! - [`analysis`]: gradient statistics from one forward + backward pass;
 //! - [`nets`]: reference networks built in Rust (used by tests, examples and benchmarks).
 
+pub mod analysis;
 pub mod autodiff;
 pub mod cli;
 pub mod error;

@@ -14,12 +14,13 @@ use crate::ir::{Attr, Graph, GraphBuilder, OpType, Tensor, ValueId};
 pub struct Emitter {
     b: GraphBuilder,
     consts: HashMap<String, ValueId>,
+    memo: HashMap<String, ValueId>,
 }
 
 impl Emitter {
     /// An emitter extending `graph`.
     pub fn new(graph: Graph) -> Emitter {
-        Emitter { b: GraphBuilder::from_graph(graph), consts: HashMap::new() }
+        Emitter { b: GraphBuilder::from_graph(graph), consts: HashMap::new(), memo: HashMap::new() }
     }
 
     /// The graph so far.
@@ -74,6 +75,17 @@ impl Emitter {
         let id = id?;
         self.consts.insert(key, id);
         Ok(id)
+    }
+
+    /// A value computed once per `key` and reused (e.g. the im2col of a tensor read by several
+    /// convolutions with the same geometry).
+    pub fn memo(&mut self, key: String, make: impl FnOnce(&mut Emitter) -> Result<ValueId>) -> Result<ValueId> {
+        if let Some(&v) = self.memo.get(&key) {
+            return Ok(v);
+        }
+        let v = make(self)?;
+        self.memo.insert(key, v);
+        Ok(v)
     }
 
     /// A scalar f32 constant.

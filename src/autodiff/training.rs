@@ -8,6 +8,7 @@ use super::rules::{self, BnSaved, RuleCtx};
 use super::{GradSupport, gradient_support};
 use crate::error::{Error, Result};
 use crate::ir::cost::parameters;
+use crate::ir::passes::merge_duplicates;
 use crate::ir::{Attr, Graph, NodeId, OpType, ValueId, ValueSource};
 
 /// Which BatchNormalization statistics the training graph uses.
@@ -104,23 +105,28 @@ pub struct TrainingGraph {
     pub loss: String,
     /// Differentiated parameters, in order of first use.
     pub params: Vec<ParamGrad>,
-    /// Exposed activations (output names equal the forward names).
-    pub activations: Vec<String>,
+    /// Exposed activations: (requested name, output name; they differ when the activation was
+    /// merged with an identical computation).
+    pub activations: Vec<(String, String)>,
     /// Exposed activation gradients: (activation, output name or `None` if it does not influence the loss).
     pub activation_grads: Vec<(String, Option<String>)>,
     /// Exposed Gram matrices: (activation, gram output, channel-sum output).
     pub activation_grams: Vec<(String, String, String)>,
 }
 
-fn find(src: &Graph, name: &str, what: &str) -> Result<ValueId> {
-    src.find(name)
-        .ok_or_else(|| Error::Usage(format!("{what} '{name}' is not a tensor of the model")))
-}
 
 /// Builds the training graph of `src`.
-pub fn build_training_graph(src: &Graph, opts: &TrainingOptions) -> Result<TrainingGraph> {
+pub fn build_training_graph(original: &Graph, opts: &TrainingOptions) -> Result<TrainingGraph> {
+    // Repeated computations (the same ReLU once per consumer) are merged first, so their
+    // gradients are summed before, not after, the backward of the shared node.
+    let merged = merge_duplicates(original)?;
+    let src = &merged.graph;
+    let find = |name: &str, what: &str| -> Result<ValueId> {
+        let name = merged.aliases.get(name).map(String::as_str).unwrap_or(name);
+        src.find(name).ok_or_else(|| Error::Usage(format!("{what} '{name}' is not a tensor of the model")))
+    };
     let output = match &opts.output {
-        Some(n) => find(src, n, "loss output")?,
+        Some(n) => find(n, "loss output")?,
         None => *src
             .outputs()
             .first()
@@ -154,11 +160,11 @@ pub fn build_training_graph(src: &Graph, opts: &TrainingOptions) -> Result<Train
         }
     };
     let act_grads: Vec<ValueId> =
-        opts.activation_grads.iter().map(|n| find(src, n, "activation")).collect::<Result<_>>()?;
+        opts.activation_grads.iter().map(|n| find(n, "activation")).collect::<Result<_>>()?;
     let acts: Vec<ValueId> =
-        opts.activations.iter().map(|n| find(src, n, "activation")).collect::<Result<_>>()?;
+        opts.activations.iter().map(|n| find(n, "activation")).collect::<Result<_>>()?;
     let grams: Vec<ValueId> =
-        opts.activation_grams.iter().map(|n| find(src, n, "activation")).collect::<Result<_>>()?;
+        opts.activation_grams.iter().map(|n| find(n, "activation")).collect::<Result<_>>()?;
 
     // Live nodes: those the loss output or an exposed activation depends on.
     let mut live_values: HashSet<ValueId> =
@@ -199,8 +205,7 @@ pub fn build_training_graph(src: &Graph, opts: &TrainingOptions) -> Result<Train
         let v = src.value(i);
         map[i.0] = Some(e.builder().input(&v.name, v.ty.clone())?);
     }
-    // Initializers are emitted when first read (BatchNorm running statistics are not, in
-    // batch-statistics mode).
+    // Initializers are emitted when first read.
     let ensure = |e: &mut Emitter,
                   map: &mut Vec<Option<ValueId>>,
                   v: ValueId|
@@ -234,11 +239,10 @@ pub fn build_training_graph(src: &Graph, opts: &TrainingOptions) -> Result<Train
         let training_bn = node.op == OpType::BatchNormalization
             && (opts.batch_norm == BnMode::Train
                 || node.attrs.get("training_mode") == Some(&Attr::Int(1)));
-        let used = if training_bn { 3 } else { node.inputs.len() };
         let mut inputs: Vec<Option<ValueId>> = Vec::with_capacity(node.inputs.len());
-        for (k, i) in node.inputs.iter().enumerate() {
+        for i in node.inputs.iter() {
             inputs.push(match i {
-                Some(v) if k < used => Some(ensure(&mut e, &mut map, *v)?.ok_or_else(|| {
+                Some(v) => Some(ensure(&mut e, &mut map, *v)?.ok_or_else(|| {
                     Error::node(
                         &node.name,
                         node.op,
@@ -373,14 +377,14 @@ pub fn build_training_graph(src: &Graph, opts: &TrainingOptions) -> Result<Train
         }
         g.params.push(pg);
     }
-    for &a in &acts {
+    for (&a, requested) in acts.iter().zip(&opts.activations) {
         let v = map[a.0].ok_or_else(|| {
             Error::InvalidModel(format!("activation '{}' was not emitted", src.value(a).name))
         })?;
         e.builder().output(v);
-        g.activations.push(e.graph().value(v).name.clone());
+        g.activations.push((requested.clone(), e.graph().value(v).name.clone()));
     }
-    for &a in &act_grads {
+    for (&a, requested) in act_grads.iter().zip(&opts.activation_grads) {
         let name = src.value(a).name.clone();
         let d = total(&mut e, &mut grads, a, &name)?;
         let out = match d {
@@ -398,10 +402,10 @@ pub fn build_training_graph(src: &Graph, opts: &TrainingOptions) -> Result<Train
             }
             None => None,
         };
-        g.activation_grads.push((name, out));
+        g.activation_grads.push((requested.clone(), out));
     }
-    for &a in &grams {
-        let name = src.value(a).name.clone();
+    for (&a, requested) in grams.iter().zip(&opts.activation_grams) {
+        let name = requested.clone();
         let v = map[a.0]
             .ok_or_else(|| Error::InvalidModel(format!("activation '{name}' was not emitted")))?;
         let (gram, chsum) = emit_gram(&mut e, v, &name)?;
@@ -435,52 +439,40 @@ fn total(
     }
 }
 
-/// BatchNormalization with batch statistics in its manual form; returns y and what the
-/// backward needs.
-fn emit_bn_train(
-    e: &mut Emitter,
-    node: &crate::ir::Node,
-    inputs: &[Option<ValueId>],
-    out_name: &str,
-) -> Result<(ValueId, BnSaved)> {
-    let get = |i: usize| {
-        inputs
-            .get(i)
-            .copied()
-            .flatten()
-            .ok_or_else(|| Error::node(&node.name, node.op, format!("input {i} missing")))
-    };
-    let (x, scale, bias) = (get(0)?, get(1)?, get(2)?);
+/// BatchNormalization with batch statistics: ONNX Runtime's fused training-mode kernel with
+/// momentum 0, whose "running" outputs are then the batch mean and the (biased) batch variance,
+/// which the backward needs.
+fn emit_bn_train(e: &mut Emitter, node: &crate::ir::Node, inputs: &[Option<ValueId>], out_name: &str) -> Result<(ValueId, BnSaved)> {
+    let get = |i: usize| inputs.get(i).copied().flatten().ok_or_else(|| Error::node(&node.name, node.op, format!("input {i} missing")));
+    let (x, scale, bias, mean_in, var_in) = (get(0)?, get(1)?, get(2)?, get(3)?, get(4)?);
     let eps = match node.attrs.get("epsilon") {
         Some(Attr::Float(f)) => *f,
         _ => 1e-5,
     };
     let xs = e.shape(x);
-    let axes: Vec<usize> = (0..xs.len()).filter(|&a| a != 1).collect();
     let mut bshape = vec![1usize; xs.len()];
     bshape[1] = xs[1];
+    let mut attrs = BTreeMap::new();
+    attrs.insert("epsilon".to_string(), Attr::Float(eps));
+    attrs.insert("momentum".to_string(), Attr::Float(0.0));
+    attrs.insert("training_mode".to_string(), Attr::Int(1));
+    let stat_names = [e.graph().fresh_name(&format!("{}/batch_mean", node.name)), e.graph().fresh_name(&format!("{}/batch_var", node.name))];
+    let outs = e.builder().op_named(
+        OpType::BatchNormalization,
+        &node.name,
+        &[Some(x), Some(scale), Some(bias), Some(mean_in), Some(var_in)],
+        attrs,
+        &[out_name.to_string(), stat_names[0].clone(), stat_names[1].clone()],
+    )?;
     e.push_scope(&node.name);
-    let mean = e.reduce_mean("mean", x, &axes, true)?;
-    let d = e.sub("centered", x, mean)?;
-    let dd = e.mul("sq", d, d)?;
-    let var = e.reduce_mean("var", dd, &axes, true)?;
     let epsv = e.scalar(eps)?;
-    let ve = e.add("var_eps", var, epsv)?;
+    let ve = e.add("var_eps", outs[2], epsv)?;
     let sd = e.op(OpType::Sqrt, "std", &[ve], vec![])?;
     let inv = e.op(OpType::Reciprocal, "inv", &[sd], vec![])?;
-    let xhat = e.mul("xhat", d, inv)?;
-    let s = e.reshape("scale", scale, &bshape)?;
-    let b = e.reshape("bias", bias, &bshape)?;
-    let t = e.mul("scaled", xhat, s)?;
+    let inv = e.reshape("inv_b", inv, &bshape)?;
+    let mean = e.reshape("mean_b", outs[1], &bshape)?;
     e.pop_scope();
-    let y = e.builder().op_named(
-        OpType::Add,
-        &format!("{}/shift", node.name),
-        &[Some(t), Some(b)],
-        BTreeMap::new(),
-        &[out_name.to_string()],
-    )?[0];
-    Ok((y, BnSaved { xhat, inv }))
+    Ok((outs[0], BnSaved { mean, inv }))
 }
 
 fn emit_stats(e: &mut Emitter, d: ValueId, name: &str) -> Result<StatOutputs> {

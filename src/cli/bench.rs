@@ -23,6 +23,9 @@ pub struct BenchArgs {
 enum BenchWhat {
     /// Graph build, export, session creation and forward passes of the NAS-Bench-201 network.
     Forward(ForwardArgs),
+    /// Graph build, differentiation, export, session creation and forward+backward passes
+    /// (cross-entropy, batch-statistics BatchNorm, every parameter gradient as an output).
+    Train(ForwardArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -136,10 +139,10 @@ fn forward(a: ForwardArgs) -> anyhow::Result<ExitCode> {
         runtime: rt.describe(),
     };
     if a.json {
-        println!("{}", serde_json::to_string(&r)?);
+        outln!("{}", serde_json::to_string(&r)?);
     } else {
-        println!("{}", r.runtime);
-        println!(
+        outln!("{}", r.runtime);
+        outln!(
             "NAS-Bench-201 ({} nodes), batch {}, {}x{}, BN {:?}: build {:.1} ms, export {:.1} ms, session {:.1} ms, forward median {:.1} ms",
             r.nodes,
             r.batch,
@@ -155,9 +158,88 @@ fn forward(a: ForwardArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+#[derive(Debug, Serialize)]
+struct TrainReport {
+    batch: usize,
+    resolution: usize,
+    forward_nodes: usize,
+    training_nodes: usize,
+    parameters: usize,
+    build_ms: f64,
+    differentiate_ms: f64,
+    export_ms: f64,
+    session_ms: f64,
+    step_ms: Vec<f64>,
+    step_median_ms: f64,
+    end_to_end_ms: f64,
+    runtime: String,
+}
+
+fn train(a: ForwardArgs) -> anyhow::Result<ExitCode> {
+    use crate::autodiff::{TrainingOptions, build_training_graph};
+    let cell = match &a.arch {
+        Some(s) => Cell::parse(s)?,
+        None => Cell::dense(),
+    };
+    let opts = Nb201Options { batch: a.batch, resolution: a.resolution, bn_training: true, ..Default::default() };
+    let rt = a.runtime.runtime()?;
+    let t = Instant::now();
+    let g = build(&cell, &opts)?;
+    let build_ms = ms(t);
+    let t = Instant::now();
+    let tg = build_training_graph(&g, &TrainingOptions::default())?;
+    let differentiate_ms = ms(t);
+    let t = Instant::now();
+    let bytes = crate::onnx::to_bytes(&tg.graph);
+    let export_ms = ms(t);
+    let t = Instant::now();
+    let mut session = rt.session(&bytes)?;
+    let session_ms = ms(t);
+    let mut init = Init::new(1);
+    let x: Tensor = init.normal_tensor(&[a.batch, 3, a.resolution, a.resolution], 1.0);
+    let labels = Tensor::new([a.batch], crate::ir::TensorData::I64(init.labels(a.batch, opts.classes)))
+        .ok_or_else(|| anyhow::anyhow!("labels"))?;
+    let label_name = tg.target_input.clone().unwrap_or_default();
+    let mut times = Vec::new();
+    for i in 0..a.warmup + a.iters {
+        let t = Instant::now();
+        session.run(&[("x", &x), (label_name.as_str(), &labels)])?;
+        if i >= a.warmup {
+            times.push(ms(t));
+        }
+    }
+    let step = median(&times);
+    let r = TrainReport {
+        batch: a.batch,
+        resolution: a.resolution,
+        forward_nodes: g.nodes().len(),
+        training_nodes: tg.graph.nodes().len(),
+        parameters: tg.params.len(),
+        build_ms,
+        differentiate_ms,
+        export_ms,
+        session_ms,
+        step_median_ms: step,
+        end_to_end_ms: build_ms + differentiate_ms + export_ms + session_ms + step,
+        step_ms: times,
+        runtime: rt.describe(),
+    };
+    if a.json {
+        outln!("{}", serde_json::to_string(&r)?);
+    } else {
+        outln!("{}", r.runtime);
+        outln!(
+            "NAS-Bench-201 train step ({} -> {} nodes, {} parameter tensors), batch {}, {}x{}: build {:.1} ms, differentiate {:.1} ms, export {:.1} ms, session {:.1} ms, forward+backward median {:.1} ms, end to end {:.1} ms",
+            r.forward_nodes, r.training_nodes, r.parameters, r.batch, r.resolution, r.resolution, r.build_ms, r.differentiate_ms, r.export_ms, r.session_ms, r.step_median_ms, r.end_to_end_ms
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs `bench`.
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     match a.what {
         BenchWhat::Forward(f) => forward(f),
+        BenchWhat::Train(f) => train(f),
     }
 }

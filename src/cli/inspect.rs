@@ -188,44 +188,44 @@ pub(crate) fn thousands(n: u64) -> String {
 }
 
 fn render(r: &InspectReport) {
-    println!("model       {}", r.model);
-    println!("producer    {} (IR version {}, opset {})", r.producer, r.ir_version, r.opset);
+    outln!("model       {}", r.model);
+    outln!("producer    {} (IR version {}, opset {})", r.producer, r.ir_version, r.opset);
     for (k, v) in &r.resolved_dims {
-        println!("dimension   {k} = {v}");
+        outln!("dimension   {k} = {v}");
     }
     for t in &r.inputs {
-        println!("input       {}  {}{:?}", t.name, t.dtype, t.shape);
+        outln!("input       {}  {}{:?}", t.name, t.dtype, t.shape);
     }
     for t in &r.outputs {
-        println!("output      {}  {}{:?}", t.name, t.dtype, t.shape);
+        outln!("output      {}  {}{:?}", t.name, t.dtype, t.shape);
     }
-    println!("nodes       {} ({} initializers)", r.nodes, r.initializers);
-    println!("parameters  {} in {} tensors", thousands(r.parameters), r.parameter_tensors);
-    println!("MACs        {} ({:.3} M)", thousands(r.macs), r.macs as f64 / 1e6);
-    println!(
+    outln!("nodes       {} ({} initializers)", r.nodes, r.initializers);
+    outln!("parameters  {} in {} tensors", thousands(r.parameters), r.parameter_tensors);
+    outln!("MACs        {} ({:.3} M)", thousands(r.macs), r.macs as f64 / 1e6);
+    outln!(
         "FLOPs       {} ({:.3} M, NAS-Bench-201 convention)",
         thousands(r.flops),
         r.flops as f64 / 1e6
     );
-    println!();
-    println!("{:<24} {:>6} {:>16}  gradient", "op", "nodes", "MACs");
+    outln!();
+    outln!("{:<24} {:>6} {:>16}  gradient", "op", "nodes", "MACs");
     for o in &r.ops {
         let g = match o.gradient {
             GradSupport::Rule => "yes",
             GradSupport::NoGradient => "none (no gradient by nature)",
             GradSupport::Unsupported => "NOT YET",
         };
-        println!("{:<24} {:>6} {:>16}  {g}", o.op, o.count, thousands(o.macs));
+        outln!("{:<24} {:>6} {:>16}  {g}", o.op, o.count, thousands(o.macs));
     }
     if r.not_differentiable.is_empty() {
-        println!("\nall ops can be differentiated");
+        outln!("\nall ops can be differentiated");
     } else {
-        println!("\ncannot differentiate yet: {}", r.not_differentiable.join(", "));
+        outln!("\ncannot differentiate yet: {}", r.not_differentiable.join(", "));
     }
     if let Some(nodes) = &r.node_list {
-        println!("\n{:<48} {:<20} {:<20} {:>14}", "node", "op", "output", "MACs");
+        outln!("\n{:<48} {:<20} {:<20} {:>14}", "node", "op", "output", "MACs");
         for n in nodes {
-            println!(
+            outln!(
                 "{:<48} {:<20} {:<20} {:>14}",
                 n.name,
                 n.op,

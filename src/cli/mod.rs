@@ -3,8 +3,33 @@
 //! Exit codes: 0 success; 1 the command ran but a check failed; 2 bad input or another error
 //! (one line on stderr naming the file, node, op or attribute).
 
+/// `println!` that exits quietly (code 0) when stdout is a closed pipe (`intrain ... | head`).
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
+/// `print!` counterpart of [`outln`].
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($t)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 mod args;
 mod bench;
+mod grad;
 mod inspect;
 mod ops;
 mod run_model;
@@ -38,6 +63,11 @@ enum Command {
     ///
     /// Example: intrain inspect model.onnx --batch 64 --json
     Inspect(inspect::InspectArgs),
+    /// Loss and per-parameter gradient statistics (norm, std, max |g|) of one forward+backward.
+    ///
+    /// The training graph is built by intrain's own differentiation in standard ONNX ops.
+    /// Example: intrain grad model.onnx --batch 64 --input x.npy --labels y.npy --json
+    Grad(grad::GradArgs),
     /// Run a model on ONNX Runtime with seeded random or given (.npy) inputs.
     ///
     /// Example: intrain run model.onnx --input x=x.npy --save-outputs out/
@@ -79,6 +109,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Inspect(a) => inspect::run(a),
+        Command::Grad(a) => grad::run(a),
         Command::Run(a) => run_model::run(a),
         Command::Ops(a) => ops::run(a),
         Command::Runtime(a) => runtime_cmd::run(a),
@@ -88,6 +119,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Writes a serialisable report as pretty JSON on stdout.
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

@@ -35,10 +35,10 @@ pub fn markdown_table() -> String {
 /// Runs `ops`.
 pub fn run(a: OpsArgs) -> anyhow::Result<ExitCode> {
     if a.markdown {
-        print!("{}", markdown_table());
+        out!("{}", markdown_table());
     } else {
         for op in OpType::ALL {
-            println!("{:<24} {:?}", op.name(), gradient_support(*op));
+            outln!("{:<24} {:?}", op.name(), gradient_support(*op));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -139,13 +139,13 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     if a.json {
         super::print_json(&report)?;
     } else {
-        println!("{}", report.runtime);
-        println!(
+        outln!("{}", report.runtime);
+        outln!(
             "{:<32} {:<20} {:>12} {:>12} {:>12} {:>10}",
             "output", "shape", "min", "max", "mean", "non-finite"
         );
         for o in &report.outputs {
-            println!(
+            outln!(
                 "{:<32} {:<20} {:>12.5} {:>12.5} {:>12.5} {:>10}",
                 o.name,
                 format!("{:?}", o.shape),

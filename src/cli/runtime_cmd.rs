@@ -39,7 +39,7 @@ pub fn run(a: RuntimeCmdArgs) -> anyhow::Result<ExitCode> {
     if a.json {
         super::print_json(&r)?;
     } else {
-        println!("{}", rt.describe());
+        outln!("{}", rt.describe());
     }
     Ok(ExitCode::SUCCESS)
 }

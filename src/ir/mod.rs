@@ -16,6 +16,7 @@ pub mod dtype;
 pub mod graph;
 pub mod infer;
 pub mod op;
+pub mod passes;
 pub mod tensor;
 
 pub use attr::Attr;

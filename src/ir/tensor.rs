@@ -121,6 +121,14 @@ impl Tensor {
         self.data.len()
     }
 
+    /// The elements if this is an int64 tensor.
+    pub fn data_i64(&self) -> Option<&[i64]> {
+        match &self.data {
+            TensorData::I64(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// Elements converted to i64 (floats truncated toward zero, bools as 0/1).
     pub fn to_i64(&self) -> Vec<i64> {
         match &self.data {

@@ -235,6 +235,10 @@ impl Runtime {
         if self.threads > 0 {
             b = b.with_intra_threads(self.threads).map_err(conv)?;
         }
+        if let Some(prefix) = std::env::var_os("INTRAIN_ORT_PROFILE").filter(|p| !p.is_empty()) {
+            // ONNX Runtime writes a Chrome-trace JSON per session (for performance work).
+            b = b.with_profiling(std::path::PathBuf::from(prefix)).map_err(conv)?;
+        }
         if self.provider == Provider::Cuda {
             b = b
                 .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])

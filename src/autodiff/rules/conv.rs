@@ -98,28 +98,36 @@ pub fn conv(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
         let cols = if plain_1x1 {
             x
         } else {
-            // One-hot depthwise kernel: output channel c*kk + t copies tap t of input channel c.
-            let mut k = vec![0f32; ci * kk * kk];
-            for ch in 0..ci {
-                for t in 0..kk {
-                    k[(ch * kk + t) * kk + t] = 1.0;
-                }
-            }
-            let kernel = c.e.tensor("im2col_kernel", Tensor::f32([ci * kk, 1, kh, kw], k))?;
             let mut pads: Vec<i64> = sp.pads_begin.iter().map(|&p| p as i64).collect();
             pads.extend(sp.pads_end.iter().map(|&p| p as i64));
-            c.e.op(
-                OpType::Conv,
-                "im2col",
-                &[x, kernel],
-                vec![
-                    ("strides", Attr::Ints(sp.strides.iter().map(|&s| s as i64).collect())),
-                    ("pads", Attr::Ints(pads)),
-                    ("dilations", Attr::Ints(sp.dilations.iter().map(|&d| d as i64).collect())),
-                    ("group", Attr::Int(ci as i64)),
-                ],
-            )?
+            let strides: Vec<i64> = sp.strides.iter().map(|&s| s as i64).collect();
+            let dilations: Vec<i64> = sp.dilations.iter().map(|&d| d as i64).collect();
+            // Shared by every convolution reading x with the same geometry.
+            let key = format!("im2col {x:?} k{kh}x{kw} s{strides:?} p{pads:?} d{dilations:?}");
+            c.e.memo(key, |e| {
+                // One-hot depthwise kernel: output channel c*kk + t copies tap t of channel c.
+                let mut k = vec![0f32; ci * kk * kk];
+                for ch in 0..ci {
+                    for t in 0..kk {
+                        k[(ch * kk + t) * kk + t] = 1.0;
+                    }
+                }
+                let kernel = e.tensor("im2col_kernel", Tensor::f32([ci * kk, 1, kh, kw], k))?;
+                e.op(
+                    OpType::Conv,
+                    "im2col",
+                    &[x, kernel],
+                    vec![
+                        ("strides", Attr::Ints(strides)),
+                        ("pads", Attr::Ints(pads)),
+                        ("dilations", Attr::Ints(dilations)),
+                        ("group", Attr::Int(ci as i64)),
+                    ],
+                )
+            })?
         };
+        // dWᵀ = Σ_n cols_n · dY_nᵀ: the large im2col operand is the MatMul's left side, read in
+        // place; only the small dY side is packed (transposed) by the GEMM.
         let p = ho * wo;
         let (cols3, dy3) = if groups == 1 {
             (c.e.reshape("cols", cols, &[n, ci * kk, p])?, c.e.reshape("dy_flat", g, &[n, co, p])?)
@@ -129,13 +137,19 @@ pub fn conv(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
                 c.e.reshape("dy_flat", g, &[n, groups, co / groups, p])?,
             )
         };
-        let rank = c.shape(cols3).len();
+        let rank = c.shape(dy3).len();
         let mut perm: Vec<usize> = (0..rank).collect();
         perm.swap(rank - 1, rank - 2);
-        let cols_t = c.e.transpose("cols_t", cols3, &perm)?;
-        let prod = c.e.op(OpType::MatMul, "dw_per_sample", &[dy3, cols_t], vec![])?;
-        let summed = c.e.reduce_sum("dw_sum", prod, &[0], false)?;
-        out[1] = Some(c.e.reshape("dw", summed, &ws)?);
+        let dy_t = c.e.transpose("dy_t", dy3, &perm)?;
+        let prod = c.e.op(OpType::MatMul, "dw_t_per_sample", &[cols3, dy_t], vec![])?;
+        let summed = c.e.reduce_sum("dw_t_sum", prod, &[0], false)?;
+        // (Ci/g·k², Co) or (g, Ci/g·k², Co/g) → (Co, Ci/g, kh, kw)
+        let dw = if groups == 1 {
+            c.e.transpose("dw_flat", summed, &[1, 0])?
+        } else {
+            c.e.transpose("dw_flat", summed, &[0, 2, 1])?
+        };
+        out[1] = Some(c.e.reshape("dw", dw, &ws)?);
     }
     Ok(out)
 }

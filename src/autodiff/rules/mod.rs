@@ -19,9 +19,9 @@ use crate::ir::{Attr, Node, OpType, ValueId};
 /// What the forward BatchNormalization (training mode) saved for its backward.
 #[derive(Debug, Clone, Copy)]
 pub struct BnSaved {
-    /// Normalised input `(x - mean) * inv`.
-    pub xhat: ValueId,
-    /// `1 / sqrt(var + eps)`, shape `(1, C, 1, ...)`.
+    /// Batch mean, shape `(1, C, 1, ...)`.
+    pub mean: ValueId,
+    /// `1 / sqrt(var + eps)` of the batch variance, shape `(1, C, 1, ...)`.
     pub inv: ValueId,
 }
 

@@ -4,9 +4,9 @@ use super::RuleCtx;
 use crate::error::Result;
 use crate::ir::{OpType, ValueId};
 
-/// BatchNormalization. In training mode the forward was emitted in its manual form and saved
-/// `xhat` and `inv`; the backward is the lean form
-/// `dX = g·inv·(dY − xhat·Σ(dY·xhat)/M − ΣdY/M)`, `dγ = Σ dY·xhat`, `dβ = Σ dY`.
+/// BatchNormalization. In training mode the forward saved the batch mean and `inv`; the
+/// backward is `dX = γ·inv·(dY − xhat·Σ(dY·xhat)/M − ΣdY/M)`, `dγ = Σ dY·xhat`, `dβ = Σ dY`,
+/// evaluated without materialising xhat.
 pub fn batch_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let g = c.g()?;
     let x = c.x(0)?;
@@ -19,11 +19,15 @@ pub fn batch_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     bshape[1] = ch;
     let mut out = vec![None; 5];
     if let Some(saved) = c.bn {
-        let sg = {
-            let gx = c.e.mul("g_xhat", g, saved.xhat)?;
-            c.e.reduce_sum("sum_g_xhat", gx, &axes, true)?
-        };
+        // With xhat = (x − mean)·inv: Σ dY·xhat = inv·(Σ dY·x − mean·Σ dY), and
+        // dX = a·dY + b·x + c per channel: a = γ·inv, b = −a·inv·Σ(dY·xhat)/M,
+        // c = −a·ΣdY/M − b·mean. Nothing of the size of x is kept from the forward.
         let sb = c.e.reduce_sum("sum_g", g, &axes, true)?;
+        let gx = c.e.mul("g_x", g, x)?;
+        let sgx = c.e.reduce_sum("sum_g_x", gx, &axes, true)?;
+        let msb = c.e.mul("mean_sum_g", saved.mean, sb)?;
+        let centered = c.e.sub("sum_g_centered", sgx, msb)?;
+        let sg = c.e.mul("sum_g_xhat", centered, saved.inv)?;
         if c.need(1) {
             out[1] = Some(c.e.reshape("dscale", sg, &[ch])?);
         }
@@ -32,13 +36,18 @@ pub fn batch_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
         }
         if c.need(0) {
             let s4 = c.e.reshape("scale_b", scale, &bshape)?;
-            let gi = c.e.mul("scale_inv", s4, saved.inv)?;
-            let sgm = c.e.scale("sg_m", sg, 1.0 / m as f32)?;
-            let sbm = c.e.scale("sb_m", sb, 1.0 / m as f32)?;
-            let t1 = c.e.mul("xhat_sg", saved.xhat, sgm)?;
-            let d1 = c.e.sub("g_minus_xhat_sg", g, t1)?;
-            let d2 = c.e.sub("centered", d1, sbm)?;
-            out[0] = Some(c.e.mul("dx", d2, gi)?);
+            let a = c.e.mul("a", s4, saved.inv)?;
+            let ai = c.e.mul("a_inv", a, saved.inv)?;
+            let t = c.e.mul("a_inv_sg", ai, sg)?;
+            let b = c.e.scale("b", t, -1.0 / m as f32)?;
+            let asb = c.e.mul("a_sb", a, sb)?;
+            let c1 = c.e.scale("c1", asb, -1.0 / m as f32)?;
+            let bm = c.e.mul("b_mean", b, saved.mean)?;
+            let cc = c.e.sub("c", c1, bm)?;
+            let ga = c.e.mul("g_a", g, a)?;
+            let xb = c.e.mul("x_b", x, b)?;
+            let s1 = c.e.add("ga_xb", ga, xb)?;
+            out[0] = Some(c.e.add("dx", s1, cc)?);
         }
     } else {
         // Running statistics: y = (x - mean)·γ/√(var+ε) + β, an affine map per channel.

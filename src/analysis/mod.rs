@@ -1,0 +1,3 @@
+//! Reductions of what a training graph computes into numbers users read.
+
+pub mod gradients;

@@ -1,0 +1,123 @@
+//! `intrain grad`: loss and per-parameter gradient statistics of one forward + backward pass.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+use super::args::{ModelArgs, RuntimeArgs};
+use crate::analysis::gradients::{PassInputs, gradients};
+use crate::autodiff::{BnMode, Loss, ParamSet, TrainingOptions, build_training_graph};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LossArg {
+    /// Mean cross-entropy against labels (classification logits).
+    Ce,
+    /// Mean squared error against a target.
+    Mse,
+    /// Sum of the output (SynFlow-style).
+    Sum,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BnArg {
+    /// Batch statistics (training mode) everywhere.
+    Train,
+    /// As each BatchNormalization node says.
+    AsIs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ParamsArg {
+    /// Every parameter.
+    All,
+    /// Only Conv/Gemm/MatMul weights.
+    Weights,
+}
+
+/// Arguments of `grad`.
+#[derive(Debug, Args)]
+pub struct GradArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+    /// Input batch (.npy) for the model's first input; seeded N(0,1) when absent.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Labels (.npy, integer classes) for cross-entropy, or target (.npy) for MSE; seeded when absent.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Seed of generated inputs and labels.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Loss head.
+    #[arg(long, value_enum, default_value_t = LossArg::Ce)]
+    loss: LossArg,
+    /// BatchNormalization statistics.
+    #[arg(long, value_enum, default_value_t = BnArg::Train)]
+    bn: BnArg,
+    /// Which parameters to differentiate.
+    #[arg(long, value_enum, default_value_t = ParamsArg::All)]
+    params: ParamsArg,
+    /// Also write the training graph (forward + loss + backward) as ONNX, e.g. to open in Netron.
+    #[arg(long, value_name = "OUT.onnx")]
+    save_graph: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `grad`.
+pub fn run(a: GradArgs) -> anyhow::Result<ExitCode> {
+    let m = a.model.load()?;
+    let opts = TrainingOptions {
+        loss: match a.loss {
+            LossArg::Ce => Loss::CrossEntropy,
+            LossArg::Mse => Loss::Mse,
+            LossArg::Sum => Loss::Sum,
+        },
+        batch_norm: match a.bn {
+            BnArg::Train => BnMode::Train,
+            BnArg::AsIs => BnMode::AsIs,
+        },
+        params: match a.params {
+            ParamsArg::All => ParamSet::All,
+            ParamsArg::Weights => ParamSet::Weights,
+        },
+        ..Default::default()
+    };
+    let mut inputs = PassInputs { seed: a.seed, ..Default::default() };
+    if let Some(p) = &a.input {
+        let first = m.graph.value(m.graph.inputs()[0]).name.clone();
+        inputs.inputs.insert(first, crate::npy::read(p)?);
+    }
+    if let Some(p) = &a.labels {
+        inputs.target = Some(crate::npy::read(p)?);
+    }
+    if let Some(out) = &a.save_graph {
+        let tg = build_training_graph(&m.graph, &opts)?;
+        crate::onnx::save(&tg.graph, out)?;
+        eprintln!("intrain: wrote the training graph ({} nodes) to {}", tg.graph.nodes().len(), out.display());
+    }
+    let rt = a.runtime.runtime()?;
+    let report = gradients(&rt, &m.graph, &opts, &inputs)?;
+    if a.json {
+        super::print_json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!("loss {:.6} ({:?}), training graph {} nodes, seed {}", report.loss, report.loss_kind, report.training_graph_nodes, a.seed);
+    outln!("{:<44} {:<18} {:>12} {:>12} {:>12} {:>8}", "parameter", "shape", "norm", "std", "max |g|", "nonfin");
+    for p in &report.params {
+        let shape = format!("{:?}", p.shape);
+        match &p.grad {
+            Some(s) => outln!("{:<44} {:<18} {:>12.4e} {:>12.4e} {:>12.4e} {:>8}", p.name, shape, s.norm, s.std, s.max_abs, s.non_finite),
+            None => outln!("{:<44} {:<18} {:>12} (does not influence the loss)", p.name, shape, "-"),
+        }
+    }
+    let bad: usize = report.params.iter().filter_map(|p| p.grad.map(|g| g.non_finite)).sum();
+    if bad > 0 {
+        eprintln!("intrain: warning: {bad} non-finite gradient values");
+    }
+    Ok(ExitCode::SUCCESS)
+}
