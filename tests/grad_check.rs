@@ -514,6 +514,14 @@ fn should_diff_reductions_and_data_movement() {
             Ok(vec![b.op(OpType::Expand, "expand", &[u, sh], vec![])?])
         },
     ));
+    check(case("gather scalar index (class token)", vec![("x", x())], |b, v| {
+        let i = b.param("i", Tensor::i64_scalar(0))?;
+        Ok(vec![b.op(OpType::Gather, "g", &[v["x"], i], vec![("axis", Attr::Int(1))])?])
+    }));
+    check(case("gather repeated indices last axis", vec![("x", x())], |b, v| {
+        let i = b.param("i", Tensor::i64_vec(vec![3, -1, 0]))?;
+        Ok(vec![b.op(OpType::Gather, "g", &[v["x"], i], vec![("axis", Attr::Int(-1))])?])
+    }));
     check(case("pad constant", vec![("x", x())], |b, v| {
         let pads = b.param("pads", Tensor::i64_vec(vec![0, 1, 2, 0, 0, 1]))?;
         Ok(vec![b.op(OpType::Pad, "pad", &[v["x"], pads], vec![])?])
@@ -533,13 +541,10 @@ fn shape_paths_have_no_gradient_and_unsupported_ops_name_the_node() {
         let target = b.concat("target", &[n, m1], 0)?;
         Ok(vec![b.op(OpType::Reshape, "reshape", &[v["x"], target], vec![])?])
     }));
-    // Gather on float data is not differentiable yet: the error names the node and op.
+    // GlobalMaxPool has no gradient rule yet: the error names the node and op.
     let mut b = GraphBuilder::new("g");
-    let xv = b.param("x", x).expect("x");
-    let idx = b.param("idx", Tensor::i64_vec(vec![1])).expect("idx");
-    let y = b
-        .op(OpType::Gather, "pick_token", &[xv, idx], vec![("axis", Attr::Int(1))])
-        .expect("gather");
+    let xv = b.param("x", Init::new(13).normal_tensor(&[2, 3, 4, 4], 1.0)).expect("x");
+    let y = b.op(OpType::GlobalMaxPool, "pick_max", &[xv], vec![]).expect("gmp");
     let r = b.op(OpType::ReduceSum, "s", &[y], vec![("keepdims", Attr::Int(0))]).expect("sum");
     b.output(r);
     let g = b.finish();
@@ -548,8 +553,8 @@ fn shape_paths_have_no_gradient_and_unsupported_ops_name_the_node() {
         .expect("error");
     let msg = err.to_string();
     assert!(
-        msg.contains("pick_token")
-            && msg.contains("Gather")
+        msg.contains("pick_max")
+            && msg.contains("GlobalMaxPool")
             && msg.contains("cannot differentiate"),
         "{msg}"
     );

@@ -88,7 +88,11 @@ pub struct PassInputs {
 }
 
 /// Builds the training graph of `graph` and the feeds of one pass.
-pub fn prepare(graph: &Graph, opts: &TrainingOptions, inputs: &PassInputs) -> Result<(TrainingGraph, Vec<(String, Tensor)>)> {
+pub fn prepare(
+    graph: &Graph,
+    opts: &TrainingOptions,
+    inputs: &PassInputs,
+) -> Result<(TrainingGraph, Vec<(String, Tensor)>)> {
     let tg = build_training_graph(graph, opts)?;
     let mut init = Init::new(inputs.seed);
     let mut feeds = Vec::new();
@@ -97,29 +101,53 @@ pub fn prepare(graph: &Graph, opts: &TrainingOptions, inputs: &PassInputs) -> Re
         let t = match inputs.inputs.get(&v.name) {
             Some(t) => {
                 if t.shape != v.ty.shape || t.dtype() != v.ty.dtype {
-                    return Err(Error::Usage(format!("input '{}' is {}{:?}, the model expects {}", v.name, t.dtype(), t.shape, v.ty)));
+                    return Err(Error::Usage(format!(
+                        "input '{}' is {}{:?}, the model expects {}",
+                        v.name,
+                        t.dtype(),
+                        t.shape,
+                        v.ty
+                    )));
                 }
                 t.clone()
             }
             None if v.ty.dtype == DType::F32 => init.normal_tensor(&v.ty.shape, 1.0),
-            None => return Err(Error::Usage(format!("input '{}' ({}) must be given", v.name, v.ty))),
+            None => {
+                return Err(Error::Usage(format!("input '{}' ({}) must be given", v.name, v.ty)));
+            }
         };
         feeds.push((v.name.clone(), t));
     }
     if let Some(name) = &tg.target_input {
-        let want = tg.graph.value(tg.graph.find(name).ok_or_else(|| Error::InvalidModel("target input".into()))?).ty.clone();
+        let want = tg
+            .graph
+            .value(tg.graph.find(name).ok_or_else(|| Error::InvalidModel("target input".into()))?)
+            .ty
+            .clone();
         let t = match &inputs.target {
             Some(t) => {
-                let t = if t.dtype() != want.dtype && !t.dtype().is_float() && !want.dtype.is_float() { t.cast(want.dtype) } else { t.clone() };
+                let t =
+                    if t.dtype() != want.dtype && !t.dtype().is_float() && !want.dtype.is_float() {
+                        t.cast(want.dtype)
+                    } else {
+                        t.clone()
+                    };
                 if t.shape != want.shape || t.dtype() != want.dtype {
-                    return Err(Error::Usage(format!("labels/target is {}{:?}, the loss expects {want}", t.dtype(), t.shape)));
+                    return Err(Error::Usage(format!(
+                        "labels/target is {}{:?}, the loss expects {want}",
+                        t.dtype(),
+                        t.shape
+                    )));
                 }
                 t
             }
             None if want.dtype == DType::I64 => {
                 let classes = graph.value(graph.outputs()[0]).ty.shape.get(1).copied().unwrap_or(1);
-                Tensor::new(want.shape.clone(), crate::ir::TensorData::I64(init.labels(want.numel(), classes)))
-                    .ok_or_else(|| Error::Usage("labels".into()))?
+                Tensor::new(
+                    want.shape.clone(),
+                    crate::ir::TensorData::I64(init.labels(want.numel(), classes)),
+                )
+                .ok_or_else(|| Error::Usage("labels".into()))?
             }
             None => init.normal_tensor(&want.shape, 1.0),
         };
@@ -135,7 +163,12 @@ pub fn prepare(graph: &Graph, opts: &TrainingOptions, inputs: &PassInputs) -> Re
 }
 
 /// Runs one forward + backward pass and reduces the gradients.
-pub fn gradients(rt: &Runtime, graph: &Graph, opts: &TrainingOptions, inputs: &PassInputs) -> Result<GradientReport> {
+pub fn gradients(
+    rt: &Runtime,
+    graph: &Graph,
+    opts: &TrainingOptions,
+    inputs: &PassInputs,
+) -> Result<GradientReport> {
     let (tg, feeds) = prepare(graph, opts, inputs)?;
     let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
@@ -150,7 +183,12 @@ pub fn gradients(rt: &Runtime, graph: &Graph, opts: &TrainingOptions, inputs: &P
             grad: p.grad.as_ref().and_then(|n| out.get(n)).map(|t| TensorStats::of(&t.to_f32())),
         })
         .collect();
-    Ok(GradientReport { loss, loss_kind: opts.loss, params, training_graph_nodes: tg.graph.nodes().len() })
+    Ok(GradientReport {
+        loss,
+        loss_kind: opts.loss,
+        params,
+        training_graph_nodes: tg.graph.nodes().len(),
+    })
 }
 
 #[cfg(test)]

@@ -79,7 +79,11 @@ impl Emitter {
 
     /// A value computed once per `key` and reused (e.g. the im2col of a tensor read by several
     /// convolutions with the same geometry).
-    pub fn memo(&mut self, key: String, make: impl FnOnce(&mut Emitter) -> Result<ValueId>) -> Result<ValueId> {
+    pub fn memo(
+        &mut self,
+        key: String,
+        make: impl FnOnce(&mut Emitter) -> Result<ValueId>,
+    ) -> Result<ValueId> {
         if let Some(&v) = self.memo.get(&key) {
             return Ok(v);
         }

@@ -114,7 +114,6 @@ pub struct TrainingGraph {
     pub activation_grams: Vec<(String, String, String)>,
 }
 
-
 /// Builds the training graph of `src`.
 pub fn build_training_graph(original: &Graph, opts: &TrainingOptions) -> Result<TrainingGraph> {
     // Repeated computations (the same ReLU once per consumer) are merged first, so their
@@ -123,7 +122,8 @@ pub fn build_training_graph(original: &Graph, opts: &TrainingOptions) -> Result<
     let src = &merged.graph;
     let find = |name: &str, what: &str| -> Result<ValueId> {
         let name = merged.aliases.get(name).map(String::as_str).unwrap_or(name);
-        src.find(name).ok_or_else(|| Error::Usage(format!("{what} '{name}' is not a tensor of the model")))
+        src.find(name)
+            .ok_or_else(|| Error::Usage(format!("{what} '{name}' is not a tensor of the model")))
     };
     let output = match &opts.output {
         Some(n) => find(n, "loss output")?,
@@ -442,8 +442,19 @@ fn total(
 /// BatchNormalization with batch statistics: ONNX Runtime's fused training-mode kernel with
 /// momentum 0, whose "running" outputs are then the batch mean and the (biased) batch variance,
 /// which the backward needs.
-fn emit_bn_train(e: &mut Emitter, node: &crate::ir::Node, inputs: &[Option<ValueId>], out_name: &str) -> Result<(ValueId, BnSaved)> {
-    let get = |i: usize| inputs.get(i).copied().flatten().ok_or_else(|| Error::node(&node.name, node.op, format!("input {i} missing")));
+fn emit_bn_train(
+    e: &mut Emitter,
+    node: &crate::ir::Node,
+    inputs: &[Option<ValueId>],
+    out_name: &str,
+) -> Result<(ValueId, BnSaved)> {
+    let get = |i: usize| {
+        inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or_else(|| Error::node(&node.name, node.op, format!("input {i} missing")))
+    };
     let (x, scale, bias, mean_in, var_in) = (get(0)?, get(1)?, get(2)?, get(3)?, get(4)?);
     let eps = match node.attrs.get("epsilon") {
         Some(Attr::Float(f)) => *f,
@@ -456,7 +467,10 @@ fn emit_bn_train(e: &mut Emitter, node: &crate::ir::Node, inputs: &[Option<Value
     attrs.insert("epsilon".to_string(), Attr::Float(eps));
     attrs.insert("momentum".to_string(), Attr::Float(0.0));
     attrs.insert("training_mode".to_string(), Attr::Int(1));
-    let stat_names = [e.graph().fresh_name(&format!("{}/batch_mean", node.name)), e.graph().fresh_name(&format!("{}/batch_var", node.name))];
+    let stat_names = [
+        e.graph().fresh_name(&format!("{}/batch_mean", node.name)),
+        e.graph().fresh_name(&format!("{}/batch_var", node.name)),
+    ];
     let outs = e.builder().op_named(
         OpType::BatchNormalization,
         &node.name,

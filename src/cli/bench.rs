@@ -181,7 +181,12 @@ fn train(a: ForwardArgs) -> anyhow::Result<ExitCode> {
         Some(s) => Cell::parse(s)?,
         None => Cell::dense(),
     };
-    let opts = Nb201Options { batch: a.batch, resolution: a.resolution, bn_training: true, ..Default::default() };
+    let opts = Nb201Options {
+        batch: a.batch,
+        resolution: a.resolution,
+        bn_training: true,
+        ..Default::default()
+    };
     let rt = a.runtime.runtime()?;
     let t = Instant::now();
     let g = build(&cell, &opts)?;
@@ -197,8 +202,9 @@ fn train(a: ForwardArgs) -> anyhow::Result<ExitCode> {
     let session_ms = ms(t);
     let mut init = Init::new(1);
     let x: Tensor = init.normal_tensor(&[a.batch, 3, a.resolution, a.resolution], 1.0);
-    let labels = Tensor::new([a.batch], crate::ir::TensorData::I64(init.labels(a.batch, opts.classes)))
-        .ok_or_else(|| anyhow::anyhow!("labels"))?;
+    let labels =
+        Tensor::new([a.batch], crate::ir::TensorData::I64(init.labels(a.batch, opts.classes)))
+            .ok_or_else(|| anyhow::anyhow!("labels"))?;
     let label_name = tg.target_input.clone().unwrap_or_default();
     let mut times = Vec::new();
     for i in 0..a.warmup + a.iters {
@@ -230,7 +236,18 @@ fn train(a: ForwardArgs) -> anyhow::Result<ExitCode> {
         outln!("{}", r.runtime);
         outln!(
             "NAS-Bench-201 train step ({} -> {} nodes, {} parameter tensors), batch {}, {}x{}: build {:.1} ms, differentiate {:.1} ms, export {:.1} ms, session {:.1} ms, forward+backward median {:.1} ms, end to end {:.1} ms",
-            r.forward_nodes, r.training_nodes, r.parameters, r.batch, r.resolution, r.resolution, r.build_ms, r.differentiate_ms, r.export_ms, r.session_ms, r.step_median_ms, r.end_to_end_ms
+            r.forward_nodes,
+            r.training_nodes,
+            r.parameters,
+            r.batch,
+            r.resolution,
+            r.resolution,
+            r.build_ms,
+            r.differentiate_ms,
+            r.export_ms,
+            r.session_ms,
+            r.step_median_ms,
+            r.end_to_end_ms
         );
     }
     Ok(ExitCode::SUCCESS)

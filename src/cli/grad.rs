@@ -98,7 +98,11 @@ pub fn run(a: GradArgs) -> anyhow::Result<ExitCode> {
     if let Some(out) = &a.save_graph {
         let tg = build_training_graph(&m.graph, &opts)?;
         crate::onnx::save(&tg.graph, out)?;
-        eprintln!("intrain: wrote the training graph ({} nodes) to {}", tg.graph.nodes().len(), out.display());
+        eprintln!(
+            "intrain: wrote the training graph ({} nodes) to {}",
+            tg.graph.nodes().len(),
+            out.display()
+        );
     }
     let rt = a.runtime.runtime()?;
     let report = gradients(&rt, &m.graph, &opts, &inputs)?;
@@ -106,13 +110,37 @@ pub fn run(a: GradArgs) -> anyhow::Result<ExitCode> {
         super::print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
-    outln!("loss {:.6} ({:?}), training graph {} nodes, seed {}", report.loss, report.loss_kind, report.training_graph_nodes, a.seed);
-    outln!("{:<44} {:<18} {:>12} {:>12} {:>12} {:>8}", "parameter", "shape", "norm", "std", "max |g|", "nonfin");
+    outln!(
+        "loss {:.6} ({:?}), training graph {} nodes, seed {}",
+        report.loss,
+        report.loss_kind,
+        report.training_graph_nodes,
+        a.seed
+    );
+    outln!(
+        "{:<44} {:<18} {:>12} {:>12} {:>12} {:>8}",
+        "parameter",
+        "shape",
+        "norm",
+        "std",
+        "max |g|",
+        "nonfin"
+    );
     for p in &report.params {
         let shape = format!("{:?}", p.shape);
         match &p.grad {
-            Some(s) => outln!("{:<44} {:<18} {:>12.4e} {:>12.4e} {:>12.4e} {:>8}", p.name, shape, s.norm, s.std, s.max_abs, s.non_finite),
-            None => outln!("{:<44} {:<18} {:>12} (does not influence the loss)", p.name, shape, "-"),
+            Some(s) => outln!(
+                "{:<44} {:<18} {:>12.4e} {:>12.4e} {:>12.4e} {:>8}",
+                p.name,
+                shape,
+                s.norm,
+                s.std,
+                s.max_abs,
+                s.non_finite
+            ),
+            None => {
+                outln!("{:<44} {:<18} {:>12} (does not influence the loss)", p.name, shape, "-")
+            }
         }
     }
     let bad: usize = report.params.iter().filter_map(|p| p.grad.map(|g| g.non_finite)).sum();

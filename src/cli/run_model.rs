@@ -142,7 +142,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         outln!("{}", report.runtime);
         outln!(
             "{:<32} {:<20} {:>12} {:>12} {:>12} {:>10}",
-            "output", "shape", "min", "max", "mean", "non-finite"
+            "output",
+            "shape",
+            "min",
+            "max",
+            "mean",
+            "non-finite"
         );
         for o in &report.outputs {
             outln!(

@@ -32,7 +32,8 @@ pub fn merge_duplicates(src: &Graph) -> Result<Rewritten> {
     }
     let mut seen: HashMap<String, Vec<ValueId>> = HashMap::new();
     for node in src.nodes() {
-        let inputs: Vec<Option<ValueId>> = node.inputs.iter().map(|i| i.and_then(|v| map[v.0])).collect();
+        let inputs: Vec<Option<ValueId>> =
+            node.inputs.iter().map(|i| i.and_then(|v| map[v.0])).collect();
         let key = format!("{:?}|{:?}|{:?}|{}", node.op, inputs, node.attrs, node.outputs.len());
         let mergeable = !matches!(node.op, OpType::Identity | OpType::Dropout);
         if mergeable {

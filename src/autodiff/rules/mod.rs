@@ -160,6 +160,7 @@ pub fn rule(op: OpType) -> Option<Rule> {
         Slice => shape::slice,
         Pad => shape::pad,
         Expand => shape::expand,
+        Gather => shape::gather,
         _ => return None,
     })
 }

@@ -204,3 +204,43 @@ pub fn expand(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     out[0] = Some(c.e.unbroadcast("dx", g, &xs)?);
     Ok(out)
 }
+
+/// Gather with constant indices (scalar or 1-D): the gradient is scattered back with a
+/// constant one-hot matrix, `dData = gᵀ-moved · S` where `S[k, idx[k]] = 1` (repeated indices
+/// accumulate).
+pub fn gather(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    let xs = c.shape(c.x(0)?);
+    let r = xs.len();
+    let axis = c.axis(c.int("axis", 0), r);
+    let idx = c.const_ints(1).ok_or_else(|| c.err("only constant indices are differentiated"))?;
+    let ishape = c.shape(c.x(1)?);
+    if ishape.len() > 1 {
+        return Err(c.err("only scalar or 1-D indices are differentiated"));
+    }
+    let d = xs[axis];
+    let k = idx.len();
+    let mut onehot = vec![0f32; k * d];
+    for (j, &i) in idx.iter().enumerate() {
+        let i = if i < 0 { i + d as i64 } else { i };
+        if !(0..d as i64).contains(&i) {
+            return Err(c.err(format!("index {i} out of range")));
+        }
+        onehot[j * d + i as usize] = 1.0;
+    }
+    let s = c.e.tensor("scatter", crate::ir::Tensor::f32([k, d], onehot))?;
+    let g = c.g()?;
+    // Bring the gathered axis (size k, restored for a scalar index) last.
+    let mut gshape = xs.clone();
+    gshape[axis] = k;
+    let g = c.e.reshape("g_axis", g, &gshape)?;
+    let mut perm: Vec<usize> = (0..r).filter(|&a| a != axis).collect();
+    perm.push(axis);
+    let gt = if axis == r - 1 { g } else { c.e.transpose("g_last", g, &perm)? };
+    let scattered = c.e.op(OpType::MatMul, "scattered", &[gt, s], vec![])?;
+    let mut inv = vec![0; r];
+    for (i, &p) in perm.iter().enumerate() {
+        inv[p] = i;
+    }
+    let dx = if axis == r - 1 { scattered } else { c.e.transpose("dx", scattered, &inv)? };
+    Ok(vec![Some(dx), None])
+}
