@@ -74,3 +74,47 @@ fn dynamo_optimized_folds_batchnorm_and_drops_zero_biases() {
 fn external_data_is_read_from_the_model_folder() {
     check("tinyresnet_external.onnx", TORCH_PARAMS);
 }
+
+#[test]
+fn every_exported_variant_gets_finite_gradients_for_each_parameter() {
+    use intrain::autodiff::{TrainingOptions, build_training_graph};
+    for file in [
+        "tinyresnet_ts_unfolded.onnx",
+        "tinyresnet_ts_folded.onnx",
+        "tinyresnet_dynamo.onnx",
+        "tinyresnet_dynamo_unoptimized.onnx",
+        "tinyresnet_external.onnx",
+    ] {
+        let path = common::root().join("models/onnx").join(file);
+        let m = load_model(&path, &ImportOptions { batch: Some(4), ..Default::default() })
+            .expect("import");
+        let tg = build_training_graph(&m.graph, &TrainingOptions::default())
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(
+            tg.params.len(),
+            intrain::ir::cost::parameters(&m.graph).len(),
+            "{file}: every parameter is differentiated"
+        );
+        let shape = m.graph.value(m.graph.inputs()[0]).ty.shape.clone();
+        let x = intrain::nets::init::Init::new(3).normal_tensor(&shape, 1.0);
+        let classes: Vec<i64> = (0..shape[0] as i64).map(|i| (3 * i + 1) % 10).collect();
+        let labels = intrain::ir::Tensor::new([shape[0]], intrain::ir::TensorData::I64(classes))
+            .expect("labels");
+        let mut s = common::runtime().session(&to_bytes(&tg.graph)).expect("session");
+        let input = m.graph.value(m.graph.inputs()[0]).name.clone();
+        let out = s
+            .run(&[(&input, &x), (tg.target_input.as_deref().expect("labels"), &labels)])
+            .expect("run");
+        for p in &tg.params {
+            let g = out
+                [p.grad.as_ref().unwrap_or_else(|| panic!("{file}: {} has no gradient", p.name))]
+            .to_f64();
+            assert!(g.iter().all(|v| v.is_finite()), "{file}: {} gradient not finite", p.name);
+            assert!(
+                g.iter().any(|&v| v != 0.0) || p.name.contains("bias"),
+                "{file}: {} gradient is all zero",
+                p.name
+            );
+        }
+    }
+}

@@ -522,6 +522,10 @@ fn should_diff_reductions_and_data_movement() {
         let i = b.param("i", Tensor::i64_vec(vec![3, -1, 0]))?;
         Ok(vec![b.op(OpType::Gather, "g", &[v["x"], i], vec![("axis", Attr::Int(-1))])?])
     }));
+    check(case("dropout as identity", vec![("x", x())], |b, v| {
+        let r = b.param("ratio", Tensor::f32_scalar(0.5))?;
+        Ok(vec![b.op(OpType::Dropout, "drop", &[v["x"], r], vec![])?])
+    }));
     check(case("pad constant", vec![("x", x())], |b, v| {
         let pads = b.param("pads", Tensor::i64_vec(vec![0, 1, 2, 0, 0, 1]))?;
         Ok(vec![b.op(OpType::Pad, "pad", &[v["x"], pads], vec![])?])
