@@ -171,6 +171,8 @@ fn check(c: Case) {
     }
 }
 
+/// A convolution case: channels in/out, kernel, stride, pads, dilation, groups, bias, height.
+#[allow(clippy::too_many_arguments)]
 fn conv_case(
     name: &str,
     ci: usize,
@@ -312,7 +314,8 @@ fn should_diff_normalization() {
 #[test]
 fn should_diff_activations() {
     let mut init = Init::new(5);
-    let acts: Vec<(&str, OpType, Vec<(&str, Attr)>)> = vec![
+    type Activation = (&'static str, OpType, Vec<(&'static str, Attr)>);
+    let acts: Vec<Activation> = vec![
         ("relu", OpType::Relu, vec![]),
         ("leaky relu", OpType::LeakyRelu, vec![("alpha", Attr::Float(0.1))]),
         ("sigmoid", OpType::Sigmoid, vec![]),
@@ -553,8 +556,7 @@ fn shape_paths_have_no_gradient_and_unsupported_ops_name_the_node() {
     b.output(r);
     let g = b.finish();
     let err = build_training_graph(&g, &TrainingOptions { loss: Loss::Sum, ..Default::default() })
-        .err()
-        .expect("error");
+        .expect_err("error");
     let msg = err.to_string();
     assert!(
         msg.contains("pick_max")

@@ -333,10 +333,10 @@ pub fn build_training_graph(original: &Graph, opts: &TrainingOptions) -> Result<
         let dx = rule(&mut ctx);
         e.pop_scope();
         for (k, d) in dx?.into_iter().enumerate() {
-            if let (Some(d), Some(v)) = (d, node.input(k)) {
-                if needs[k] {
-                    grads[v.0].push(d);
-                }
+            if let (Some(d), Some(v)) = (d, node.input(k))
+                && needs[k]
+            {
+                grads[v.0].push(d);
             }
         }
     }
@@ -366,7 +366,7 @@ pub fn build_training_graph(original: &Graph, opts: &TrainingOptions) -> Result<
                     &format!("{}_grad_out", v.name),
                     &[Some(d)],
                     BTreeMap::new(),
-                    &[name.clone()],
+                    std::slice::from_ref(&name),
                 )?[0];
                 e.builder().output(id);
                 pg.grad = Some(name);
@@ -395,7 +395,7 @@ pub fn build_training_graph(original: &Graph, opts: &TrainingOptions) -> Result<
                     &format!("{name}_grad_out"),
                     &[Some(d)],
                     BTreeMap::new(),
-                    &[oname.clone()],
+                    std::slice::from_ref(&oname),
                 )?[0];
                 e.builder().output(id);
                 Some(oname)

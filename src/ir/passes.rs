@@ -36,14 +36,12 @@ pub fn merge_duplicates(src: &Graph) -> Result<Rewritten> {
             node.inputs.iter().map(|i| i.and_then(|v| map[v.0])).collect();
         let key = format!("{:?}|{:?}|{:?}|{}", node.op, inputs, node.attrs, node.outputs.len());
         let mergeable = !matches!(node.op, OpType::Identity | OpType::Dropout);
-        if mergeable {
-            if let Some(outs) = seen.get(&key) {
-                for (k, &o) in node.outputs.iter().enumerate() {
-                    map[o.0] = Some(outs[k]);
-                    aliases.insert(src.value(o).name.clone(), g.value(outs[k]).name.clone());
-                }
-                continue;
+        if mergeable && let Some(outs) = seen.get(&key) {
+            for (k, &o) in node.outputs.iter().enumerate() {
+                map[o.0] = Some(outs[k]);
+                aliases.insert(src.value(o).name.clone(), g.value(outs[k]).name.clone());
             }
+            continue;
         }
         let names: Vec<String> = node.outputs.iter().map(|&o| src.value(o).name.clone()).collect();
         let outs = g.add_node(node.name.clone(), node.op, &inputs, node.attrs.clone(), &names)?;

@@ -2,6 +2,9 @@
 //! (already in the training graph) and its outputs' gradients, and emits the gradients of the
 //! inputs that need one (vector-Jacobian products), reduced to each input's shape.
 
+// Rules index several parallel per-input arrays (inputs, needs, outputs) by slot.
+#![allow(clippy::needless_range_loop)]
+
 mod activation;
 mod arith;
 mod conv;
