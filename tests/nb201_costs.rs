@@ -68,3 +68,26 @@ fn params_and_flops_match_the_benchmark_on_a_sample() {
     }
     assert!(checked >= 295, "{checked}");
 }
+
+#[test]
+fn canonical_form_maps_all_cells_onto_the_9445_distinct_ones() {
+    let Some(rows) = rows() else { return };
+    let data = common::shared_data().expect("shared data");
+    let text = std::fs::read_to_string(data.join("nasbench201/nb201_unique_9445.csv"))
+        .expect("unique csv");
+    let listed: std::collections::BTreeSet<String> =
+        text.lines().skip(1).map(|l| l.split(',').nth(1).expect("arch").to_string()).collect();
+    assert_eq!(listed.len(), 9_445);
+    let mut classes = std::collections::BTreeSet::new();
+    for (arch, _, _) in &rows {
+        let cell = Cell::parse(arch).expect("arch");
+        assert_eq!(cell.to_string(), *arch, "string form round-trips");
+        let canon = cell.canonical();
+        assert_eq!(canon.canonical(), canon, "canonical form is idempotent");
+        classes.insert(canon.to_string());
+    }
+    assert_eq!(
+        classes, listed,
+        "the canonical forms are exactly the benchmark's 9,445 distinct cells"
+    );
+}

@@ -28,6 +28,17 @@ pub enum EdgeOp {
 }
 
 impl EdgeOp {
+    /// The official op name.
+    pub fn name(self) -> &'static str {
+        match self {
+            EdgeOp::None => "none",
+            EdgeOp::Skip => "skip_connect",
+            EdgeOp::Conv1x1 => "nor_conv_1x1",
+            EdgeOp::Conv3x3 => "nor_conv_3x3",
+            EdgeOp::AvgPool3x3 => "avg_pool_3x3",
+        }
+    }
+
     /// Parses the official op name.
     pub fn parse(s: &str) -> Option<EdgeOp> {
         Some(match s {
@@ -82,9 +93,56 @@ impl Cell {
         Ok(Cell { edges })
     }
 
+    /// The canonical form of the cell's function: every edge whose source is not reachable
+    /// from the input, or whose target does not reach the output, through non-`none` edges is
+    /// dead and becomes `none` (repeated until nothing changes). Maps the 15,625 NAS-Bench-201
+    /// cells onto the 9,445 functionally distinct ones, each equal to its canonical form.
+    pub fn canonical(&self) -> Cell {
+        let mut c = self.clone();
+        loop {
+            let live = |c: &Cell, i: usize, j: usize| c.edges[i - 1][j] != EdgeOp::None;
+            let mut from_input = [true, false, false, false];
+            for i in 1..=3 {
+                from_input[i] = (0..i).any(|j| live(&c, i, j) && from_input[j]);
+            }
+            let mut to_output = [false, false, false, true];
+            for j in (0..3).rev() {
+                to_output[j] = (j + 1..=3).any(|i| live(&c, i, j) && to_output[i]);
+            }
+            let mut changed = false;
+            for i in 1..=3 {
+                for j in 0..i {
+                    if live(&c, i, j) && !(from_input[j] && to_output[i]) {
+                        c.edges[i - 1][j] = EdgeOp::None;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                return c;
+            }
+        }
+    }
+
     /// The cell with every edge `nor_conv_3x3` (the densest, most expensive cell).
     pub fn dense() -> Cell {
         Cell { edges: [vec![EdgeOp::Conv3x3], vec![EdgeOp::Conv3x3; 2], vec![EdgeOp::Conv3x3; 3]] }
+    }
+}
+
+impl std::fmt::Display for Cell {
+    /// The official string form `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, node) in self.edges.iter().enumerate() {
+            if i > 0 {
+                f.write_str("+")?;
+            }
+            f.write_str("|")?;
+            for (j, op) in node.iter().enumerate() {
+                write!(f, "{}~{j}|", op.name())?;
+            }
+        }
+        Ok(())
     }
 }
 
