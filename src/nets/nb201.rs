@@ -97,6 +97,7 @@ impl Cell {
     /// from the input, or whose target does not reach the output, through non-`none` edges is
     /// dead and becomes `none` (repeated until nothing changes). Maps the 15,625 NAS-Bench-201
     /// cells onto the 9,445 functionally distinct ones, each equal to its canonical form.
+    #[allow(clippy::needless_range_loop)] // node indices address several arrays at once
     pub fn canonical(&self) -> Cell {
         let mut c = self.clone();
         loop {
