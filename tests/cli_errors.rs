@@ -285,3 +285,26 @@ fn help_documents_exit_codes() {
     assert_eq!(code, 0);
     assert!(out.contains("Exit codes"), "{out}");
 }
+
+#[test]
+fn missing_or_wrong_onnx_runtime_library_is_a_clear_error() {
+    expect_error(&["runtime", "--ort-lib", "/nonexistent/libonnxruntime.so"], &["--ort-lib", "/nonexistent/libonnxruntime.so", "no such file"]);
+    let fake = write("libonnxruntime_fake.so", b"not a shared library");
+    let out = Command::new(env!("CARGO_BIN_EXE_intrain")).args(["runtime"]).env("ORT_DYLIB_PATH", &fake).output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&fake) && err.contains("Remedy"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn cuda_without_a_gpu_fails_loudly() {
+    if std::path::Path::new("/proc/driver/nvidia/version").exists() {
+        eprintln!("SKIP: this machine has an NVIDIA driver");
+        return;
+    }
+    expect_error(&["runtime", "--device", "cuda"], &["CUDA", "no NVIDIA driver"]);
+    let (code, _, err) = intrain(&["runtime", "--device", "auto"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("device auto") && err.contains("CPU"), "auto says which provider it used: {err}");
+}
