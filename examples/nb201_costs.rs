@@ -7,7 +7,8 @@
 use std::collections::BTreeSet;
 
 use intrain::ir::cost::{graph_cost, parameter_count};
-use intrain::nets::nb201::{Cell, Nb201Options, build};
+use intrain::nets::nb201::{Cell, Nb201Options, SPACE_YAML, build};
+use intrain::space::{Arch, SearchSpace};
 
 fn main() -> anyhow::Result<()> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nasbench201");
@@ -33,10 +34,11 @@ fn main() -> anyhow::Result<()> {
         .map(|r| r.2)
         .ok_or_else(|| anyhow::anyhow!("no none cell"))?;
     let (mut params_ok, mut flops_ok) = (0, 0);
+    let space = SearchSpace::from_yaml(SPACE_YAML, "nb201.yaml")?;
     let mut canonical = BTreeSet::new();
     for (arch, params, flops) in &rows {
         let cell = Cell::parse(arch)?;
-        canonical.insert(cell.canonical().to_string());
+        canonical.insert(Arch::parse(&space, arch)?.canonical(&space).format(&space));
         let g = build(&cell, &opts)?;
         if format!("{:.6}", parameter_count(&g) as f64 / 1e6) == *params {
             params_ok += 1;

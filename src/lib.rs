@@ -10,6 +10,7 @@
 //! - [`npy`]: `.npy` arrays in and out;
 //! - [`autodiff`]: training graphs (forward + loss + backward) in standard ONNX ops;
 //! - [`analysis`]: gradient statistics from one forward + backward pass;
+//! - [`space`]: search spaces described in YAML and their architectures;
 //! - [`nets`]: reference networks built in Rust (used by tests, examples and benchmarks).
 
 pub mod analysis;
@@ -21,5 +22,6 @@ pub mod nets;
 pub mod npy;
 pub mod onnx;
 pub mod runtime;
+pub mod space;
 
 pub use error::{Error, Result};

@@ -288,9 +288,16 @@ fn help_documents_exit_codes() {
 
 #[test]
 fn missing_or_wrong_onnx_runtime_library_is_a_clear_error() {
-    expect_error(&["runtime", "--ort-lib", "/nonexistent/libonnxruntime.so"], &["--ort-lib", "/nonexistent/libonnxruntime.so", "no such file"]);
+    expect_error(
+        &["runtime", "--ort-lib", "/nonexistent/libonnxruntime.so"],
+        &["--ort-lib", "/nonexistent/libonnxruntime.so", "no such file"],
+    );
     let fake = write("libonnxruntime_fake.so", b"not a shared library");
-    let out = Command::new(env!("CARGO_BIN_EXE_intrain")).args(["runtime"]).env("ORT_DYLIB_PATH", &fake).output().expect("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_intrain"))
+        .args(["runtime"])
+        .env("ORT_DYLIB_PATH", &fake)
+        .output()
+        .expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains(&fake) && err.contains("Remedy"), "{err}");
@@ -306,5 +313,8 @@ fn cuda_without_a_gpu_fails_loudly() {
     expect_error(&["runtime", "--device", "cuda"], &["CUDA", "no NVIDIA driver"]);
     let (code, _, err) = intrain(&["runtime", "--device", "auto"]);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("device auto") && err.contains("CPU"), "auto says which provider it used: {err}");
+    assert!(
+        err.contains("device auto") && err.contains("CPU"),
+        "auto says which provider it used: {err}"
+    );
 }

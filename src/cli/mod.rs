@@ -34,6 +34,7 @@ mod inspect;
 mod ops;
 mod run_model;
 mod runtime_cmd;
+mod space_cmd;
 
 use std::process::ExitCode;
 
@@ -76,6 +77,18 @@ enum Command {
     Ops(ops::OpsArgs),
     /// Show (and fetch if needed) the ONNX Runtime library intrain uses.
     Runtime(runtime_cmd::RuntimeCmdArgs),
+    /// Describe a search space: size, functionally distinct cells, FLOPs/parameter range.
+    ///
+    /// Example: intrain space models/spaces/nb201.yaml
+    Space(space_cmd::SpaceArgs),
+    /// Export one architecture of a search space as ONNX.
+    ///
+    /// Example: intrain export models/spaces/nb201.yaml --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|' -o cell.onnx
+    Export(space_cmd::ExportArgs),
+    /// Sample architectures of a search space (seeded, optionally under a budget).
+    ///
+    /// Example: intrain sample models/spaces/nb201.yaml -n 5 --max-params 1e6
+    Sample(space_cmd::SampleArgs),
     /// Benchmarks (session creation, forward) on the NAS-Bench-201 network.
     ///
     /// Example: intrain bench forward --resolution 64 --json
@@ -114,6 +127,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ops(a) => ops::run(a),
         Command::Runtime(a) => runtime_cmd::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Space(a) => space_cmd::space(a),
+        Command::Export(a) => space_cmd::export(a),
+        Command::Sample(a) => space_cmd::sample(a),
     }
 }
 

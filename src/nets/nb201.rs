@@ -5,12 +5,10 @@
 //! sums edge(i, j)(node j) over j < i; each edge is one of `none`, `skip_connect`,
 //! `nor_conv_1x1`, `nor_conv_3x3` (ReLU-Conv-BN) or `avg_pool_3x3`.
 //!
-//! This is the reference for benchmarks and tests; the YAML grammar emits the same network.
+//! Benchmarks and tests use it; the network itself is the lowering of the shipped YAML space.
 
 use crate::error::{Error, Result};
-use crate::ir::builder::{Conv2d, Pool2d};
-use crate::ir::{Graph, GraphBuilder, OpType, Tensor, TensorType, ValueId};
-use crate::nets::init::Init;
+use crate::ir::Graph;
 
 /// One edge operation of a NAS-Bench-201 cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,38 +91,6 @@ impl Cell {
         Ok(Cell { edges })
     }
 
-    /// The canonical form of the cell's function: every edge whose source is not reachable
-    /// from the input, or whose target does not reach the output, through non-`none` edges is
-    /// dead and becomes `none` (repeated until nothing changes). Maps the 15,625 NAS-Bench-201
-    /// cells onto the 9,445 functionally distinct ones, each equal to its canonical form.
-    #[allow(clippy::needless_range_loop)] // node indices address several arrays at once
-    pub fn canonical(&self) -> Cell {
-        let mut c = self.clone();
-        loop {
-            let live = |c: &Cell, i: usize, j: usize| c.edges[i - 1][j] != EdgeOp::None;
-            let mut from_input = [true, false, false, false];
-            for i in 1..=3 {
-                from_input[i] = (0..i).any(|j| live(&c, i, j) && from_input[j]);
-            }
-            let mut to_output = [false, false, false, true];
-            for j in (0..3).rev() {
-                to_output[j] = (j + 1..=3).any(|i| live(&c, i, j) && to_output[i]);
-            }
-            let mut changed = false;
-            for i in 1..=3 {
-                for j in 0..i {
-                    if live(&c, i, j) && !(from_input[j] && to_output[i]) {
-                        c.edges[i - 1][j] = EdgeOp::None;
-                        changed = true;
-                    }
-                }
-            }
-            if !changed {
-                return c;
-            }
-        }
-    }
-
     /// The cell with every edge `nor_conv_3x3` (the densest, most expensive cell).
     pub fn dense() -> Cell {
         Cell { edges: [vec![EdgeOp::Conv3x3], vec![EdgeOp::Conv3x3; 2], vec![EdgeOp::Conv3x3; 3]] }
@@ -180,153 +146,26 @@ impl Default for Nb201Options {
     }
 }
 
-struct Net<'a> {
-    b: GraphBuilder,
-    init: Init,
-    opts: &'a Nb201Options,
-}
+/// The NAS-Bench-201 search space shipped in `models/spaces/nb201.yaml`, embedded.
+pub const SPACE_YAML: &str = include_str!("../../models/spaces/nb201.yaml");
 
-impl Net<'_> {
-    fn bn(&mut self, name: &str, x: ValueId) -> Result<ValueId> {
-        let c = self.b.graph().value(x).ty.shape[1];
-        let ones = Tensor::f32([c], vec![1.0; c]);
-        let zeros = Tensor::f32([c], vec![0.0; c]);
-        let g = self.b.param(&format!("{name}.weight"), ones.clone())?;
-        let be = self.b.param(&format!("{name}.bias"), zeros.clone())?;
-        let m = self.b.param(&format!("{name}.running_mean"), zeros)?;
-        let v = self.b.param(&format!("{name}.running_var"), ones)?;
-        self.b.batch_norm(name, x, g, be, m, v, 1e-5, self.opts.bn_training)
-    }
-
-    fn conv(
-        &mut self,
-        name: &str,
-        x: ValueId,
-        cout: usize,
-        k: usize,
-        stride: usize,
-    ) -> Result<ValueId> {
-        let cin = self.b.graph().value(x).ty.shape[1];
-        let w = self.init.kaiming(&[cout, cin, k, k]);
-        let w = self.b.param(&format!("{name}.weight"), w)?;
-        self.b.conv(name, x, w, None, Conv2d { stride, pad: (k - 1) / 2, ..Default::default() })
-    }
-
-    fn relu_conv_bn(
-        &mut self,
-        scope: &str,
-        x: ValueId,
-        cout: usize,
-        k: usize,
-        stride: usize,
-    ) -> Result<ValueId> {
-        self.b.push_scope(scope);
-        let r = self.b.relu("relu", x)?;
-        let c = self.conv("conv", r, cout, k, stride)?;
-        let out = self.bn("bn", c)?;
-        self.b.pop_scope();
-        Ok(out)
-    }
-
-    fn cell(&mut self, scope: &str, x: ValueId, cell: &Cell) -> Result<ValueId> {
-        self.b.push_scope(scope);
-        let c = self.b.graph().value(x).ty.shape[1];
-        let mut nodes = vec![Some(x)];
-        for i in 1..=3 {
-            let mut terms = Vec::new();
-            for (j, &op) in cell.edges[i - 1].iter().enumerate() {
-                if op == EdgeOp::None {
-                    continue;
-                }
-                // A node no edge feeds is zero; it still feeds its out-edges (as in the
-                // benchmark, whose parameter count includes their convolutions).
-                let src = match nodes[j] {
-                    Some(v) => v,
-                    None => {
-                        let z = self.zeros_like(x, &format!("node{j}_zero"))?;
-                        nodes[j] = Some(z);
-                        z
-                    }
-                };
-                let edge = format!("edge_{i}_{j}");
-                let t = match op {
-                    EdgeOp::None => continue,
-                    EdgeOp::Skip => src,
-                    EdgeOp::Conv1x1 => self.relu_conv_bn(&edge, src, c, 1, 1)?,
-                    EdgeOp::Conv3x3 => self.relu_conv_bn(&edge, src, c, 3, 1)?,
-                    EdgeOp::AvgPool3x3 => self.b.pool(
-                        OpType::AveragePool,
-                        &format!("{edge}/avgpool"),
-                        src,
-                        Pool2d::new(3, 1, 1),
-                    )?,
-                };
-                terms.push(t);
-            }
-            let mut acc = None;
-            for (k, t) in terms.into_iter().enumerate() {
-                acc = Some(match acc {
-                    None => t,
-                    Some(a) => self.b.add(&format!("node{i}_sum{k}"), a, t)?,
-                });
-            }
-            nodes.push(acc);
-        }
-        let out = match nodes[3] {
-            Some(v) => v,
-            // No edge reaches the output: the cell computes zeros of the input's shape.
-            None => self.zeros_like(x, "node3_zero")?,
-        };
-        self.b.pop_scope();
-        Ok(out)
-    }
-
-    fn zeros_like(&mut self, x: ValueId, name: &str) -> Result<ValueId> {
-        let zero = self.b.param(&format!("{name}/scalar"), Tensor::f32_scalar(0.0))?;
-        self.b.op(OpType::Mul, name, &[x, zero], vec![])
-    }
-
-    fn reduction(&mut self, scope: &str, x: ValueId, cout: usize) -> Result<ValueId> {
-        self.b.push_scope(scope);
-        let a = self.relu_conv_bn("conv_a", x, cout, 3, 2)?;
-        let bb = self.relu_conv_bn("conv_b", a, cout, 3, 1)?;
-        let pooled =
-            self.b.pool(OpType::AveragePool, "shortcut/avgpool", x, Pool2d::new(2, 2, 0))?;
-        let sc = self.conv("shortcut/conv", pooled, cout, 1, 1)?;
-        let out = self.b.add("add", sc, bb)?;
-        self.b.pop_scope();
-        Ok(out)
-    }
-}
-
-/// Builds the network for `cell`; the graph has input `x` and output `logits`.
+/// Builds the network for `cell`; the graph has input `x` and output `logits`. It is the
+/// lowering of the embedded `models/spaces/nb201.yaml` with the widths and depths of `opts`.
 pub fn build(cell: &Cell, opts: &Nb201Options) -> Result<Graph> {
-    let mut net = Net { b: GraphBuilder::new("nb201"), init: Init::new(opts.seed), opts };
-    let x = net.b.input("x", TensorType::f32([opts.batch, 3, opts.resolution, opts.resolution]))?;
-    net.b.push_scope("stem");
-    let s = net.conv("conv", x, opts.channels, 3, 1)?;
-    let mut h = net.bn("bn", s)?;
-    net.b.pop_scope();
-    for stage in 0..3 {
-        let c = opts.channels << stage;
-        if stage > 0 {
-            h = net.reduction(&format!("reduction{stage}"), h, c)?;
-        }
-        for k in 0..opts.cells_per_stage {
-            h = net.cell(&format!("stage{}/cell{k}", stage + 1), h, cell)?;
-        }
+    let mut space = crate::space::SearchSpace::from_yaml(SPACE_YAML, "models/spaces/nb201.yaml")?;
+    space.spec.input.classes = opts.classes;
+    let crate::space::spec::StemSpec::ConvBn { kernel, .. } = space.spec.stem;
+    space.spec.stem = crate::space::spec::StemSpec::ConvBn { kernel, channels: opts.channels };
+    for (k, st) in space.spec.stages.iter_mut().enumerate() {
+        st.channels = opts.channels << k;
+        st.cells = opts.cells_per_stage;
     }
-    net.b.push_scope("head");
-    let bn = net.bn("bn", h)?;
-    let r = net.b.relu("relu", bn)?;
-    let gap = net.b.global_avg_pool("gap", r)?;
-    let flat = net.b.flatten("flatten", gap, 1)?;
-    let c = opts.channels << 2;
-    let w = net.init.kaiming(&[opts.classes, c]);
-    let w = net.b.param("fc.weight", w)?;
-    let bias = net.b.param("fc.bias", Tensor::f32([opts.classes], vec![0.0; opts.classes]))?;
-    net.b.pop_scope();
-    let logits = net.b.gemm("logits", flat, w, Some(bias), true)?;
-    net.b.output(logits);
-    Ok(net.b.finish())
+    let arch = crate::space::Arch::parse(&space, &cell.to_string())?;
+    let lower = crate::space::LowerOptions {
+        batch: opts.batch,
+        resolution: Some(opts.resolution),
+        bn_training: opts.bn_training,
+        seed: Some(opts.seed),
+    };
+    space.lower(&arch, &lower)
 }

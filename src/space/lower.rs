@@ -1,0 +1,253 @@
+//! Lowering an architecture of a cell space to a graph. Node names are readable in Netron:
+//! `stem/conv`, `stage2/cell3/edge_2_1/conv`, `reduction1/conv_a/bn`, `head/fc`.
+
+use super::spec::{HeadSpec, OpSpec, ReductionSpec, StemSpec};
+use super::{Arch, SearchSpace};
+use crate::error::Result;
+use crate::ir::builder::{Conv2d, Pool2d};
+use crate::ir::{Graph, GraphBuilder, OpType, Tensor, TensorType, ValueId};
+use crate::nets::init::Init;
+
+/// How to lower.
+#[derive(Debug, Clone)]
+pub struct LowerOptions {
+    /// Batch size of the input.
+    pub batch: usize,
+    /// Input resolution (default: the space's).
+    pub resolution: Option<usize>,
+    /// BatchNormalization with batch statistics (training mode).
+    pub bn_training: bool,
+    /// Kaiming-normal weights from this seed; `None` writes zeros (for counting costs only).
+    pub seed: Option<u64>,
+}
+
+impl Default for LowerOptions {
+    fn default() -> Self {
+        LowerOptions { batch: 1, resolution: None, bn_training: true, seed: Some(0) }
+    }
+}
+
+struct Lowering<'a> {
+    b: GraphBuilder,
+    init: Option<Init>,
+    opts: &'a LowerOptions,
+}
+
+impl Lowering<'_> {
+    fn weight(&mut self, name: &str, shape: &[usize]) -> Result<ValueId> {
+        let t = match &mut self.init {
+            Some(init) => init.kaiming(shape),
+            None => Tensor::f32(shape.to_vec(), vec![0.0; shape.iter().product()]),
+        };
+        self.b.param(name, t)
+    }
+
+    fn channels(&self, x: ValueId) -> usize {
+        self.b.graph().value(x).ty.shape[1]
+    }
+
+    fn bn(&mut self, name: &str, x: ValueId) -> Result<ValueId> {
+        let c = self.channels(x);
+        let ones = Tensor::f32([c], vec![1.0; c]);
+        let zeros = Tensor::f32([c], vec![0.0; c]);
+        let g = self.b.param(&format!("{name}.weight"), ones.clone())?;
+        let be = self.b.param(&format!("{name}.bias"), zeros.clone())?;
+        let m = self.b.param(&format!("{name}.running_mean"), zeros)?;
+        let v = self.b.param(&format!("{name}.running_var"), ones)?;
+        self.b.batch_norm(name, x, g, be, m, v, 1e-5, self.opts.bn_training)
+    }
+
+    fn conv(
+        &mut self,
+        name: &str,
+        x: ValueId,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        dilation: usize,
+    ) -> Result<ValueId> {
+        let cin = self.channels(x);
+        let w = self.weight(&format!("{name}.weight"), &[cout, cin, k, k])?;
+        self.b.conv(
+            name,
+            x,
+            w,
+            None,
+            Conv2d { stride, pad: dilation * (k - 1) / 2, dilation, group: 1 },
+        )
+    }
+
+    fn relu_conv_bn(
+        &mut self,
+        scope: &str,
+        x: ValueId,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        dilation: usize,
+    ) -> Result<ValueId> {
+        self.b.push_scope(scope);
+        let r = self.b.relu("relu", x)?;
+        let c = self.conv("conv", r, cout, k, stride, dilation)?;
+        let out = self.bn("bn", c)?;
+        self.b.pop_scope();
+        Ok(out)
+    }
+
+    fn zeros_like(&mut self, x: ValueId, name: &str) -> Result<ValueId> {
+        let zero = self.b.param(&format!("{name}/scalar"), Tensor::f32_scalar(0.0))?;
+        self.b.op(OpType::Mul, name, &[x, zero], vec![])
+    }
+
+    fn edge(
+        &mut self,
+        space: &SearchSpace,
+        op: usize,
+        scope: &str,
+        x: ValueId,
+    ) -> Result<Option<ValueId>> {
+        let c = self.channels(x);
+        Ok(Some(match space.op(op) {
+            OpSpec::Zero => return Ok(None),
+            OpSpec::Identity => x,
+            OpSpec::ReluConvBn { kernel, dilation } => {
+                self.relu_conv_bn(scope, x, c, *kernel, 1, *dilation)?
+            }
+            OpSpec::AvgPool { kernel, count_include_pad } => {
+                let p = Pool2d {
+                    kernel: *kernel,
+                    stride: 1,
+                    pad: kernel / 2,
+                    count_include_pad: *count_include_pad,
+                };
+                self.b.pool(OpType::AveragePool, &format!("{scope}/avgpool"), x, p)?
+            }
+            OpSpec::MaxPool { kernel } => self.b.pool(
+                OpType::MaxPool,
+                &format!("{scope}/maxpool"),
+                x,
+                Pool2d::new(*kernel, 1, kernel / 2),
+            )?,
+        }))
+    }
+
+    fn cell(
+        &mut self,
+        space: &SearchSpace,
+        arch: &Arch,
+        scope: &str,
+        x: ValueId,
+    ) -> Result<ValueId> {
+        self.b.push_scope(scope);
+        let n = space.spec.cell.nodes;
+        let mut nodes: Vec<Option<ValueId>> = vec![Some(x)];
+        for i in 1..n {
+            let mut terms = Vec::new();
+            for (j, &op) in arch.edges[i - 1].iter().enumerate() {
+                if space.is_zero(op) {
+                    continue;
+                }
+                // A node no edge feeds is zero; it still feeds its out-edges (as in
+                // NAS-Bench-201, whose parameter count includes their convolutions).
+                let src = match nodes[j] {
+                    Some(v) => v,
+                    None => {
+                        let z = self.zeros_like(x, &format!("node{j}_zero"))?;
+                        nodes[j] = Some(z);
+                        z
+                    }
+                };
+                if let Some(t) = self.edge(space, op, &format!("edge_{i}_{j}"), src)? {
+                    terms.push(t);
+                }
+            }
+            let mut acc = None;
+            for (k, t) in terms.into_iter().enumerate() {
+                acc = Some(match acc {
+                    None => t,
+                    Some(a) => self.b.add(&format!("node{i}_sum{k}"), a, t)?,
+                });
+            }
+            nodes.push(acc);
+        }
+        let out = match nodes[n - 1] {
+            Some(v) => v,
+            None => self.zeros_like(x, &format!("node{}_zero", n - 1))?,
+        };
+        self.b.pop_scope();
+        Ok(out)
+    }
+
+    fn reduction(
+        &mut self,
+        kind: ReductionSpec,
+        scope: &str,
+        x: ValueId,
+        cout: usize,
+    ) -> Result<ValueId> {
+        self.b.push_scope(scope);
+        let out = match kind {
+            ReductionSpec::ResnetBasic => {
+                let a = self.relu_conv_bn("conv_a", x, cout, 3, 2, 1)?;
+                let bb = self.relu_conv_bn("conv_b", a, cout, 3, 1, 1)?;
+                let pooled = self.b.pool(
+                    OpType::AveragePool,
+                    "shortcut/avgpool",
+                    x,
+                    Pool2d::new(2, 2, 0),
+                )?;
+                let sc = self.conv("shortcut/conv", pooled, cout, 1, 1, 1)?;
+                self.b.add("add", sc, bb)?
+            }
+        };
+        self.b.pop_scope();
+        Ok(out)
+    }
+}
+
+impl SearchSpace {
+    /// The network of `arch`: input `x` `(batch, channels, resolution, resolution)`, output `logits`.
+    pub fn lower(&self, arch: &Arch, opts: &LowerOptions) -> Result<Graph> {
+        let spec = &self.spec;
+        let res = opts.resolution.unwrap_or(spec.input.resolution);
+        let mut l = Lowering {
+            b: GraphBuilder::new(spec.name.clone()),
+            init: opts.seed.map(Init::new),
+            opts,
+        };
+        let x = l.b.input("x", TensorType::f32([opts.batch, spec.input.channels, res, res]))?;
+        let StemSpec::ConvBn { kernel, channels } = spec.stem;
+        l.b.push_scope("stem");
+        let s = l.conv("conv", x, channels, kernel, 1, 1)?;
+        let mut h = l.bn("bn", s)?;
+        l.b.pop_scope();
+        let mut reductions = 0;
+        for (k, st) in spec.stages.iter().enumerate() {
+            if let Some(r) = st.reduction {
+                reductions += 1;
+                h = l.reduction(r, &format!("reduction{reductions}"), h, st.channels)?;
+            }
+            for c in 0..st.cells {
+                h = l.cell(self, arch, &format!("stage{}/cell{c}", k + 1), h)?;
+            }
+        }
+        l.b.push_scope("head");
+        let pre = match spec.head {
+            HeadSpec::BnReluGapLinear => {
+                let bn = l.bn("bn", h)?;
+                l.b.relu("relu", bn)?
+            }
+            HeadSpec::GapLinear => h,
+        };
+        let gap = l.b.global_avg_pool("gap", pre)?;
+        let flat = l.b.flatten("flatten", gap, 1)?;
+        let c = l.channels(h);
+        let classes = spec.input.classes;
+        let w = l.weight("fc.weight", &[classes, c])?;
+        let bias = l.b.param("fc.bias", Tensor::f32([classes], vec![0.0; classes]))?;
+        l.b.pop_scope();
+        let logits = l.b.gemm("logits", flat, w, Some(bias), true)?;
+        l.b.output(logits);
+        Ok(l.b.finish())
+    }
+}
