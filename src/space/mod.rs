@@ -150,7 +150,7 @@ impl SearchSpace {
                             "{} channels, but the previous block outputs {c} and cells keep the channel count: add a reduction",
                             st.channels
                         ),
-                        &st.channels.to_string(),
+                        &format!("channels: {}", st.channels),
                     );
                 }
                 None => {}

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// A search space file.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpaceSpec {
     /// Name of the space.
@@ -30,7 +30,7 @@ pub struct SpaceSpec {
 }
 
 /// Input tensor and classes.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputSpec {
     /// Input channels (3 for RGB).
@@ -42,7 +42,7 @@ pub struct InputSpec {
 }
 
 /// One operation of a cell edge.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum OpSpec {
     /// Outputs zeros (the edge is absent).
@@ -78,7 +78,7 @@ fn one() -> usize {
 
 /// The cell: a DAG of `nodes` nodes; node 0 is the cell input, the last node its output, and
 /// every node i > 0 sums one operation applied to each earlier node.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CellSpec {
     /// Number of nodes, input and output included (4 in NAS-Bench-201).
@@ -88,7 +88,7 @@ pub struct CellSpec {
 }
 
 /// The stem.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StemSpec {
     /// A convolution without bias, then BatchNorm.
@@ -101,7 +101,7 @@ pub enum StemSpec {
 }
 
 /// A stage: an optional reduction block, then repeated cells.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StageSpec {
     /// Channels of the stage.
@@ -114,7 +114,7 @@ pub struct StageSpec {
 }
 
 /// Reduction blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReductionSpec {
     /// The ResNet basic block of NAS-Bench-201: ReLU-Conv3x3(stride 2)-BN, ReLU-Conv3x3-BN, with an
@@ -123,13 +123,20 @@ pub enum ReductionSpec {
 }
 
 /// Heads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HeadSpec {
     /// BatchNorm, ReLU, global average pool, linear classifier.
     BnReluGapLinear,
     /// Global average pool, linear classifier.
     GapLinear,
+}
+
+/// The JSON Schema of the grammar (committed as `schemas/space.schema.json` for editors; YAML
+/// language servers read it through a `# yaml-language-server: $schema=...` comment).
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(SpaceSpec);
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
 }
 
 /// Parses a space from YAML text; `origin` names the file in errors.
