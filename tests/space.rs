@@ -196,3 +196,20 @@ fn sample_respects_the_budget_and_fails_clearly_when_none_fits() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("meet the budget"));
 }
+
+#[test]
+fn every_shipped_space_validates_and_a_sample_runs() {
+    for entry in std::fs::read_dir(common::root().join("models/spaces")).expect("spaces") {
+        let path = entry.expect("entry").path();
+        let s = SearchSpace::read(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut r = rng(1);
+        let arch = Arch::sample(&s, &mut r);
+        let g = s.lower(&arch, &LowerOptions { batch: 2, ..Default::default() }).expect("lower");
+        let res = s.spec.input.resolution;
+        let x = intrain::nets::init::Init::new(0).normal_tensor(&[2, s.spec.input.channels, res, res], 1.0);
+        let mut sess = common::runtime().session(&intrain::onnx::to_bytes(&g)).expect("session");
+        let y = sess.run(&[("x", &x)]).expect("run");
+        assert_eq!(y["logits"].shape, vec![2, s.spec.input.classes], "{}", path.display());
+        assert!(y["logits"].to_f64().iter().all(|v| v.is_finite()), "{}", path.display());
+    }
+}
