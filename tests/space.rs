@@ -206,7 +206,8 @@ fn every_shipped_space_validates_and_a_sample_runs() {
         let arch = Arch::sample(&s, &mut r);
         let g = s.lower(&arch, &LowerOptions { batch: 2, ..Default::default() }).expect("lower");
         let res = s.spec.input.resolution;
-        let x = intrain::nets::init::Init::new(0).normal_tensor(&[2, s.spec.input.channels, res, res], 1.0);
+        let x = intrain::nets::init::Init::new(0)
+            .normal_tensor(&[2, s.spec.input.channels, res, res], 1.0);
         let mut sess = common::runtime().session(&intrain::onnx::to_bytes(&g)).expect("session");
         let y = sess.run(&[("x", &x)]).expect("run");
         assert_eq!(y["logits"].shape, vec![2, s.spec.input.classes], "{}", path.display());

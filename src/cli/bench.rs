@@ -96,11 +96,46 @@ pub(crate) fn median(v: &[f64]) -> f64 {
     }
 }
 
+impl ForwardArgs {
+    /// The benchmarked cell: `--arch`, or every edge `nor_conv_3x3`.
+    fn cell(&self) -> crate::Result<Cell> {
+        match &self.arch {
+            Some(s) => Cell::parse(s),
+            None => Ok(Cell::dense()),
+        }
+    }
+
+    /// Runs `session` on `feeds` `warmup + iters` times; the timed runs' milliseconds.
+    fn time(
+        &self,
+        session: &mut crate::runtime::Session,
+        feeds: &[(&str, &Tensor)],
+    ) -> crate::Result<Vec<f64>> {
+        let mut times = Vec::with_capacity(self.iters);
+        for i in 0..self.warmup + self.iters {
+            let t = Instant::now();
+            session.run(feeds)?;
+            if i >= self.warmup {
+                times.push(ms(t));
+            }
+        }
+        Ok(times)
+    }
+}
+
+/// Prints a report as one JSON line or as text.
+fn emit<T: Serialize>(json: bool, r: &T, runtime: &str, text: String) -> anyhow::Result<()> {
+    if json {
+        outln!("{}", serde_json::to_string(r)?);
+    } else {
+        outln!("{runtime}");
+        outln!("{text}");
+    }
+    Ok(())
+}
+
 fn forward(a: ForwardArgs) -> anyhow::Result<ExitCode> {
-    let cell = match &a.arch {
-        Some(s) => Cell::parse(s)?,
-        None => Cell::dense(),
-    };
+    let cell = a.cell()?;
     let opts = Nb201Options {
         batch: a.batch,
         resolution: a.resolution,
@@ -118,14 +153,7 @@ fn forward(a: ForwardArgs) -> anyhow::Result<ExitCode> {
     let mut session = rt.session(&bytes)?;
     let session_ms = ms(t);
     let x: Tensor = Init::new(1).normal_tensor(&[a.batch, 3, a.resolution, a.resolution], 1.0);
-    let mut times = Vec::new();
-    for i in 0..a.warmup + a.iters {
-        let t = Instant::now();
-        session.run(&[("x", &x)])?;
-        if i >= a.warmup {
-            times.push(ms(t));
-        }
-    }
+    let times = a.time(&mut session, &[("x", &x)])?;
     let r = ForwardReport {
         batch: a.batch,
         resolution: a.resolution,
@@ -138,23 +166,19 @@ fn forward(a: ForwardArgs) -> anyhow::Result<ExitCode> {
         forward_ms: times,
         runtime: rt.describe(),
     };
-    if a.json {
-        outln!("{}", serde_json::to_string(&r)?);
-    } else {
-        outln!("{}", r.runtime);
-        outln!(
-            "NAS-Bench-201 ({} nodes), batch {}, {}x{}, BN {:?}: build {:.1} ms, export {:.1} ms, session {:.1} ms, forward median {:.1} ms",
-            r.nodes,
-            r.batch,
-            r.resolution,
-            r.resolution,
-            r.bn,
-            r.build_ms,
-            r.export_ms,
-            r.session_ms,
-            r.forward_median_ms
-        );
-    }
+    let text = format!(
+        "NAS-Bench-201 ({} nodes), batch {}, {}x{}, BN {:?}: build {:.1} ms, export {:.1} ms, session {:.1} ms, forward median {:.1} ms",
+        r.nodes,
+        r.batch,
+        r.resolution,
+        r.resolution,
+        r.bn,
+        r.build_ms,
+        r.export_ms,
+        r.session_ms,
+        r.forward_median_ms
+    );
+    emit(a.json, &r, &r.runtime, text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -177,10 +201,7 @@ struct TrainReport {
 
 fn train(a: ForwardArgs) -> anyhow::Result<ExitCode> {
     use crate::autodiff::{TrainingOptions, build_training_graph};
-    let cell = match &a.arch {
-        Some(s) => Cell::parse(s)?,
-        None => Cell::dense(),
-    };
+    let cell = a.cell()?;
     let opts = Nb201Options {
         batch: a.batch,
         resolution: a.resolution,
@@ -206,14 +227,7 @@ fn train(a: ForwardArgs) -> anyhow::Result<ExitCode> {
         Tensor::new([a.batch], crate::ir::TensorData::I64(init.labels(a.batch, opts.classes)))
             .ok_or_else(|| anyhow::anyhow!("labels"))?;
     let label_name = tg.target_input.clone().unwrap_or_default();
-    let mut times = Vec::new();
-    for i in 0..a.warmup + a.iters {
-        let t = Instant::now();
-        session.run(&[("x", &x), (label_name.as_str(), &labels)])?;
-        if i >= a.warmup {
-            times.push(ms(t));
-        }
-    }
+    let times = a.time(&mut session, &[("x", &x), (label_name.as_str(), &labels)])?;
     let step = median(&times);
     let r = TrainReport {
         batch: a.batch,
@@ -230,26 +244,22 @@ fn train(a: ForwardArgs) -> anyhow::Result<ExitCode> {
         step_ms: times,
         runtime: rt.describe(),
     };
-    if a.json {
-        outln!("{}", serde_json::to_string(&r)?);
-    } else {
-        outln!("{}", r.runtime);
-        outln!(
-            "NAS-Bench-201 train step ({} -> {} nodes, {} parameter tensors), batch {}, {}x{}: build {:.1} ms, differentiate {:.1} ms, export {:.1} ms, session {:.1} ms, forward+backward median {:.1} ms, end to end {:.1} ms",
-            r.forward_nodes,
-            r.training_nodes,
-            r.parameters,
-            r.batch,
-            r.resolution,
-            r.resolution,
-            r.build_ms,
-            r.differentiate_ms,
-            r.export_ms,
-            r.session_ms,
-            r.step_median_ms,
-            r.end_to_end_ms
-        );
-    }
+    let text = format!(
+        "NAS-Bench-201 train step ({} -> {} nodes, {} parameter tensors), batch {}, {}x{}: build {:.1} ms, differentiate {:.1} ms, export {:.1} ms, session {:.1} ms, forward+backward median {:.1} ms, end to end {:.1} ms",
+        r.forward_nodes,
+        r.training_nodes,
+        r.parameters,
+        r.batch,
+        r.resolution,
+        r.resolution,
+        r.build_ms,
+        r.differentiate_ms,
+        r.export_ms,
+        r.session_ms,
+        r.step_median_ms,
+        r.end_to_end_ms
+    );
+    emit(a.json, &r, &r.runtime, text)?;
     Ok(ExitCode::SUCCESS)
 }
 
