@@ -1,3 +1,4 @@
 //! Reductions of what a training graph computes into numbers users read.
 
 pub mod gradients;
+pub mod participation;

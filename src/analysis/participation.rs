@@ -1,0 +1,140 @@
+//! Geometric capacity of a layer: the participation ratio of its channel covariance.
+//!
+//! For an activation reshaped to `M x C` (M = batch x positions), the channel covariance
+//! `Cov = (G − s sᵀ / M) / M` comes from the Gram matrix `G = AᵀA` and the channel sums `s`, which
+//! the training graph computes in-graph (so only `C x C` numbers leave the device). Then
+//! `PR = (tr Cov)² / tr(Cov²) = (Σλ)² / Σλ² = exp(H₂(p))`, `p = λ / Σλ`: no eigendecomposition is
+//! needed, though the spectrum is available as a diagnostic. Everything is accumulated in f64.
+
+use nalgebra::{DMatrix, SymmetricEigen};
+use serde::Serialize;
+
+/// The participation-ratio diagnosis of one layer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerSpectrum {
+    /// Channels C.
+    pub channels: usize,
+    /// Participation ratio in [1, C]; 0 for a dead layer.
+    pub pr: f64,
+    /// PR / C in [0, 1].
+    pub pr_over_c: f64,
+    /// All features are identically zero (NAS-Bench-201 has such cells): log PR counts as 0.
+    pub dead: bool,
+    /// The Gram matrix or sums contain NaN or infinity.
+    pub non_finite: bool,
+}
+
+/// The channel covariance from a row-major `C x C` Gram matrix, the channel sums and the number of
+/// samples `m` (batch x positions).
+pub fn covariance(gram: &[f64], sums: &[f64], m: usize) -> DMatrix<f64> {
+    let c = sums.len();
+    let m = m.max(1) as f64;
+    DMatrix::from_fn(c, c, |i, j| (gram[i * c + j] - sums[i] * sums[j] / m) / m)
+}
+
+/// Participation ratio `(tr C)² / tr(C²)` by the trace identity (`tr(C²)` is the squared
+/// Frobenius norm of the symmetric C); `None` when the covariance is zero.
+pub fn participation_ratio(cov: &DMatrix<f64>) -> Option<f64> {
+    let tr = cov.trace();
+    let fro2 = cov.iter().map(|x| x * x).sum::<f64>();
+    (fro2 > 0.0 && tr > 0.0).then(|| tr * tr / fro2)
+}
+
+/// Eigenvalues of the symmetric covariance, descending (a diagnostic; PR does not need them).
+pub fn spectrum(cov: &DMatrix<f64>) -> Vec<f64> {
+    let mut e: Vec<f64> = SymmetricEigen::new(cov.clone()).eigenvalues.iter().copied().collect();
+    e.sort_by(|a, b| b.total_cmp(a));
+    e
+}
+
+/// `exp(H₂(p))` of a spectrum: the Rényi-2 entropy form of the participation ratio.
+pub fn renyi2_pr(eigenvalues: &[f64]) -> f64 {
+    let total: f64 = eigenvalues.iter().map(|l| l.max(0.0)).sum();
+    1.0 / eigenvalues.iter().map(|l| (l.max(0.0) / total).powi(2)).sum::<f64>()
+}
+
+/// Diagnoses one layer from its in-graph statistics.
+pub fn layer(gram: &[f64], sums: &[f64], m: usize) -> LayerSpectrum {
+    let c = sums.len();
+    let non_finite = gram.iter().chain(sums).any(|x| !x.is_finite());
+    let dead = !non_finite && gram.iter().all(|&x| x == 0.0);
+    let pr = if non_finite || dead {
+        0.0
+    } else {
+        participation_ratio(&covariance(gram, sums, m)).unwrap_or(0.0)
+    };
+    LayerSpectrum {
+        channels: c,
+        pr,
+        pr_over_c: if c > 0 { pr / c as f64 } else { 0.0 },
+        dead,
+        non_finite,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nets::init::Init;
+
+    /// Gram matrix and channel sums of an `m x c` sample matrix (row-major).
+    fn stats(a: &[f64], m: usize, c: usize) -> (Vec<f64>, Vec<f64>) {
+        let mut g = vec![0.0; c * c];
+        let mut s = vec![0.0; c];
+        for r in 0..m {
+            for i in 0..c {
+                s[i] += a[r * c + i];
+                for j in 0..c {
+                    g[i * c + j] += a[r * c + i] * a[r * c + j];
+                }
+            }
+        }
+        (g, s)
+    }
+
+    #[test]
+    fn trace_identity_equals_renyi2_of_the_eigenvalues() {
+        let mut init = Init::new(1);
+        for c in [2, 5, 16] {
+            let m = 200;
+            let a: Vec<f64> = (0..m * c).map(|k| init.normal() * (1.0 + (k % c) as f64)).collect();
+            let (g, s) = stats(&a, m, c);
+            let cov = covariance(&g, &s, m);
+            let pr = participation_ratio(&cov).expect("non-zero");
+            let pr_eig = renyi2_pr(&spectrum(&cov));
+            assert!(
+                (pr - pr_eig).abs() < 1e-9 * pr,
+                "C={c}: trace identity {pr} vs eigenvalues {pr_eig}"
+            );
+            assert!((1.0..=c as f64 + 1e-9).contains(&pr));
+        }
+    }
+
+    #[test]
+    fn isotropic_sample_has_pr_near_c_and_rank_one_near_1() {
+        let (m, c) = (20_000, 16);
+        let mut init = Init::new(2);
+        let iso: Vec<f64> = (0..m * c).map(|_| init.normal()).collect();
+        let (g, s) = stats(&iso, m, c);
+        let l = layer(&g, &s, m);
+        assert!(l.pr > 0.97 * c as f64, "isotropic: PR {} of {c}", l.pr);
+        let dir: Vec<f64> = (0..c).map(|_| init.normal()).collect();
+        let rank1: Vec<f64> = (0..m)
+            .flat_map(|_| {
+                let z = init.normal();
+                dir.iter().map(move |d| z * d).collect::<Vec<_>>()
+            })
+            .collect();
+        let (g, s) = stats(&rank1, m, c);
+        let l = layer(&g, &s, m);
+        assert!((l.pr - 1.0).abs() < 1e-6, "rank 1: PR {}", l.pr);
+    }
+
+    #[test]
+    fn dead_and_non_finite_layers_are_flagged() {
+        let l = layer(&[0.0; 4], &[0.0; 2], 10);
+        assert!(l.dead && l.pr == 0.0);
+        let l = layer(&[1.0, f64::NAN, 0.0, 1.0], &[0.0; 2], 10);
+        assert!(l.non_finite && !l.dead && l.pr == 0.0);
+    }
+}
