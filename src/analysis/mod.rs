@@ -1,4 +1,5 @@
 //! Reductions of what a training graph computes into numbers users read.
 
 pub mod gradients;
+pub mod intrain;
 pub mod participation;
