@@ -3,3 +3,4 @@
 pub mod gradients;
 pub mod intrain;
 pub mod participation;
+pub mod score;

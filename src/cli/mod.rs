@@ -34,6 +34,7 @@ mod inspect;
 mod ops;
 mod run_model;
 mod runtime_cmd;
+mod score;
 mod space_cmd;
 
 use std::process::ExitCode;
@@ -69,6 +70,11 @@ enum Command {
     /// The training graph is built by intrain's own differentiation in standard ONNX ops.
     /// Example: intrain grad model.onnx --batch 64 --input x.npy --labels y.npy --json
     Grad(grad::GradArgs),
+    /// The InTrain score of a model: one forward + backward pass, per-layer participation ratio
+    /// and per-tensor gradient health.
+    ///
+    /// Example: intrain score model.onnx --batch 64 --seed 0 --json
+    Score(score::ScoreArgs),
     /// Run a model on ONNX Runtime with seeded random or given (.npy) inputs.
     ///
     /// Example: intrain run model.onnx --input x=x.npy --save-outputs out/
@@ -123,6 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Grad(a) => grad::run(a),
+        Command::Score(a) => score::run(a),
         Command::Run(a) => run_model::run(a),
         Command::Ops(a) => ops::run(a),
         Command::Runtime(a) => runtime_cmd::run(a),

@@ -206,6 +206,20 @@ impl Graph {
         Ok(out_ids)
     }
 
+    /// Replaces an initializer's contents with a tensor of the same type (re-initialisation).
+    pub fn set_initializer(&mut self, id: ValueId, tensor: Tensor) -> Result<()> {
+        let v = &mut self.values[id.0];
+        if v.source != ValueSource::Initializer || v.ty != tensor.ty() {
+            return Err(Error::Usage(format!(
+                "'{}' is not an initializer of type {}",
+                v.name,
+                tensor.ty()
+            )));
+        }
+        v.data = Some(tensor);
+        Ok(())
+    }
+
     /// Marks a value as a graph output (idempotent).
     pub fn add_output(&mut self, id: ValueId) {
         if !self.outputs.contains(&id) {
