@@ -108,3 +108,36 @@ impl ModelArgs {
         load_model(&self.model, &self.import_options()?)
     }
 }
+
+/// The batch of one forward + backward pass (shared by `grad` and `score`).
+#[derive(Debug, Clone, Args)]
+pub struct PassArgs {
+    /// Input batch (.npy) for the model's first input; seeded N(0,1) when absent.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Labels (.npy, integer classes) for cross-entropy, or target (.npy) for MSE; seeded when absent.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Seed of generated inputs, labels and (for `score`) initialisation; recorded in reports.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl PassArgs {
+    /// The pass inputs for `graph`, reading the given files.
+    pub fn pass_inputs(
+        &self,
+        graph: &crate::ir::Graph,
+    ) -> Result<crate::analysis::gradients::PassInputs> {
+        let mut inputs =
+            crate::analysis::gradients::PassInputs { seed: self.seed, ..Default::default() };
+        if let Some(p) = &self.input {
+            let first = graph.value(graph.inputs()[0]).name.clone();
+            inputs.inputs.insert(first, crate::npy::read(p)?);
+        }
+        if let Some(p) = &self.labels {
+            inputs.target = Some(crate::npy::read(p)?);
+        }
+        Ok(inputs)
+    }
+}

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::args::{ModelArgs, RuntimeArgs};
-use crate::analysis::gradients::{PassInputs, gradients};
+use super::args::{ModelArgs, PassArgs, RuntimeArgs};
+use crate::analysis::gradients::gradients;
 use crate::autodiff::{BnMode, Loss, ParamSet, TrainingOptions, build_training_graph};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -42,15 +42,8 @@ pub struct GradArgs {
     model: ModelArgs,
     #[command(flatten)]
     runtime: RuntimeArgs,
-    /// Input batch (.npy) for the model's first input; seeded N(0,1) when absent.
-    #[arg(long)]
-    input: Option<PathBuf>,
-    /// Labels (.npy, integer classes) for cross-entropy, or target (.npy) for MSE; seeded when absent.
-    #[arg(long)]
-    labels: Option<PathBuf>,
-    /// Seed of generated inputs and labels.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    pass: PassArgs,
     /// Loss head.
     #[arg(long, value_enum, default_value_t = LossArg::Ce)]
     loss: LossArg,
@@ -87,14 +80,7 @@ pub fn run(a: GradArgs) -> anyhow::Result<ExitCode> {
         },
         ..Default::default()
     };
-    let mut inputs = PassInputs { seed: a.seed, ..Default::default() };
-    if let Some(p) = &a.input {
-        let first = m.graph.value(m.graph.inputs()[0]).name.clone();
-        inputs.inputs.insert(first, crate::npy::read(p)?);
-    }
-    if let Some(p) = &a.labels {
-        inputs.target = Some(crate::npy::read(p)?);
-    }
+    let inputs = a.pass.pass_inputs(&m.graph)?;
     if let Some(out) = &a.save_graph {
         let tg = build_training_graph(&m.graph, &opts)?;
         crate::onnx::save(&tg.graph, out)?;
@@ -115,7 +101,7 @@ pub fn run(a: GradArgs) -> anyhow::Result<ExitCode> {
         report.loss,
         report.loss_kind,
         report.training_graph_nodes,
-        a.seed
+        a.pass.seed
     );
     outln!(
         "{:<44} {:<18} {:>12} {:>12} {:>12} {:>8}",

@@ -1,12 +1,10 @@
 //! `intrain score`: the InTrain score of a model with its per-layer and per-tensor diagnosis.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::args::{ModelArgs, RuntimeArgs};
-use crate::analysis::gradients::PassInputs;
+use super::args::{ModelArgs, PassArgs, RuntimeArgs};
 use crate::analysis::score::{InitMode, score_model};
 use crate::autodiff::TrainingOptions;
 
@@ -32,15 +30,8 @@ pub struct ScoreArgs {
     /// Initialisation before scoring.
     #[arg(long, value_enum, default_value_t = InitArg::Kaiming)]
     init: InitArg,
-    /// Input batch (.npy); seeded N(0,1) when absent.
-    #[arg(long)]
-    input: Option<PathBuf>,
-    /// Labels (.npy); seeded random classes when absent.
-    #[arg(long)]
-    labels: Option<PathBuf>,
-    /// Seed of initialisation, inputs and labels (recorded in the report).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    pass: PassArgs,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -49,14 +40,7 @@ pub struct ScoreArgs {
 /// Runs `score`.
 pub fn run(a: ScoreArgs) -> anyhow::Result<ExitCode> {
     let m = a.model.load()?;
-    let mut inputs = PassInputs { seed: a.seed, ..Default::default() };
-    if let Some(p) = &a.input {
-        let first = m.graph.value(m.graph.inputs()[0]).name.clone();
-        inputs.inputs.insert(first, crate::npy::read(p)?);
-    }
-    if let Some(p) = &a.labels {
-        inputs.target = Some(crate::npy::read(p)?);
-    }
+    let inputs = a.pass.pass_inputs(&m.graph)?;
     let init = match a.init {
         InitArg::Kaiming => InitMode::Kaiming,
         InitArg::AsIs => InitMode::AsIs,
