@@ -154,14 +154,26 @@ pub fn score_model(
             "no layer counts under the default rule; name them with --layers".into(),
         ));
     }
-    let opts = TrainingOptions { activation_grams: names.clone(), ..training.clone() };
+    // A layer may repeat (a cell that passes its input through): one Gram per tensor.
+    let mut unique: Vec<String> = Vec::new();
+    for n in &names {
+        if !unique.contains(n) {
+            unique.push(n.clone());
+        }
+    }
+    let opts = TrainingOptions { activation_grams: unique, ..training.clone() };
     let (tg, feeds) = prepare(&g, &opts, inputs)?;
     let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let out = session.run(&refs)?;
     let get = |n: &str| out.get(n).ok_or_else(|| Error::Runtime(format!("output '{n}' missing")));
     let mut layer_reports = Vec::new();
-    for (name, gram, sums) in &tg.activation_grams {
+    for name in &names {
+        let (_, gram, sums) = tg
+            .activation_grams
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .ok_or_else(|| Error::Runtime(format!("no Gram matrix for '{name}'")))?;
         let id = g.find(name).ok_or_else(|| Error::Usage(format!("no tensor '{name}'")))?;
         let shape = g.value(id).ty.shape.clone();
         let sums = get(sums)?.to_f64();

@@ -29,6 +29,8 @@ impl Default for LowerOptions {
 
 struct Lowering<'a> {
     b: GraphBuilder,
+    /// Outputs of the stem, reductions and cells, in order (the layers InTrain's gamma counts).
+    layers: Vec<ValueId>,
     init: Option<Init>,
     opts: &'a LowerOptions,
 }
@@ -205,13 +207,30 @@ impl Lowering<'_> {
     }
 }
 
+/// A lowered architecture with the tensors that InTrain counts as its layers.
+#[derive(Debug, Clone)]
+pub struct Lowered {
+    /// The network.
+    pub graph: Graph,
+    /// Names of the stem, reduction-block and cell outputs, in order. A cell that passes its
+    /// input through unchanged repeats the previous name: it is a layer of its own.
+    pub layers: Vec<String>,
+}
+
 impl SearchSpace {
     /// The network of `arch`: input `x` `(batch, channels, resolution, resolution)`, output `logits`.
     pub fn lower(&self, arch: &Arch, opts: &LowerOptions) -> Result<Graph> {
+        Ok(self.lower_with_layers(arch, opts)?.graph)
+    }
+
+    /// Like [`SearchSpace::lower`], also naming the stem, reduction and cell outputs (the
+    /// paper's layers for gamma).
+    pub fn lower_with_layers(&self, arch: &Arch, opts: &LowerOptions) -> Result<Lowered> {
         let spec = &self.spec;
         let res = opts.resolution.unwrap_or(spec.input.resolution);
         let mut l = Lowering {
             b: GraphBuilder::new(spec.name.clone()),
+            layers: Vec::new(),
             init: opts.seed.map(Init::new),
             opts,
         };
@@ -221,14 +240,17 @@ impl SearchSpace {
         let s = l.conv("conv", x, channels, kernel, 1, 1)?;
         let mut h = l.bn("bn", s)?;
         l.b.pop_scope();
+        l.layers.push(h);
         let mut reductions = 0;
         for (k, st) in spec.stages.iter().enumerate() {
             if let Some(r) = st.reduction {
                 reductions += 1;
                 h = l.reduction(r, &format!("reduction{reductions}"), h, st.channels)?;
+                l.layers.push(h);
             }
             for c in 0..st.cells {
                 h = l.cell(self, arch, &format!("stage{}/cell{c}", k + 1), h)?;
+                l.layers.push(h);
             }
         }
         l.b.push_scope("head");
@@ -248,6 +270,8 @@ impl SearchSpace {
         l.b.pop_scope();
         let logits = l.b.gemm("logits", flat, w, Some(bias), true)?;
         l.b.output(logits);
-        Ok(l.b.finish())
+        let graph = l.b.finish();
+        let layers = l.layers.iter().map(|&v| graph.value(v).name.clone()).collect();
+        Ok(Lowered { graph, layers })
     }
 }

@@ -11,7 +11,7 @@ pub mod spec;
 use std::path::Path;
 
 pub use arch::{Arch, rng};
-pub use lower::LowerOptions;
+pub use lower::{LowerOptions, Lowered};
 use spec::{OpSpec, SpaceSpec, StemSpec};
 
 use crate::error::{Error, Result};
