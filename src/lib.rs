@@ -11,6 +11,10 @@
 //! - [`autodiff`]: training graphs (forward + loss + backward) in standard ONNX ops;
 //! - [`analysis`]: gradient statistics from one forward + backward pass;
 //! - [`space`]: search spaces described in YAML and their architectures;
+//! - [`scoring`]: scoring architectures of a space under a protocol, with resumable records;
+//! - [`plot`]: line, scatter and bar charts saved as SVG or PNG without system dependencies;
+//! - [`stats`]: rank correlations (Kendall, Spearman) and bootstrap intervals;
+//! - [`yaml`]: the one YAML parser (search spaces, check policies);
 //! - [`nets`]: reference networks built in Rust (used by tests, examples and benchmarks).
 
 pub mod analysis;
@@ -21,7 +25,11 @@ pub mod ir;
 pub mod nets;
 pub mod npy;
 pub mod onnx;
+pub mod plot;
 pub mod runtime;
+pub mod scoring;
 pub mod space;
+pub mod stats;
+pub mod yaml;
 
 pub use error::{Error, Result};

@@ -11,7 +11,7 @@ use crate::nets::init::Init;
 use crate::runtime::Runtime;
 
 /// Statistics of one gradient tensor, accumulated in f64.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TensorStats {
     /// Number of elements.
     pub numel: usize,

@@ -3,4 +3,5 @@
 pub mod gradients;
 pub mod intrain;
 pub mod participation;
+pub mod policy;
 pub mod score;

@@ -10,7 +10,7 @@ use nalgebra::{DMatrix, SymmetricEigen};
 use serde::Serialize;
 
 /// The participation-ratio diagnosis of one layer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct LayerSpectrum {
     /// Channels C.
     pub channels: usize,

@@ -21,7 +21,9 @@ use crate::nets::init::Init;
 use crate::runtime::Runtime;
 
 /// How parameters are initialised before scoring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, schemars::JsonSchema, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum InitMode {
     /// Kaiming-normal (fan_in, ReLU gain) Conv/Gemm/MatMul weights, BN γ=1 β=0, other
@@ -33,7 +35,7 @@ pub enum InitMode {
 }
 
 /// One layer of the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LayerReport {
     /// Tensor name.
     pub name: String,
@@ -45,7 +47,7 @@ pub struct LayerReport {
 }
 
 /// One parameter tensor of the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TensorReport {
     /// Parameter name.
     pub name: String,
@@ -58,7 +60,7 @@ pub struct TensorReport {
 }
 
 /// The `score` report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ScoreReport {
     /// The score and its components.
     pub score: Score,
@@ -105,6 +107,17 @@ pub fn default_layers(g: &Graph) -> Vec<String> {
         }
     }
     out
+}
+
+/// Every ReLU output (rank 2 or 4): "post-activation" read literally.
+pub fn relu_layers(g: &Graph) -> Vec<String> {
+    g.nodes()
+        .iter()
+        .filter(|n| n.op == OpType::Relu)
+        .filter_map(|n| n.outputs.first())
+        .filter(|&&y| matches!(g.value(y).ty.rank(), 2 | 4))
+        .map(|&y| g.value(y).name.clone())
+        .collect()
 }
 
 /// Re-initialises the parameters of a graph (Kaiming protocol).

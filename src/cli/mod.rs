@@ -29,13 +29,17 @@ macro_rules! out {
 
 mod args;
 mod bench;
+mod check;
 mod grad;
 mod inspect;
 mod ops;
+mod profile_plot;
 mod run_model;
 mod runtime_cmd;
 mod score;
+mod score_batch;
 mod space_cmd;
+pub mod target;
 
 use std::process::ExitCode;
 
@@ -70,11 +74,23 @@ enum Command {
     /// The training graph is built by intrain's own differentiation in standard ONNX ops.
     /// Example: intrain grad model.onnx --batch 64 --input x.npy --labels y.npy --json
     Grad(grad::GradArgs),
-    /// The InTrain score of a model: one forward + backward pass, per-layer participation ratio
-    /// and per-tensor gradient health.
+    /// The InTrain score of a model or of a space's architecture: one forward + backward pass,
+    /// per-layer participation ratio and per-tensor gradient health; many architectures into a
+    /// resumable record file.
     ///
-    /// Example: intrain score model.onnx --batch 64 --seed 0 --json
+    /// Examples:
+    ///   intrain score model.onnx --batch 64 --seed 0 --json
+    ///   intrain score models/spaces/nb201.yaml --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|' --plot profile.png
+    ///   intrain score models/spaces/nb201.yaml --sample 200 --out scores.jsonl
     Score(score::ScoreArgs),
+    /// CI gate: score a model (or a space's architecture) and fail (exit 1) when it breaks a
+    /// trainability policy: InTrain below a threshold, a collapsed layer (PR/C), dead layers,
+    /// degenerate gradients (h), NaN/Inf.
+    ///
+    /// Examples:
+    ///   intrain check model.onnx --min-intrain 500 --min-pr-over-c 0.05
+    ///   intrain check model.onnx --policy trainability.yaml --format github --junit intrain.xml
+    Check(check::CheckArgs),
     /// Run a model on ONNX Runtime with seeded random or given (.npy) inputs.
     ///
     /// Example: intrain run model.onnx --input x=x.npy --save-outputs out/
@@ -130,6 +146,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(a) => inspect::run(a),
         Command::Grad(a) => grad::run(a),
         Command::Score(a) => score::run(a),
+        Command::Check(a) => check::run(a),
         Command::Run(a) => run_model::run(a),
         Command::Ops(a) => ops::run(a),
         Command::Runtime(a) => runtime_cmd::run(a),
@@ -144,4 +161,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// The JSON Schemas of intrain's reports and files, by file name under `schemas/`
+/// (`space.schema.json` comes from [`crate::space::spec::json_schema`]).
+pub fn report_schemas() -> Vec<(&'static str, String)> {
+    let pretty = |s: schemars::Schema| serde_json::to_string_pretty(&s).unwrap_or_default() + "\n";
+    vec![
+        ("score.schema.json", pretty(schemars::schema_for!(target::ScoreOutput))),
+        ("policy.schema.json", pretty(schemars::schema_for!(crate::analysis::policy::Policy))),
+        ("score-record.schema.json", pretty(schemars::schema_for!(crate::scoring::ScoreRecord))),
+    ]
 }

@@ -1,78 +1,99 @@
-//! `intrain score`: the InTrain score of a model with its per-layer and per-tensor diagnosis.
+//! `intrain score`: the InTrain score of a model or of a space's architecture with its
+//! per-layer and per-tensor diagnosis; many architectures at once into a resumable record file.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
-use super::args::{ModelArgs, PassArgs, RuntimeArgs};
-use crate::analysis::score::{InitMode, score_model};
-use crate::autodiff::TrainingOptions;
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum InitArg {
-    /// Kaiming-normal weights, BN γ=1 β=0, biases 0 (the paper's protocol).
-    Kaiming,
-    /// The weights stored in the model.
-    AsIs,
-}
+use super::target::{ScoreOutput, TargetArgs, is_space};
+use crate::error::Error;
 
 /// Arguments of `score`.
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
     #[command(flatten)]
-    model: ModelArgs,
-    #[command(flatten)]
-    runtime: RuntimeArgs,
-    /// Layers whose participation ratio counts (comma-separated tensor names); default: the
-    /// documented rule (activation outputs and residual/concat block outputs).
-    #[arg(long, value_delimiter = ',')]
-    layers: Option<Vec<String>>,
-    /// Initialisation before scoring.
-    #[arg(long, value_enum, default_value_t = InitArg::Kaiming)]
-    init: InitArg,
-    #[command(flatten)]
-    pass: PassArgs,
-    /// Print JSON.
+    target: TargetArgs,
+    /// Score every architecture listed in FILE (one string per line; `#` comments) into --out.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["arch", "sample"])]
+    archs: Option<PathBuf>,
+    /// Score N seeded uniform samples of the space (seeded by --seed) into --out.
+    #[arg(long, value_name = "N", conflicts_with = "arch")]
+    sample: Option<usize>,
+    /// Record file of many architectures (.jsonl, or .csv): appended and flushed per
+    /// architecture; architectures already in it under the same protocol are skipped.
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "scores.jsonl")]
+    out: PathBuf,
+    /// Draw the per-layer PR/C and per-tensor gradient health h profile (.png or .svg).
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// Print JSON (schema: schemas/score.schema.json).
     #[arg(long)]
     json: bool,
 }
 
 /// Runs `score`.
 pub fn run(a: ScoreArgs) -> anyhow::Result<ExitCode> {
-    let m = a.model.load()?;
-    let inputs = a.pass.pass_inputs(&m.graph)?;
-    let init = match a.init {
-        InitArg::Kaiming => InitMode::Kaiming,
-        InitArg::AsIs => InitMode::AsIs,
-    };
-    let rt = a.runtime.runtime()?;
-    let r =
-        score_model(&rt, &m.graph, a.layers.clone(), init, &TrainingOptions::default(), &inputs)?;
+    if a.archs.is_some() || a.sample.is_some() {
+        if !is_space(&a.target.target) {
+            return Err(Error::Usage(format!(
+                "{}: --archs/--sample need a search space (.yaml)",
+                a.target.target.display()
+            ))
+            .into());
+        }
+        return super::score_batch::run(&a.target, a.archs.as_deref(), a.sample, &a.out, a.json);
+    }
+    let rt = a.target.runtime.runtime()?;
+    let r = a.target.score(&rt)?;
+    if let Some(p) = &a.plot {
+        super::profile_plot::save(&r, p)?;
+    }
     if a.json {
         super::print_json(&r)?;
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        print_report(&r);
     }
-    let s = &r.score;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the readable report.
+pub fn print_report(r: &ScoreOutput) {
+    let s = &r.report.score;
+    let p = &r.protocol;
+    outln!("{}{}", r.model, r.arch.as_ref().map(|a| format!("  {a}")).unwrap_or_default());
+    if let Some(c) = &r.costs {
+        outln!("params {}   MACs {}   FLOPs {}", c.params, c.macs, c.flops);
+    }
     outln!(
-        "InTrain {:.4}   gamma {:.4}   o {:.4}   L {}   tensors {}   (seed {}, init {:?}, loss {:.4})",
+        "InTrain {:.4}   gamma {:.4}   o {:.4}   L {}   tensors {}   loss {:.4}",
         s.intrain,
         s.gamma,
         s.o,
         s.layers,
         s.tensors,
-        r.seed,
-        r.init,
-        r.loss
+        r.report.loss
+    );
+    outln!(
+        "protocol: batch {}{}, seed {}, init {:?}, BN {:?}, layers {:?}, params {:?} ({:.2} s)",
+        p.batch,
+        p.resolution.map(|r| format!(", {r}x{r}")).unwrap_or_default(),
+        p.seed,
+        p.init,
+        p.bn,
+        p.layers,
+        p.params,
+        r.seconds
     );
     if s.dead_layers > 0 || s.non_finite > 0 {
         outln!(
-            "warning: {} dead layers, {} layers/tensors with NaN or Inf",
+            "warning: {} dead layers, {} layers/tensors with NaN or Inf (left out of the score)",
             s.dead_layers,
             s.non_finite
         );
     }
     outln!("\n{:<44} {:<20} {:>8} {:>7}  flags", "layer", "shape", "PR", "PR/C");
-    for l in &r.layers {
+    for l in &r.report.layers {
         let flags = if l.spectrum.dead {
             "DEAD"
         } else if l.spectrum.non_finite {
@@ -89,12 +110,19 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<ExitCode> {
         );
     }
     outln!("\n{:<44} {:<20} {:>8} {:>11} {:>11}", "parameter", "shape", "h", "std", "max |g|");
-    for t in &r.tensors {
+    for t in &r.report.tensors {
         let h = t.h.map_or("-".to_string(), |h| format!("{h:.4}"));
         let (std, max) = t.grad.map_or(("-".into(), "-".into()), |g| {
             (format!("{:.3e}", g.std), format!("{:.3e}", g.max_abs))
         });
-        outln!("{:<44} {:<20} {:>8} {:>11} {:>11}", t.name, format!("{:?}", t.shape), h, std, max);
+        let flag = if t.grad.is_some_and(|g| g.non_finite > 0) { "  NaN/Inf" } else { "" };
+        outln!(
+            "{:<44} {:<20} {:>8} {:>11} {:>11}{flag}",
+            t.name,
+            format!("{:?}", t.shape),
+            h,
+            std,
+            max
+        );
     }
-    Ok(ExitCode::SUCCESS)
 }

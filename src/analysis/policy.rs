@@ -1,0 +1,182 @@
+//! Trainability policies for CI: thresholds on a score report, each check passing or failing
+//! with a message that names the offending layer or tensor.
+//!
+//! A policy file is YAML, every key optional:
+//!
+//! ```yaml
+//! min_intrain: 500          # InTrain I
+//! min_pr_over_c: 0.05       # smallest per-layer PR/C (dead layers excluded; they have their own check)
+//! max_dead_layers: 0        # layers whose features are identically zero
+//! min_health: 0.01          # smallest per-tensor gradient health h
+//! allow_non_finite: false   # NaN/Inf in any layer or gradient fails unless true
+//! ```
+
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::score::ScoreReport;
+use crate::error::{Error, Result};
+
+/// Thresholds; `None` means the check is not made.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Minimum InTrain score I.
+    pub min_intrain: Option<f64>,
+    /// Minimum per-layer PR/C over the live layers.
+    pub min_pr_over_c: Option<f64>,
+    /// Maximum number of dead layers.
+    pub max_dead_layers: Option<usize>,
+    /// Minimum per-tensor gradient health h.
+    pub min_health: Option<f64>,
+    /// Whether NaN/Inf in layers or gradients is tolerated (default: not).
+    pub allow_non_finite: Option<bool>,
+}
+
+/// The default policy: no dead layer, no NaN/Inf.
+pub fn default_policy() -> Policy {
+    Policy { max_dead_layers: Some(0), allow_non_finite: Some(false), ..Default::default() }
+}
+
+impl Policy {
+    /// Reads a policy file.
+    pub fn read(path: &Path) -> Result<Policy> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let p: Policy = crate::yaml::parse(&text, &path.display().to_string())?;
+        p.validate(&path.display().to_string())?;
+        Ok(p)
+    }
+
+    /// Checks that thresholds are meaningful.
+    pub fn validate(&self, origin: &str) -> Result<()> {
+        let bad = |k: &str, v: f64, range: &str| {
+            Err(Error::Usage(format!("{origin}: {k}: {v} is outside {range}")))
+        };
+        if let Some(v) = self.min_pr_over_c.filter(|v| !(0.0..=1.0).contains(v)) {
+            return bad("min_pr_over_c", v, "[0, 1]");
+        }
+        if let Some(v) = self.min_health.filter(|v| !(0.0..=1.0).contains(v)) {
+            return bad("min_health", v, "[0, 1]");
+        }
+        if let Some(v) = self.min_intrain.filter(|v| !v.is_finite()) {
+            return bad("min_intrain", v, "the finite numbers");
+        }
+        Ok(())
+    }
+
+    /// `self` with the values set in `over` replacing its own.
+    pub fn overridden_by(&self, over: &Policy) -> Policy {
+        Policy {
+            min_intrain: over.min_intrain.or(self.min_intrain),
+            min_pr_over_c: over.min_pr_over_c.or(self.min_pr_over_c),
+            max_dead_layers: over.max_dead_layers.or(self.max_dead_layers),
+            min_health: over.min_health.or(self.min_health),
+            allow_non_finite: over.allow_non_finite.or(self.allow_non_finite),
+        }
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct CheckResult {
+    /// Check name (the policy key).
+    pub check: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// The measured value.
+    pub value: f64,
+    /// The threshold.
+    pub threshold: f64,
+    /// One line saying what was measured and where.
+    pub message: String,
+}
+
+fn result(check: &str, passed: bool, value: f64, threshold: f64, message: String) -> CheckResult {
+    CheckResult { check: check.into(), passed, value, threshold, message }
+}
+
+/// Evaluates every check of the policy on a report.
+pub fn evaluate(policy: &Policy, r: &ScoreReport) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    let s = &r.score;
+    if let Some(t) = policy.min_intrain {
+        out.push(result(
+            "min_intrain",
+            s.intrain >= t,
+            s.intrain,
+            t,
+            format!("InTrain {:.4} (threshold {t})", s.intrain),
+        ));
+    }
+    if let Some(t) = policy.min_pr_over_c {
+        let worst = r
+            .layers
+            .iter()
+            .filter(|l| !l.spectrum.dead && !l.spectrum.non_finite)
+            .min_by(|a, b| a.spectrum.pr_over_c.total_cmp(&b.spectrum.pr_over_c));
+        if let Some(l) = worst {
+            let v = l.spectrum.pr_over_c;
+            out.push(result(
+                "min_pr_over_c",
+                v >= t,
+                v,
+                t,
+                format!("smallest PR/C {v:.4} at layer '{}' {:?} (threshold {t})", l.name, l.shape),
+            ));
+        }
+    }
+    if let Some(t) = policy.max_dead_layers {
+        let dead: Vec<&str> =
+            r.layers.iter().filter(|l| l.spectrum.dead).map(|l| l.name.as_str()).collect();
+        let list = if dead.is_empty() { String::new() } else { format!(": {}", dead.join(", ")) };
+        out.push(result(
+            "max_dead_layers",
+            dead.len() <= t,
+            dead.len() as f64,
+            t as f64,
+            format!("{} dead layers (at most {t}){list}", dead.len()),
+        ));
+    }
+    if let Some(t) = policy.min_health {
+        let worst =
+            r.tensors.iter().filter_map(|x| x.h.map(|h| (h, x))).min_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((h, x)) = worst {
+            out.push(result(
+                "min_health",
+                h >= t,
+                h,
+                t,
+                format!(
+                    "smallest gradient health h {h:.4} at '{}' {:?} (threshold {t})",
+                    x.name, x.shape
+                ),
+            ));
+        }
+    }
+    if !policy.allow_non_finite.unwrap_or(false) {
+        let mut bad: Vec<String> = r
+            .layers
+            .iter()
+            .filter(|l| l.spectrum.non_finite)
+            .map(|l| format!("layer '{}'", l.name))
+            .collect();
+        bad.extend(
+            r.tensors
+                .iter()
+                .filter(|t| t.grad.is_some_and(|g| g.non_finite > 0))
+                .map(|t| format!("gradient of '{}'", t.name)),
+        );
+        let list = if bad.is_empty() { String::new() } else { format!(": {}", bad.join(", ")) };
+        out.push(result(
+            "allow_non_finite",
+            bad.is_empty(),
+            bad.len() as f64,
+            0.0,
+            format!("{} layers/gradients with NaN or Inf{list}", bad.len()),
+        ));
+    }
+    out
+}

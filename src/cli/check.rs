@@ -1,0 +1,179 @@
+//! `intrain check`: a CI gate on trainability. Exit 0 when every check passes, 1 when one
+//! fails, 2 on bad input. `--format github` prints GitHub Actions annotations; `--junit` writes
+//! a JUnit XML report.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::target::{ScoreOutput, TargetArgs};
+use crate::analysis::policy::{CheckResult, Policy, default_policy, evaluate};
+use crate::error::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Readable lines.
+    Text,
+    /// GitHub Actions workflow commands (::error / ::notice annotations).
+    Github,
+    /// JSON.
+    Json,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Policy file (YAML keys: min_intrain, min_pr_over_c, max_dead_layers, min_health,
+    /// allow_non_finite); flags below override it. Default: no dead layer, no NaN/Inf.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Fail when InTrain I is below this.
+    #[arg(long)]
+    min_intrain: Option<f64>,
+    /// Fail when a live layer's PR/C is below this (0..1).
+    #[arg(long)]
+    min_pr_over_c: Option<f64>,
+    /// Fail when more layers than this are dead.
+    #[arg(long)]
+    max_dead_layers: Option<usize>,
+    /// Fail when a tensor's gradient health h is below this (0..1).
+    #[arg(long)]
+    min_health: Option<f64>,
+    /// Do not fail on NaN/Inf in layers or gradients.
+    #[arg(long)]
+    allow_non_finite: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Also write a JUnit XML report (one test case per check).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct CheckReport<'a> {
+    passed: bool,
+    model: &'a str,
+    arch: Option<&'a str>,
+    intrain: f64,
+    policy: &'a Policy,
+    checks: &'a [CheckResult],
+}
+
+/// Runs `check`.
+pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
+    let base = match &a.policy {
+        Some(p) => default_policy().overridden_by(&Policy::read(p)?),
+        None => default_policy(),
+    };
+    let flags = Policy {
+        min_intrain: a.min_intrain,
+        min_pr_over_c: a.min_pr_over_c,
+        max_dead_layers: a.max_dead_layers,
+        min_health: a.min_health,
+        allow_non_finite: a.allow_non_finite.then_some(true),
+    };
+    flags.validate("flags")?;
+    let policy = base.overridden_by(&flags);
+    let rt = a.target.runtime.runtime()?;
+    let r = a.target.score(&rt)?;
+    let checks = evaluate(&policy, &r.report);
+    let passed = checks.iter().all(|c| c.passed);
+    if let Some(path) = &a.junit {
+        std::fs::write(path, junit(&r, &checks))
+            .map_err(|source| Error::Io { path: path.clone(), source })?;
+    }
+    match a.format {
+        Format::Json => super::print_json(&CheckReport {
+            passed,
+            model: &r.model,
+            arch: r.arch.as_deref(),
+            intrain: r.report.score.intrain,
+            policy: &policy,
+            checks: &checks,
+        })?,
+        Format::Github => {
+            for c in &checks {
+                let level = if c.passed { "notice" } else { "error" };
+                outln!(
+                    "::{level} file={},title=intrain {}::{}",
+                    gh_escape_property(&r.model),
+                    c.check,
+                    gh_escape(&c.message)
+                );
+            }
+        }
+        Format::Text => {
+            for c in &checks {
+                outln!("{}  {:<18} {}", if c.passed { "PASS" } else { "FAIL" }, c.check, c.message);
+            }
+            outln!(
+                "{}: {} ({} of {} checks passed)",
+                r.model,
+                if passed { "pass" } else { "FAIL" },
+                checks.iter().filter(|c| c.passed).count(),
+                checks.len()
+            );
+        }
+    }
+    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Escapes a GitHub Actions annotation message.
+fn gh_escape(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// Escapes a GitHub Actions annotation property value.
+fn gh_escape_property(s: &str) -> String {
+    gh_escape(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// The JUnit XML report: one test suite for the model, one test case per check.
+fn junit(r: &ScoreOutput, checks: &[CheckResult]) -> String {
+    let failures = checks.iter().filter(|c| !c.passed).count();
+    let name = xml_escape(&match &r.arch {
+        Some(a) => format!("{} {a}", r.model),
+        None => r.model.clone(),
+    });
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"intrain check\" tests=\"{}\" failures=\"{failures}\" time=\"{:.3}\">",
+        checks.len(),
+        r.seconds
+    );
+    let _ = writeln!(
+        x,
+        "  <testsuite name=\"{name}\" tests=\"{}\" failures=\"{failures}\" time=\"{:.3}\">",
+        checks.len(),
+        r.seconds
+    );
+    for c in checks {
+        let _ = write!(x, "    <testcase classname=\"intrain\" name=\"{}\"", xml_escape(&c.check));
+        if c.passed {
+            let _ = writeln!(x, "/>");
+        } else {
+            let _ = writeln!(
+                x,
+                ">\n      <failure message=\"{}\"/>\n    </testcase>",
+                xml_escape(&c.message)
+            );
+        }
+    }
+    x.push_str("  </testsuite>\n</testsuites>\n");
+    x
+}

@@ -1,0 +1,161 @@
+//! `intrain score SPACE --arch/--sample` and the CI gate `intrain check`: exit codes, the
+//! grammar's layers, resumable batch records, GitHub annotations and JUnit.
+
+mod common;
+
+use std::process::{Command, Output};
+
+const NB201: &str = "models/spaces/nb201.yaml";
+const DENSE: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+const EMPTY: &str = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|";
+const FAST: [&str; 6] = ["--batch", "8", "--resolution", "16", "--threads", "1"];
+
+fn intrain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_intrain"))
+        .args(args)
+        .current_dir(common::root())
+        .output()
+        .expect("run intrain")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn a_space_architecture_counts_stem_reduction_and_cell_outputs() {
+    let mut args = vec!["score", NB201, "--arch", DENSE, "--json"];
+    args.extend(FAST);
+    let v = json(&intrain(&args));
+    let layers = v["layers"].as_array().expect("layers");
+    // stem + 2 reductions + 15 cells, as the paper counts them.
+    assert_eq!(layers.len(), 18);
+    assert_eq!(layers[0]["name"], "stem/bn");
+    assert_eq!(layers[6]["name"], "reduction1/add");
+    assert_eq!(v["arch"], DENSE);
+    assert_eq!(v["costs"]["params"], 1_531_546, "NAS-Bench-201's count for the dense cell");
+    assert_eq!(v["protocol"]["resolution"], 16);
+    assert_eq!(v["seed"], 0);
+}
+
+#[test]
+fn check_fails_with_exit_1_naming_the_dead_layers_and_writes_junit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junit = dir.path().join("intrain.xml");
+    let junit_s = junit.to_str().expect("utf-8");
+    let mut args = vec!["check", NB201, "--arch", EMPTY, "--junit", junit_s];
+    args.extend(FAST);
+    let out = intrain(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FAIL  max_dead_layers    17 dead layers"), "{text}");
+    assert!(text.contains("stage1/cell0/node3_zero"), "{text}");
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(xml.contains("failures=\"1\"") && xml.contains("<failure message=\"17 dead layers"));
+
+    let mut args =
+        vec!["check", NB201, "--arch", DENSE, "--min-intrain", "1", "--format", "github"];
+    args.extend(FAST);
+    let out = intrain(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().all(|l| l.starts_with("::notice file=models/spaces/nb201.yaml")),
+        "{text}"
+    );
+
+    let mut args =
+        vec!["check", NB201, "--arch", DENSE, "--min-intrain", "1e9", "--format", "github"];
+    args.extend(FAST);
+    let out = intrain(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("::error file="));
+}
+
+#[test]
+fn check_policy_errors_exit_2_with_the_file_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "min_pr_over_c: 3\n").expect("write");
+    let out = intrain(&[
+        "check",
+        "models/onnx/tinyresnet_ts_unfolded.onnx",
+        "--policy",
+        policy.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("policy.yaml: min_pr_over_c: 3 is outside [0, 1]"), "{err}");
+    assert_eq!(err.lines().count(), 1);
+    std::fs::write(&policy, "min_intrain: 1\nmax_dead: 0\n").expect("write");
+    let out = intrain(&[
+        "check",
+        "models/onnx/tinyresnet_ts_unfolded.onnx",
+        "--policy",
+        policy.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `max_dead`"));
+}
+
+#[test]
+fn check_passes_a_healthy_model_against_a_policy_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "min_intrain: 5\nmin_pr_over_c: 0.05\nmin_health: 0.01\n")
+        .expect("write");
+    let out = intrain(&[
+        "check",
+        "models/onnx/tinyresnet_ts_unfolded.onnx",
+        "--batch",
+        "8",
+        "--policy",
+        policy.to_str().expect("utf-8"),
+        "--format",
+        "json",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["passed"], true);
+    assert_eq!(v["checks"].as_array().expect("checks").len(), 5);
+}
+
+#[test]
+fn batch_scoring_resumes_and_skips_what_is_already_scored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("scores.csv");
+    let out_s = out.to_str().expect("utf-8");
+    let mut args = vec!["score", NB201, "--sample", "3", "--out", out_s, "--json"];
+    args.extend(FAST);
+    let first = json(&intrain(&args));
+    assert_eq!((first["scored"].as_u64(), first["skipped"].as_u64()), (Some(3), Some(0)));
+    // A kill in the middle of writing a fourth line leaves a partial line behind.
+    let mut text = std::fs::read_to_string(&out).expect("records");
+    assert_eq!(text.lines().count(), 4, "header + 3 records");
+    text.push_str("nas-bench-201@");
+    std::fs::write(&out, &text).expect("write");
+    let mut args = vec!["score", NB201, "--sample", "5", "--out", out_s, "--json"];
+    args.extend(FAST);
+    let second = json(&intrain(&args));
+    assert_eq!((second["scored"].as_u64(), second["skipped"].as_u64()), (Some(2), Some(3)));
+    let text = std::fs::read_to_string(&out).expect("records");
+    assert_eq!(text.lines().count(), 6);
+    assert!(text.starts_with("key,arch,intrain,gamma,o,"));
+    // A different protocol (seed) is a different key: nothing is skipped.
+    let mut args = vec!["score", NB201, "--sample", "2", "--seed", "1", "--out", out_s, "--json"];
+    args.extend(FAST);
+    let third = json(&intrain(&args));
+    assert_eq!(third["skipped"].as_u64(), Some(0));
+}
+
+#[test]
+fn space_scoring_errors_name_the_problem() {
+    let out = intrain(&["score", NB201]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --arch"));
+    let out = intrain(&["score", NB201, "--arch", "|conv~0|+|x~0|y~1|+|a~0|b~1|c~2|"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'conv' is not an op of this space"));
+    let out = intrain(&["score", "models/onnx/tinyresnet_ts_unfolded.onnx", "--arch", DENSE]);
+    assert_eq!(out.status.code(), Some(2));
+}
