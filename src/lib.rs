@@ -15,12 +15,15 @@
 //! - [`plot`]: line, scatter and bar charts saved as SVG or PNG without system dependencies;
 //! - [`stats`]: rank correlations (Kendall, Spearman) and bootstrap intervals;
 //! - [`yaml`]: the one YAML parser (search spaces, check policies);
+//! - [`eval`]: proxies against benchmark ground truth (Kendall tau-b, Spearman, bootstrap);
+//! - [`search`]: InTrain-NAS evolutionary search and random search, resumable;
 //! - [`nets`]: reference networks built in Rust (used by tests, examples and benchmarks).
 
 pub mod analysis;
 pub mod autodiff;
 pub mod cli;
 pub mod error;
+pub mod eval;
 pub mod ir;
 pub mod nets;
 pub mod npy;
@@ -28,6 +31,7 @@ pub mod onnx;
 pub mod plot;
 pub mod runtime;
 pub mod scoring;
+pub mod search;
 pub mod space;
 pub mod stats;
 pub mod yaml;

@@ -70,6 +70,8 @@ pub struct ScoreReport {
     pub init: InitMode,
     /// Loss value of the pass.
     pub loss: f64,
+    /// Seconds of the forward + backward pass alone (ONNX Runtime `run`, first call).
+    pub pass_seconds: f64,
     /// Per layer.
     pub layers: Vec<LayerReport>,
     /// Per parameter tensor.
@@ -178,7 +180,9 @@ pub fn score_model(
     let (tg, feeds) = prepare(&g, &opts, inputs)?;
     let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let pass_start = std::time::Instant::now();
     let out = session.run(&refs)?;
+    let pass_seconds = pass_start.elapsed().as_secs_f64();
     let get = |n: &str| out.get(n).ok_or_else(|| Error::Runtime(format!("output '{n}' missing")));
     let mut layer_reports = Vec::new();
     for name in &names {
@@ -218,6 +222,7 @@ pub fn score_model(
         seed: inputs.seed,
         init,
         loss,
+        pass_seconds,
         layers: layer_reports,
         tensors,
     })

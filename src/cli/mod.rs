@@ -30,6 +30,8 @@ macro_rules! out {
 mod args;
 mod bench;
 mod check;
+mod eval;
+mod eval_report;
 mod grad;
 mod inspect;
 mod ops;
@@ -38,6 +40,8 @@ mod run_model;
 mod runtime_cmd;
 mod score;
 mod score_batch;
+mod search;
+mod search_report;
 mod space_cmd;
 pub mod target;
 
@@ -91,6 +95,24 @@ enum Command {
     ///   intrain check model.onnx --min-intrain 500 --min-pr-over-c 0.05
     ///   intrain check model.onnx --policy trainability.yaml --format github --junit intrain.xml
     Check(check::CheckArgs),
+    /// Rank correlation of proxies with benchmark ground truth (Kendall tau-b, Spearman rho, mean
+    /// and std over seeds, bootstrap 95% interval), through a resumable score cache; several
+    /// batch sizes give the batch-size study.
+    ///
+    /// Examples:
+    ///   intrain eval --sample 1000                       # NAS-Bench-201, 1,000 of the 9,445 cells, paper settings
+    ///   intrain eval --preset nb201-all --seeds 0,1,2,3,4 --device cuda
+    ///   intrain eval --sample 200 --batch 1,8,16,32,64,128 --out bs-study
+    Eval(eval::EvalArgs),
+    /// InTrain-NAS: evolutionary search (or random search) over a YAML space under a FLOPs /
+    /// parameter budget. Every evaluation is appended to DIR/history.jsonl; --resume DIR
+    /// continues a killed run exactly; Ctrl-C stops cleanly (exit 130).
+    ///
+    /// Examples:
+    ///   intrain search models/spaces/nb201.yaml
+    ///   intrain search models/spaces/nb201.yaml -T 300 --max-params 0.8M --truth ../shared/data/nasbench201/nb201_all.csv
+    ///   intrain search --resume intrain-search -T 500
+    Search(search::SearchArgs),
     /// Run a model on ONNX Runtime with seeded random or given (.npy) inputs.
     ///
     /// Example: intrain run model.onnx --input x=x.npy --save-outputs out/
@@ -147,6 +169,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Grad(a) => grad::run(a),
         Command::Score(a) => score::run(a),
         Command::Check(a) => check::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Search(a) => search::run(a),
         Command::Run(a) => run_model::run(a),
         Command::Ops(a) => ops::run(a),
         Command::Runtime(a) => runtime_cmd::run(a),

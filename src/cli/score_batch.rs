@@ -107,7 +107,7 @@ pub fn run(
         .map(|r| (r.intrain, r.arch.clone()))
         .max_by(|a, b| a.0.total_cmp(&b.0));
     for a in &list {
-        let canonical = a.canonical(&space).format(&space);
+        let canonical = a.format(&space);
         if records.get(&key, &canonical).is_some() {
             skipped += 1;
             bar.inc(1);

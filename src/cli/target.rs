@@ -49,6 +49,55 @@ enum ParamRuleArg {
     Weights,
 }
 
+/// The scoring protocol's flags (shared by `score`, `check`, `eval` and `search`).
+#[derive(Debug, Clone, Args)]
+pub struct ProtocolArgs {
+    /// Input resolution of a space's architecture [default: 64 (the paper), or the space's own
+    /// when larger]. ONNX models keep their input shape (see --input-shape).
+    #[arg(long)]
+    pub resolution: Option<usize>,
+    /// Initialisation before scoring.
+    #[arg(long, value_enum, default_value_t = InitArg::Kaiming)]
+    init: InitArg,
+    /// BatchNormalization statistics.
+    #[arg(long, value_enum, default_value_t = BnArg::Train)]
+    bn: BnArg,
+    /// Which tensors count as layers in gamma.
+    #[arg(long, value_enum, default_value_t = LayerRuleArg::Grammar)]
+    layer_rule: LayerRuleArg,
+    /// Which parameter tensors count in o.
+    #[arg(long, value_enum, default_value_t = ParamRuleArg::All)]
+    param_rule: ParamRuleArg,
+}
+
+impl ProtocolArgs {
+    /// The protocol for a batch size and seed.
+    pub fn protocol(&self, batch: usize, seed: u64) -> Protocol {
+        Protocol {
+            batch,
+            resolution: self.resolution,
+            seed,
+            init: match self.init {
+                InitArg::Kaiming => InitMode::Kaiming,
+                InitArg::AsIs => InitMode::AsIs,
+            },
+            bn: match self.bn {
+                BnArg::Train => BnProtocol::Train,
+                BnArg::Eval => BnProtocol::Eval,
+            },
+            layers: match self.layer_rule {
+                LayerRuleArg::Grammar => LayerRule::Grammar,
+                LayerRuleArg::Activations => LayerRule::Activations,
+                LayerRuleArg::Relu => LayerRule::Relu,
+            },
+            params: match self.param_rule {
+                ParamRuleArg::All => ParamRule::All,
+                ParamRuleArg::Weights => ParamRule::Weights,
+            },
+        }
+    }
+}
+
 /// The model or architecture to score and the protocol.
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
@@ -62,31 +111,17 @@ pub struct TargetArgs {
     /// axis of --input, else 64 (the paper)].
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Input resolution of a space's architecture [default: 64 (the paper), or the space's own
-    /// when larger]. ONNX models keep their input shape (see --input-shape).
-    #[arg(long)]
-    pub resolution: Option<usize>,
     /// Value of a named symbolic dimension of an ONNX model, e.g. --dim seq=128 (repeatable).
     #[arg(long = "dim", value_name = "NAME=N")]
     pub dims: Vec<String>,
     /// Full shape of an ONNX model's input, e.g. --input-shape input=64,3,224,224 (repeatable).
     #[arg(long = "input-shape", value_name = "NAME=D0,D1,..")]
     pub input_shapes: Vec<String>,
-    /// Initialisation before scoring.
-    #[arg(long, value_enum, default_value_t = InitArg::Kaiming)]
-    init: InitArg,
-    /// BatchNormalization statistics.
-    #[arg(long, value_enum, default_value_t = BnArg::Train)]
-    bn: BnArg,
-    /// Which tensors count as layers in gamma.
-    #[arg(long, value_enum, default_value_t = LayerRuleArg::Grammar)]
-    layer_rule: LayerRuleArg,
     /// Explicit layers (comma-separated tensor names; overrides --layer-rule).
     #[arg(long, value_delimiter = ',')]
     pub layers: Option<Vec<String>>,
-    /// Which parameter tensors count in o.
-    #[arg(long, value_enum, default_value_t = ParamRuleArg::All)]
-    param_rule: ParamRuleArg,
+    #[command(flatten)]
+    pub(crate) protocol: ProtocolArgs,
     #[command(flatten)]
     pub(crate) pass: PassArgs,
     #[command(flatten)]
@@ -104,7 +139,7 @@ pub fn is_space(path: &Path) -> bool {
 pub struct ScoreOutput {
     /// The file scored.
     pub model: String,
-    /// The architecture (canonical string) when a space was scored.
+    /// The architecture string when a space was scored.
     pub arch: Option<String>,
     /// The protocol (resolution resolved).
     pub protocol: Protocol,
@@ -131,28 +166,7 @@ impl TargetArgs {
 
     /// The protocol from the flags.
     pub fn protocol(&self) -> Result<Protocol> {
-        Ok(Protocol {
-            batch: self.batch()?,
-            resolution: self.resolution,
-            seed: self.pass.seed,
-            init: match self.init {
-                InitArg::Kaiming => InitMode::Kaiming,
-                InitArg::AsIs => InitMode::AsIs,
-            },
-            bn: match self.bn {
-                BnArg::Train => BnProtocol::Train,
-                BnArg::Eval => BnProtocol::Eval,
-            },
-            layers: match self.layer_rule {
-                LayerRuleArg::Grammar => LayerRule::Grammar,
-                LayerRuleArg::Activations => LayerRule::Activations,
-                LayerRuleArg::Relu => LayerRule::Relu,
-            },
-            params: match self.param_rule {
-                ParamRuleArg::All => ParamRule::All,
-                ParamRuleArg::Weights => ParamRule::Weights,
-            },
-        })
+        Ok(self.protocol.protocol(self.batch()?, self.pass.seed))
     }
 
     /// Reads the space (errors if the target is not one).
@@ -197,7 +211,7 @@ impl TargetArgs {
                 self.target.display()
             )));
         }
-        if self.resolution.is_some() {
+        if self.protocol.resolution.is_some() {
             return Err(Error::Usage(format!(
                 "{}: --resolution applies to space architectures; give an ONNX model's shape with --input-shape NAME=N,C,H,W",
                 self.target.display()
@@ -254,7 +268,7 @@ impl TargetArgs {
             score_model(rt, &lowered.graph, Some(layers), p.init, &training_options(&p), &inputs)?;
         Ok(ScoreOutput {
             model: self.target.display().to_string(),
-            arch: Some(arch.canonical(space).format(space)),
+            arch: Some(arch.format(space)),
             costs: Some(crate::scoring::costs(space, arch)?),
             protocol: p,
             seconds: start.elapsed().as_secs_f64(),

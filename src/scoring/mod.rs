@@ -102,7 +102,7 @@ pub fn score_arch(
     let s = &report.score;
     let record = ScoreRecord {
         key: p.key(&space_id(space), native),
-        arch: arch.canonical(space).format(space),
+        arch: arch.format(space),
         intrain: s.intrain,
         gamma: s.gamma,
         o: s.o,
@@ -115,6 +115,7 @@ pub fn score_arch(
         flops: c.flops,
         macs: c.macs,
         seconds: start.elapsed().as_secs_f64(),
+        pass_seconds: report.pass_seconds,
     };
     Ok(ArchScore { report, record })
 }

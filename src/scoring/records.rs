@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 pub struct ScoreRecord {
     /// Protocol key ([`super::Protocol::key`]).
     pub key: String,
-    /// Canonical architecture string.
+    /// Architecture string (as scored; functionally identical strings are scored apart).
     pub arch: String,
     /// InTrain I.
     pub intrain: f64,
@@ -44,9 +44,11 @@ pub struct ScoreRecord {
     pub macs: u64,
     /// Seconds spent scoring (lowering, differentiation, session, pass, reductions).
     pub seconds: f64,
+    /// Seconds of the forward + backward pass alone.
+    pub pass_seconds: f64,
 }
 
-const CSV_COLUMNS: [&str; 14] = [
+const CSV_COLUMNS: [&str; 15] = [
     "key",
     "arch",
     "intrain",
@@ -61,6 +63,7 @@ const CSV_COLUMNS: [&str; 14] = [
     "flops",
     "macs",
     "seconds",
+    "pass_seconds",
 ];
 
 impl ScoreRecord {
@@ -96,6 +99,7 @@ impl ScoreRecord {
             self.flops.to_string(),
             self.macs.to_string(),
             format!("{:.4}", self.seconds),
+            format!("{:.5}", self.pass_seconds),
         ]
         .join(",")
     }
@@ -121,6 +125,7 @@ impl ScoreRecord {
             flops: u(11)?,
             macs: u(12)?,
             seconds: f(13)?,
+            pass_seconds: f(14)?,
         })
     }
 }
@@ -132,7 +137,8 @@ fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.into() }
 }
 
-fn csv_split(line: &str) -> Vec<String> {
+/// Splits one CSV line (RFC 4180 quoting).
+pub fn csv_split(line: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
@@ -285,6 +291,7 @@ mod tests {
             flops: 2000,
             macs: 900,
             seconds: 0.5,
+            pass_seconds: 0.25,
         }
     }
 

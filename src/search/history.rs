@@ -1,0 +1,82 @@
+//! The search history: one JSON line per iteration, appended and flushed as it completes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::scoring::ScoreRecord;
+
+/// One iteration of a search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Iteration (0-based).
+    pub iteration: usize,
+    /// Value of the searched proxy.
+    pub score: f64,
+    /// The score was reused from a functionally identical architecture seen before.
+    pub reused: bool,
+    /// Canonical form of the architecture.
+    pub canonical: String,
+    /// Score components, costs and time.
+    #[serde(flatten)]
+    pub record: ScoreRecord,
+}
+
+impl HistoryEntry {
+    /// An entry scoring `record` by `proxy`.
+    pub fn new(
+        iteration: usize,
+        proxy: &str,
+        record: ScoreRecord,
+        reused: bool,
+        canonical: String,
+    ) -> HistoryEntry {
+        let score = record.proxy(proxy).unwrap_or(f64::NAN);
+        HistoryEntry { iteration, score, reused, canonical, record }
+    }
+}
+
+/// The append-only history file.
+#[derive(Debug)]
+pub struct HistoryFile {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl HistoryFile {
+    /// Opens `path`, returning the complete entries already there (a partial last line, from
+    /// a kill mid-write, is cut off).
+    pub fn open(path: &Path) -> Result<(HistoryFile, Vec<HistoryEntry>)> {
+        let io = |source| Error::Io { path: path.to_path_buf(), source };
+        let text = match std::fs::read(path) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io(e)),
+        };
+        let complete = text.rfind('\n').map_or(0, |i| i + 1);
+        let mut entries = Vec::new();
+        for (i, line) in text[..complete].lines().enumerate() {
+            let e: HistoryEntry = serde_json::from_str(line).map_err(|e| {
+                Error::Usage(format!("{}:{}: not a history entry: {e}", path.display(), i + 1))
+            })?;
+            entries.push(e);
+        }
+        let file =
+            OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(io)?;
+        file.set_len(complete as u64).map_err(io)?;
+        let mut out = BufWriter::new(file);
+        out.seek(std::io::SeekFrom::End(0)).map_err(io)?;
+        Ok((HistoryFile { path: path.to_path_buf(), out }, entries))
+    }
+
+    /// Appends an entry and flushes it.
+    pub fn append(&mut self, e: &HistoryEntry) -> Result<()> {
+        let io = |source| Error::Io { path: self.path.clone(), source };
+        let line = serde_json::to_string(e).map_err(|e| Error::Usage(e.to_string()))?;
+        writeln!(self.out, "{line}").map_err(io)?;
+        self.out.flush().map_err(io)
+    }
+}

@@ -1,0 +1,236 @@
+//! InTrain-NAS (`../shared/docs/intrain.md` §4, Algorithm 1): history-based elitist evolution
+//! under a FLOPs/parameter budget, and random search as a baseline.
+//!
+//! The search is a pure function of its configuration and the scores it receives: resuming
+//! replays the recorded history through the same random stream, taking each score from the
+//! record instead of recomputing it, so a killed run continues exactly where it stopped.
+
+pub mod history;
+
+use std::collections::HashMap;
+
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+pub use history::HistoryEntry;
+
+use crate::error::{Error, Result};
+use crate::scoring::{Costs, ScoreRecord, costs};
+use crate::space::{Arch, SearchSpace, rng};
+
+/// How candidates are proposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Mutate one of the top-k of the history (the paper's Algorithm 1).
+    Evolution,
+    /// Sample uniformly within the budget (baseline).
+    Random,
+}
+
+/// A resource budget; `None` means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Budget {
+    /// Maximum FLOPs of one sample (NAS-Bench-201 convention; MACs-based spaces say so).
+    pub max_flops: Option<f64>,
+    /// Maximum parameters.
+    pub max_params: Option<f64>,
+}
+
+impl Budget {
+    /// Whether costs fit.
+    pub fn admits(&self, c: &Costs) -> bool {
+        self.max_flops.is_none_or(|m| c.flops as f64 <= m)
+            && self.max_params.is_none_or(|m| c.params as f64 <= m)
+    }
+}
+
+/// Everything that determines a search run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchConfig {
+    /// Candidate proposal.
+    pub strategy: Strategy,
+    /// Iterations T.
+    pub iterations: usize,
+    /// Elite size k.
+    pub elite: usize,
+    /// Seed of the search's random stream.
+    pub seed: u64,
+    /// Budget.
+    pub budget: Budget,
+    /// Proxy maximised (a [`ScoreRecord::proxy`] name).
+    pub proxy: String,
+}
+
+/// Draws before giving up on the budget.
+const MAX_DRAWS: usize = 10_000;
+/// Mutations of one parent tried before drawing a fresh in-budget architecture.
+const MAX_MUTATIONS: usize = 100;
+
+/// A search in progress.
+#[derive(Debug)]
+pub struct Search<'a> {
+    space: &'a SearchSpace,
+    cfg: SearchConfig,
+    rng: ChaCha8Rng,
+    history: Vec<HistoryEntry>,
+    by_canonical: HashMap<Arch, usize>,
+    candidate: Arch,
+    cost_cache: HashMap<Arch, Costs>,
+}
+
+impl<'a> Search<'a> {
+    /// Starts a search: draws the first in-budget architecture.
+    pub fn new(space: &'a SearchSpace, cfg: SearchConfig) -> Result<Search<'a>> {
+        if cfg.elite == 0 {
+            return Err(Error::Usage("--elite must be at least 1".into()));
+        }
+        let mut s = Search {
+            space,
+            rng: rng(cfg.seed),
+            cfg,
+            history: Vec::new(),
+            by_canonical: HashMap::new(),
+            candidate: Arch::sample(space, &mut rng(0)),
+            cost_cache: HashMap::new(),
+        };
+        s.candidate = s.draw_in_budget()?;
+        Ok(s)
+    }
+
+    fn costs(&mut self, a: &Arch) -> Result<Costs> {
+        if let Some(c) = self.cost_cache.get(a) {
+            return Ok(*c);
+        }
+        let c = costs(self.space, a)?;
+        self.cost_cache.insert(a.clone(), c);
+        Ok(c)
+    }
+
+    fn draw_in_budget(&mut self) -> Result<Arch> {
+        for _ in 0..MAX_DRAWS {
+            let a = Arch::sample(self.space, &mut self.rng);
+            let c = self.costs(&a)?;
+            if self.cfg.budget.admits(&c) {
+                return Ok(a);
+            }
+        }
+        Err(Error::Usage(format!(
+            "no architecture meets the budget (max FLOPs {:?}, max params {:?}) in {MAX_DRAWS} draws",
+            self.cfg.budget.max_flops, self.cfg.budget.max_params
+        )))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SearchConfig {
+        &self.cfg
+    }
+
+    /// The architecture the next step evaluates.
+    pub fn candidate(&self) -> &Arch {
+        &self.candidate
+    }
+
+    /// The history so far.
+    pub fn history(&self) -> &[HistoryEntry] {
+        &self.history
+    }
+
+    /// Whether all iterations are done.
+    pub fn done(&self) -> bool {
+        self.history.len() >= self.cfg.iterations
+    }
+
+    /// The best entry of the history (highest proxy value; the earliest on ties).
+    pub fn best(&self) -> Option<&HistoryEntry> {
+        self.history.iter().fold(None, |best: Option<&HistoryEntry>, e| match best {
+            Some(b) if b.score >= e.score || !e.score.is_finite() => Some(b),
+            _ => Some(e),
+        })
+    }
+
+    /// Whether the candidate's score is already known (same canonical architecture).
+    pub fn candidate_is_known(&self) -> bool {
+        self.by_canonical.contains_key(&self.candidate.canonical(self.space))
+    }
+
+    /// Evaluates the candidate and proposes the next one. `score` is called only for
+    /// architectures not seen before; `replay` supplies a recorded entry instead (resume): it
+    /// must be for the same architecture.
+    pub fn step(
+        &mut self,
+        score: &mut dyn FnMut(&Arch) -> Result<ScoreRecord>,
+        replay: Option<&HistoryEntry>,
+    ) -> Result<&HistoryEntry> {
+        let arch = self.candidate.clone();
+        let name = arch.format(self.space);
+        let canonical = arch.canonical(self.space);
+        let iteration = self.history.len();
+        let entry = match (replay, self.by_canonical.get(&canonical)) {
+            (Some(r), _) => {
+                if r.record.arch != name || r.iteration != iteration {
+                    return Err(Error::Usage(format!(
+                        "history line {} is {} at iteration {}, but this search's iteration {iteration} is {name}: the history was written with other settings",
+                        iteration + 1,
+                        r.record.arch,
+                        r.iteration
+                    )));
+                }
+                r.clone()
+            }
+            (None, Some(&i)) => {
+                let mut record = self.history[i].record.clone();
+                record.arch = name;
+                record.seconds = 0.0;
+                HistoryEntry::new(
+                    iteration,
+                    &self.cfg.proxy,
+                    record,
+                    true,
+                    canonical.format(self.space),
+                )
+            }
+            (None, None) => {
+                let record = score(&arch)?;
+                HistoryEntry::new(
+                    iteration,
+                    &self.cfg.proxy,
+                    record,
+                    false,
+                    canonical.format(self.space),
+                )
+            }
+        };
+        self.by_canonical.entry(canonical).or_insert(iteration);
+        self.history.push(entry);
+        if !self.done() {
+            self.candidate = self.propose()?;
+        }
+        self.history.last().ok_or_else(|| Error::Usage("empty history".into()))
+    }
+
+    fn propose(&mut self) -> Result<Arch> {
+        match self.cfg.strategy {
+            Strategy::Random => self.draw_in_budget(),
+            Strategy::Evolution => {
+                // Top-k distinct architectures of the history by score.
+                let mut order: Vec<usize> = self.by_canonical.values().copied().collect();
+                order.sort_by(|&a, &b| {
+                    self.history[b].score.total_cmp(&self.history[a].score).then(a.cmp(&b))
+                });
+                order.truncate(self.cfg.elite);
+                use rand::RngExt;
+                let pick = order[self.rng.random_range(0..order.len())];
+                let parent = Arch::parse(self.space, &self.history[pick].record.arch)?;
+                for _ in 0..MAX_MUTATIONS {
+                    let child = parent.mutate(self.space, &mut self.rng);
+                    let c = self.costs(&child)?;
+                    if self.cfg.budget.admits(&c) {
+                        return Ok(child);
+                    }
+                }
+                self.draw_in_budget()
+            }
+        }
+    }
+}

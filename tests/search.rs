@@ -1,0 +1,164 @@
+//! `intrain search`: a run killed at a random point and resumed ends with the same history as
+//! an uninterrupted run; budgets hold; functionally identical architectures are never rescored.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const ITERATIONS: usize = 10;
+
+fn search_args(out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "search",
+        "models/spaces/nb201.yaml",
+        "--batch",
+        "4",
+        "--resolution",
+        "8",
+        "--threads",
+        "1",
+        "--seed",
+        "3",
+        "-k",
+        "3",
+        "--out",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.push(out.display().to_string());
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn intrain(args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_intrain"))
+        .args(args)
+        .current_dir(common::root())
+        .output()
+        .expect("run intrain")
+}
+
+/// History lines without the timing fields.
+fn history(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("history.jsonl"))
+        .expect("history")
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            let o = v.as_object_mut().expect("object");
+            o.remove("seconds");
+            o.remove("pass_seconds");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_search_resumes_to_the_same_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let whole = dir.path().join("whole");
+    let t = ITERATIONS.to_string();
+    let out = intrain(&search_args(&whole, &["-T", &t]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reference = history(&whole);
+    assert_eq!(reference.len(), ITERATIONS);
+
+    // Kill at a point that varies from run to run.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0) as usize;
+    let kill_after = 1 + nanos % (ITERATIONS - 2);
+    let killed = dir.path().join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_intrain"))
+        .args(search_args(&killed, &["-T", &t]))
+        .current_dir(common::root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    loop {
+        let lines = std::fs::read_to_string(killed.join("history.jsonl"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if lines >= kill_after || start.elapsed() > Duration::from_secs(300) {
+            break;
+        }
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let partial = history(&killed).len();
+    assert!(partial < ITERATIONS, "killed after {partial} iterations: too late to test resume");
+
+    // Resuming without the space and flags: run.json has them.
+    let out = intrain(&[
+        "search".into(),
+        "--resume".into(),
+        killed.display().to_string(),
+        "-T".into(),
+        t.clone(),
+        "--threads".into(),
+        "1".into(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(history(&killed), reference, "killed after {partial} iterations");
+    assert!(killed.join("best.onnx").exists() && killed.join("progress.png").exists());
+}
+
+#[test]
+fn starting_over_an_existing_search_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("s");
+    std::fs::create_dir_all(&out_dir).expect("mkdir");
+    std::fs::write(out_dir.join("history.jsonl"), "").expect("write");
+    let out = intrain(&search_args(&out_dir, &["-T", "2"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
+}
+
+#[test]
+fn random_search_respects_the_budget_and_reports_truth() {
+    let Some(data) = common::shared_data() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("r");
+    let truth = data.join("nasbench201/nb201_all.csv");
+    let out = intrain(&search_args(
+        &out_dir,
+        &[
+            "-T",
+            "6",
+            "--strategy",
+            "random",
+            "--max-params",
+            "0.4M",
+            "--truth",
+            truth.to_str().expect("utf-8"),
+            "--json",
+        ],
+    ));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    for e in history(&out_dir) {
+        assert!(e["params"].as_u64().expect("params") <= 400_000, "{e}");
+    }
+    assert!(v["truth"]["best_accuracy"].as_f64().is_some());
+    // The data README: best cifar10_test 94.37 (index 6111).
+    let optimum = v["truth"]["optimum"].as_f64().expect("optimum");
+    assert!((optimum - 94.37).abs() < 0.01, "{optimum}");
+}
+
+#[test]
+fn an_impossible_budget_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = intrain(&search_args(&dir.path().join("x"), &["--max-params", "10"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no architecture meets the budget"));
+}
