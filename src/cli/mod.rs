@@ -42,6 +42,7 @@ mod score;
 mod score_batch;
 mod search;
 mod search_report;
+mod search_table;
 mod space_cmd;
 pub mod target;
 
@@ -86,6 +87,7 @@ enum Command {
     ///   intrain score model.onnx --batch 64 --seed 0 --json
     ///   intrain score models/spaces/nb201.yaml --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|' --plot profile.png
     ///   intrain score models/spaces/nb201.yaml --sample 200 --out scores.jsonl
+    #[command(verbatim_doc_comment)]
     Score(score::ScoreArgs),
     /// CI gate: score a model (or a space's architecture) and fail (exit 1) when it breaks a
     /// trainability policy: InTrain below a threshold, a collapsed layer (PR/C), dead layers,
@@ -94,6 +96,7 @@ enum Command {
     /// Examples:
     ///   intrain check model.onnx --min-intrain 500 --min-pr-over-c 0.05
     ///   intrain check model.onnx --policy trainability.yaml --format github --junit intrain.xml
+    #[command(verbatim_doc_comment)]
     Check(check::CheckArgs),
     /// Rank correlation of proxies with benchmark ground truth (Kendall tau-b, Spearman rho, mean
     /// and std over seeds, bootstrap 95% interval), through a resumable score cache; several
@@ -103,6 +106,7 @@ enum Command {
     ///   intrain eval --sample 1000                       # NAS-Bench-201, 1,000 of the 9,445 cells, paper settings
     ///   intrain eval --preset nb201-all --seeds 0,1,2,3,4 --device cuda
     ///   intrain eval --sample 200 --batch 1,8,16,32,64,128 --out bs-study
+    #[command(verbatim_doc_comment)]
     Eval(eval::EvalArgs),
     /// InTrain-NAS: evolutionary search (or random search) over a YAML space under a FLOPs /
     /// parameter budget. Every evaluation is appended to DIR/history.jsonl; --resume DIR
@@ -112,7 +116,13 @@ enum Command {
     ///   intrain search models/spaces/nb201.yaml
     ///   intrain search models/spaces/nb201.yaml -T 300 --max-params 0.8M --truth ../shared/data/nasbench201/nb201_all.csv
     ///   intrain search --resume intrain-search -T 500
+    #[command(verbatim_doc_comment)]
     Search(search::SearchArgs),
+    /// The paper's search table: per run, sample N architectures, select the best by each proxy,
+    /// report its ground-truth accuracies (mean ± std over runs), reusing the eval score cache.
+    ///
+    /// Example: intrain search-table --samples 5000 --runs 5 --cache intrain-eval/scores.jsonl
+    SearchTable(search_table::SearchTableArgs),
     /// Run a model on ONNX Runtime with seeded random or given (.npy) inputs.
     ///
     /// Example: intrain run model.onnx --input x=x.npy --save-outputs out/
@@ -171,6 +181,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(a) => check::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Search(a) => search::run(a),
+        Command::SearchTable(a) => search_table::run(a),
         Command::Run(a) => run_model::run(a),
         Command::Ops(a) => ops::run(a),
         Command::Runtime(a) => runtime_cmd::run(a),

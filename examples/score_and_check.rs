@@ -1,0 +1,41 @@
+//! The Rust API end to end: lower an architecture of the shipped NAS-Bench-201 space, score it
+//! (one forward + backward pass on ONNX Runtime), print the diagnosis, and apply a policy.
+//!
+//! `cargo run --release --example score_and_check [ARCH]`
+
+use intrain::analysis::policy::{Policy, evaluate};
+use intrain::runtime::{Runtime, RuntimeOptions};
+use intrain::scoring::{Protocol, score_arch};
+use intrain::space::{Arch, SearchSpace};
+
+fn main() -> anyhow::Result<()> {
+    let arch = std::env::args().nth(1).unwrap_or_else(|| {
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|".into()
+    });
+    let space = SearchSpace::from_yaml(intrain::nets::nb201::SPACE_YAML, "nb201.yaml")?;
+    let arch = Arch::parse(&space, &arch)?;
+    // The paper's protocol: batch 64, 64x64, Kaiming init, batch-statistics BN, seed 0.
+    let protocol = Protocol::default();
+    let rt = Runtime::new(&RuntimeOptions::default())?;
+    let scored = score_arch(&rt, &space, &arch, &protocol)?;
+    let s = &scored.report.score;
+    println!("{}", scored.record.arch);
+    println!(
+        "InTrain {:.3} = gamma {:.3} x (1 + o {:.3}) / log(L + 1), L = {}  ({} params, {:.2} s)",
+        s.intrain, s.gamma, s.o, s.layers, scored.record.params, scored.record.seconds
+    );
+    for l in &scored.report.layers {
+        println!(
+            "  {:<28} PR/C {:.3}{}",
+            l.name,
+            l.spectrum.pr_over_c,
+            if l.spectrum.dead { "  DEAD" } else { "" }
+        );
+    }
+    let policy =
+        Policy { min_pr_over_c: Some(0.05), max_dead_layers: Some(0), ..Default::default() };
+    for c in evaluate(&policy, &scored.report) {
+        println!("{} {}", if c.passed { "PASS" } else { "FAIL" }, c.message);
+    }
+    Ok(())
+}
