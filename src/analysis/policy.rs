@@ -157,12 +157,14 @@ pub fn evaluate(policy: &Policy, r: &ScoreReport) -> Vec<CheckResult> {
         }
     }
     if !policy.allow_non_finite.unwrap_or(false) {
-        let mut bad: Vec<String> = r
-            .layers
-            .iter()
-            .filter(|l| l.spectrum.non_finite)
-            .map(|l| format!("layer '{}'", l.name))
-            .collect();
+        let mut bad: Vec<String> =
+            if r.loss.is_finite() { Vec::new() } else { vec![format!("the loss ({})", r.loss)] };
+        bad.extend(
+            r.layers
+                .iter()
+                .filter(|l| l.spectrum.non_finite)
+                .map(|l| format!("layer '{}'", l.name)),
+        );
         bad.extend(
             r.tensors
                 .iter()

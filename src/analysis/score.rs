@@ -2,7 +2,8 @@
 //! in-graph layer statistics, and the InTrain score with its per-layer and per-tensor diagnosis.
 //!
 //! **Layer rule for arbitrary models** (`default_layers`): the outputs of activations (ReLU,
-//! LeakyReLU, Clip/ReLU6, HardSwish, GELU, ELU, Softplus, Tanh) and of residual `Add`s and
+//! LeakyReLU, Clip/ReLU6, HardSwish, GELU, ELU, Softplus, Tanh, SiLU written as
+//! `Mul(x, Sigmoid(x))`) and of residual `Add`s and
 //! `Concat`s between activations, with rank 2 `(N, D)` or 4 `(N, C, H, W)`; an `Add`/`Concat`
 //! whose only consumer is an activation is represented by that activation. Sigmoid and
 //! HardSigmoid outputs are gates (squeeze-excitation), not features, and do not count. A list of
@@ -85,6 +86,20 @@ pub fn default_layers(g: &Graph) -> Vec<String> {
     let activation = |op: OpType| {
         matches!(op, Relu | LeakyRelu | Clip | HardSwish | Gelu | Elu | Softplus | Tanh)
     };
+    // SiLU/Swish as exporters write it: Mul(x, Sigmoid(x)).
+    let silu = |n: &crate::ir::Node| {
+        n.op == Mul
+            && n.inputs.len() == 2
+            && (0..2).any(|i| {
+                let (a, b) = (n.inputs[i], n.inputs[1 - i]);
+                match (a, b) {
+                    (Some(a), Some(b)) => g
+                        .producer(b)
+                        .is_some_and(|p| p.op == Sigmoid && p.inputs.first() == Some(&Some(a))),
+                    _ => false,
+                }
+            })
+    };
     let mut out = Vec::new();
     for n in g.nodes() {
         let Some(&y) = n.outputs.first() else { continue };
@@ -92,7 +107,7 @@ pub fn default_layers(g: &Graph) -> Vec<String> {
         if !(ty.rank() == 2 || ty.rank() == 4) || !ty.dtype.is_float() {
             continue;
         }
-        let counts = if activation(n.op) {
+        let counts = if activation(n.op) || silu(n) {
             true
         } else if matches!(n.op, Add | Concat) {
             let between_activations = n.inputs.iter().flatten().all(|&v| {

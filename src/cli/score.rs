@@ -85,6 +85,9 @@ pub fn print_report(r: &ScoreOutput) {
         p.params,
         r.seconds
     );
+    if !r.report.loss.is_finite() {
+        outln!("warning: the loss is {} (NaN/Inf in the forward pass)", r.report.loss);
+    }
     if s.dead_layers > 0 || s.non_finite > 0 {
         outln!(
             "warning: {} dead layers, {} layers/tensors with NaN or Inf (left out of the score)",
