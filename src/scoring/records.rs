@@ -223,12 +223,9 @@ impl RecordFile {
                 )));
             }
         }
-        let file =
-            OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(io)?;
+        let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
         file.set_len(complete as u64).map_err(io)?;
         let mut out = BufWriter::new(file);
-        use std::io::Seek;
-        out.seek(std::io::SeekFrom::End(0)).map_err(io)?;
         if format == Format::Csv && complete == 0 {
             writeln!(out, "{}", CSV_COLUMNS.join(",")).map_err(io)?;
             out.flush().map_err(io)?;

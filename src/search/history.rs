@@ -1,7 +1,7 @@
 //! The search history: one JSON line per iteration, appended and flushed as it completes.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Seek, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -64,11 +64,9 @@ impl HistoryFile {
             })?;
             entries.push(e);
         }
-        let file =
-            OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(io)?;
+        let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
         file.set_len(complete as u64).map_err(io)?;
-        let mut out = BufWriter::new(file);
-        out.seek(std::io::SeekFrom::End(0)).map_err(io)?;
+        let out = BufWriter::new(file);
         Ok((HistoryFile { path: path.to_path_buf(), out }, entries))
     }
 
