@@ -60,8 +60,8 @@ impl Goal {
     }
 }
 
-/// The index of the smallest or largest option of a dimension (costs grow with kernel size,
-/// expansion and squeeze-excitation; the activation does not change MACs, FLOPs or params).
+/// The index of the smallest or largest option of a dimension (costs grow with kernel size and
+/// squeeze-excitation; the activation does not change MACs, FLOPs or params).
 fn extreme_option(d: &Dim, largest: bool) -> usize {
     let pick = |v: &[usize]| {
         let it = v.iter().enumerate();
@@ -70,18 +70,31 @@ fn extreme_option(d: &Dim, largest: bool) -> usize {
     };
     match d {
         Dim::Kernel(v) => pick(v),
-        Dim::Expansion(v) => {
-            let it = v.iter().enumerate();
-            let best = if largest {
-                it.max_by(|a, b| a.1.total_cmp(b.1))
-            } else {
-                it.min_by(|a, b| a.1.total_cmp(b.1))
-            };
-            best.map_or(0, |x| x.0)
-        }
+        // Costs need not grow with the expansion (1 drops the expansion conv): candidates.
+        Dim::Expansion(_) | Dim::Act(_) => 0,
         Dim::Se(v) => v.iter().position(|&s| s == largest).unwrap_or(0),
-        Dim::Act(_) => 0,
     }
+}
+
+/// The blocks worth comparing at one end of the range: each op with its extreme options, once
+/// per expansion ratio.
+fn candidates(st: &ChainStage, largest: bool) -> Vec<BlockArch> {
+    let mut out = Vec::new();
+    for op in 0..st.ops.len() {
+        let base = extreme_block(st, op, largest);
+        let dims = st.dims(op);
+        match dims.iter().position(|d| matches!(d, Dim::Expansion(_))) {
+            Some(i) => {
+                for e in 0..dims[i].len() {
+                    let mut b = base.clone();
+                    b.choices[i] = e;
+                    out.push(b);
+                }
+            }
+            None => out.push(base),
+        }
+    }
+    out
 }
 
 fn extreme_block(st: &ChainStage, op: usize, largest: bool) -> BlockArch {
@@ -137,31 +150,30 @@ impl SearchSpace {
     }
 
     /// The architecture at one end of the range: extreme widths and depths, and per block the
-    /// op whose extreme options cost least (or most), found by lowering one candidate per op.
+    /// candidate that costs least (or most), found by lowering one architecture per candidate.
     fn extreme(&self, goal: Goal) -> Result<Arch> {
         let stages = self.chain_stages();
         let largest = goal.largest();
-        let shape = |st: &ChainStage, op_of: &dyn Fn(usize, usize) -> usize, k: usize| {
+        let shape = |st: &ChainStage, block_of: &dyn Fn(usize) -> BlockArch| {
             let it = st.widths.iter().enumerate();
             let w = if largest { it.max_by_key(|x| x.1) } else { it.min_by_key(|x| x.1) };
             let d = if largest { st.depths.iter().max() } else { st.depths.iter().min() };
             StageArch {
                 width: w.map_or(0, |x| x.0),
-                blocks: (0..d.copied().unwrap_or(1))
-                    .map(|j| extreme_block(st, op_of(k, j), largest))
-                    .collect(),
+                blocks: (0..d.copied().unwrap_or(1)).map(block_of).collect(),
             }
         };
-        let n_ops = stages.iter().map(|s| s.ops.len()).max().unwrap_or(1);
+        let cands: Vec<Vec<BlockArch>> = stages.iter().map(|st| candidates(st, largest)).collect();
+        let n = cands.iter().map(Vec::len).max().unwrap_or(1);
         let zero = Cost { params: 0, macs: 0, flops: 0 };
-        let mut best: HashMap<(usize, usize), (usize, Cost)> = HashMap::new();
-        for c in 0..n_ops {
+        let mut best: HashMap<(usize, usize), (BlockArch, Cost)> = HashMap::new();
+        for c in 0..n {
             let arch = Arch {
                 edges: Vec::new(),
                 stages: stages
                     .iter()
-                    .enumerate()
-                    .map(|(k, st)| shape(st, &|_, _| c.min(st.ops.len() - 1), k))
+                    .zip(&cands)
+                    .map(|(st, cs)| shape(st, &|_| cs[c.min(cs.len() - 1)].clone()))
                     .collect(),
             };
             let costs = self.block_costs(&arch)?;
@@ -172,22 +184,29 @@ impl SearchSpace {
                     match best.get(&(k, j)) {
                         Some((_, prev)) if !goal.better(cost, *prev) => {}
                         _ => {
-                            best.insert((k, j), (b.op, cost));
+                            best.insert((k, j), (b.clone(), cost));
                         }
                     }
                 }
             }
         }
-        let op_of = |k: usize, j: usize| best.get(&(k, j)).map_or(0, |x| x.0);
-        let stages =
-            stages.iter().enumerate().map(|(k, st)| shape(st, &op_of, k)).collect::<Vec<_>>();
+        let stages = stages
+            .iter()
+            .enumerate()
+            .map(|(k, st)| {
+                shape(st, &|j| match best.get(&(k, j)) {
+                    Some((b, _)) => b.clone(),
+                    None => extreme_block(st, 0, largest),
+                })
+            })
+            .collect();
         Ok(Arch { edges: Vec::new(), stages })
     }
 
     /// The exact FLOPs and parameter range of a chain space (`None` for cell spaces, which
     /// are enumerated or sampled), with the architectures at its ends. Exact because block
-    /// costs grow with width, depth, kernel size, expansion and squeeze-excitation, and a
-    /// block's cost depends on no other block's choices.
+    /// costs grow with width, depth, kernel size and squeeze-excitation (every op and expansion
+    /// ratio is tried), and a block's cost depends only on its own choices and the widths.
     pub fn bounds(&self) -> Result<Option<Bounds>> {
         if self.kind() != SpaceKind::Chain {
             return Ok(None);

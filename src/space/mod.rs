@@ -198,7 +198,7 @@ impl SearchSpace {
             }
             match st.reduction {
                 Some(_) => {
-                    if res % 2 != 0 {
+                    if !res.is_multiple_of(2) {
                         return Err(bad(
                             &format!("stages[{k}].reduction"),
                             format!("halves the resolution, but it is {res} here"),
