@@ -272,8 +272,9 @@ impl Lowering<'_> {
 pub struct Lowered {
     /// The network.
     pub graph: Graph,
-    /// Names of the stem, reduction-block and cell outputs, in order. A cell that passes its
-    /// input through unchanged repeats the previous name: it is a layer of its own.
+    /// Names of the stem, reduction-block and cell outputs (cell spaces) or of the stem and
+    /// block outputs (chain spaces), in order. A cell or block that passes its input through
+    /// unchanged repeats the previous name: it is a layer of its own.
     pub layers: Vec<String>,
 }
 
@@ -283,8 +284,8 @@ impl SearchSpace {
         Ok(self.lower_with_layers(arch, opts)?.graph)
     }
 
-    /// Like [`SearchSpace::lower`], also naming the stem, reduction and cell outputs (the
-    /// paper's layers for gamma).
+    /// Like [`SearchSpace::lower`], also naming the stem, reduction, cell and block outputs (the
+    /// paper's layers for gamma). Fails if `arch` is not an architecture of the space.
     pub fn lower_with_layers(&self, arch: &Arch, opts: &LowerOptions) -> Result<Lowered> {
         let spec = &self.spec;
         let res = opts.resolution.unwrap_or(spec.input.resolution);
