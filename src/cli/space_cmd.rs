@@ -7,8 +7,28 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::ir::cost::{graph_cost, parameter_count};
-use crate::space::{Arch, LowerOptions, SearchSpace, rng};
+use crate::space::{Arch, LowerOptions, SearchSpace, SpaceKind, rng};
+
+/// Parses a count with an optional K/M/G/T suffix (`450M`, `1.2G`, `4e5`).
+pub fn parse_count(s: &str) -> std::result::Result<f64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if "kKmMgGtT".contains(c) => {
+            let m = match c.to_ascii_uppercase() {
+                'K' => 1e3,
+                'M' => 1e6,
+                'G' => 1e9,
+                _ => 1e12,
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1.0),
+    };
+    match num.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v * mult),
+        _ => Err(format!("'{s}' is not a count like 450M, 1.2G or 4e5")),
+    }
+}
 
 /// Arguments of `space`.
 #[derive(Debug, Args)]
@@ -63,11 +83,12 @@ pub struct SampleArgs {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Keep only architectures with at most this many FLOPs (NAS-Bench-201 convention), e.g. 450e6.
-    #[arg(long)]
+    /// Keep only architectures with at most this many FLOPs, e.g. 450M or 4.5e8 (FLOPs as the
+    /// space counts them: multiply-adds for `flops: macs`, else NAS-Bench-201's counter).
+    #[arg(long, value_parser = parse_count)]
     max_flops: Option<f64>,
-    /// Keep only architectures with at most this many parameters.
-    #[arg(long)]
+    /// Keep only architectures with at most this many parameters, e.g. 5M.
+    #[arg(long, value_parser = parse_count)]
     max_params: Option<f64>,
     /// Give up after this many draws (a budget no architecture meets is an error).
     #[arg(long, default_value_t = 10_000)]
@@ -87,44 +108,56 @@ struct ArchInfo {
 }
 
 fn costs(space: &SearchSpace, arch: &Arch) -> crate::Result<ArchInfo> {
-    let g = space.lower(arch, &LowerOptions { seed: None, ..Default::default() })?;
-    let c = graph_cost(&g);
+    let c = space.cost(arch)?;
     Ok(ArchInfo {
         arch: arch.format(space),
         canonical: arch.canonical(space).format(space),
-        params: parameter_count(&g),
+        params: c.params,
         flops: c.flops,
         macs: c.macs,
     })
 }
 
+/// What "FLOPs" means in this space, for reports.
+fn flops_note(s: &SearchSpace) -> &'static str {
+    match s.spec.flops {
+        crate::space::spec::FlopsSpec::Macs => "multiply-adds",
+        crate::space::spec::FlopsSpec::Tensorwatch => "NAS-Bench-201 counter",
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct SpaceReport {
     name: String,
+    kind: &'static str,
     edges: usize,
     ops: Vec<String>,
+    stages: usize,
+    blocks: [usize; 2],
     size: Option<u64>,
     canonical: Option<usize>,
     range_over: String,
+    flops_count: &'static str,
     params: [u64; 2],
     flops: [u64; 2],
     example: ArchInfo,
 }
 
-/// Runs `space`.
-pub fn space(a: SpaceArgs) -> anyhow::Result<ExitCode> {
-    let s = SearchSpace::read(&a.space)?;
+/// The parameter and FLOPs range, and over what it was taken.
+fn ranges(s: &SearchSpace, a: &SpaceArgs) -> anyhow::Result<([u64; 2], [u64; 2], String)> {
+    if let Some(b) = s.bounds()? {
+        let p = [b.min_params.1.params, b.max_params.1.params];
+        let f = [b.min_flops.1.flops, b.max_flops.1.flops];
+        return Ok((p, f, "the whole space (exact bounds)".into()));
+    }
     let size = s.size();
     let enumerate = size.is_some_and(|n| n <= 20_000);
     let archs: Vec<Arch> = if enumerate {
-        (0..size.unwrap_or(0)).filter_map(|i| Arch::from_index(&s, i)).collect()
+        (0..size.unwrap_or(0)).filter_map(|i| Arch::from_index(s, i)).collect()
     } else {
         let mut r = rng(a.seed);
-        (0..a.sample).map(|_| Arch::sample(&s, &mut r)).collect()
+        (0..a.sample).map(|_| Arch::sample(s, &mut r)).collect()
     };
-    let canonical = enumerate.then(|| {
-        archs.iter().map(|x| x.canonical(&s)).collect::<std::collections::BTreeSet<_>>().len()
-    });
     // Every architecture is costed: parameters count dead edges too.
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(archs.len() as u64),
@@ -132,38 +165,84 @@ pub fn space(a: SpaceArgs) -> anyhow::Result<ExitCode> {
     );
     let (mut p, mut f) = ([u64::MAX, 0], [u64::MAX, 0]);
     for x in &archs {
-        let c = costs(&s, x)?;
+        let c = s.cost(x)?;
         p = [p[0].min(c.params), p[1].max(c.params)];
         f = [f[0].min(c.flops), f[1].max(c.flops)];
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let over = if enumerate {
+        "all architectures".into()
+    } else {
+        format!("a seeded sample of {}", archs.len())
+    };
+    Ok((p, f, over))
+}
+
+/// Runs `space`.
+pub fn space(a: SpaceArgs) -> anyhow::Result<ExitCode> {
+    let s = SearchSpace::read(&a.space)?;
+    let size = s.size();
+    let canonical = (s.kind() == SpaceKind::Cell && size.is_some_and(|n| n <= 20_000)).then(|| {
+        (0..size.unwrap_or(0))
+            .filter_map(|i| Arch::from_index(&s, i))
+            .map(|x| x.canonical(&s))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    });
+    let (params, flops, range_over) = ranges(&s, &a)?;
     let mut r = rng(a.seed);
     let example = costs(&s, &Arch::sample(&s, &mut r))?;
+    let chain = s.chain_stages();
+    let mut ops: Vec<String> = s.op_names().iter().map(|x| x.to_string()).collect();
+    for st in chain {
+        for (n, _) in &st.ops {
+            if !ops.contains(n) {
+                ops.push(n.clone());
+            }
+        }
+    }
+    let blocks = [
+        chain.iter().map(|st| st.depths.iter().min().copied().unwrap_or(0)).sum(),
+        chain.iter().map(|st| st.depths.iter().max().copied().unwrap_or(0)).sum(),
+    ];
     let report = SpaceReport {
         name: s.spec.name.clone(),
+        kind: match s.kind() {
+            SpaceKind::Cell => "cell",
+            SpaceKind::Chain => "chain",
+        },
         edges: s.edges(),
-        ops: s.op_names().iter().map(|x| x.to_string()).collect(),
+        ops,
+        stages: chain.len(),
+        blocks,
         size,
         canonical,
-        range_over: if enumerate {
-            "all architectures".into()
-        } else {
-            format!("a seeded sample of {}", archs.len())
-        },
-        params: p,
-        flops: f,
+        range_over,
+        flops_count: flops_note(&s),
+        params,
+        flops,
         example,
     };
     if a.json {
         super::print_json(&report)?;
     } else {
-        outln!(
-            "space       {} ({} edges, ops: {})",
-            report.name,
-            report.edges,
-            report.ops.join(", ")
-        );
+        match s.kind() {
+            SpaceKind::Cell => outln!(
+                "space       {} (cell space: {} edges, ops: {})",
+                report.name,
+                report.edges,
+                report.ops.join(", ")
+            ),
+            SpaceKind::Chain => outln!(
+                "space       {} (chain space: {} stages, {} to {} blocks, ops: {})",
+                report.name,
+                report.stages,
+                blocks[0],
+                blocks[1],
+                report.ops.join(", ")
+            ),
+        }
         match (report.size, report.canonical) {
             (Some(n), Some(c)) => {
                 outln!("size        {n} architectures, {c} functionally distinct")
@@ -177,7 +256,7 @@ pub fn space(a: SpaceArgs) -> anyhow::Result<ExitCode> {
             report.params[1],
             report.range_over
         );
-        outln!("FLOPs       {} to {}", report.flops[0], report.flops[1]);
+        outln!("FLOPs       {} to {} ({})", report.flops[0], report.flops[1], report.flops_count);
         outln!(
             "example     {} ({} parameters, {} FLOPs)",
             report.example.arch,
@@ -200,13 +279,14 @@ pub fn export(a: ExportArgs) -> anyhow::Result<ExitCode> {
     };
     let g = s.lower(&arch, &opts)?;
     crate::onnx::save(&g, &a.output)?;
-    let c = graph_cost(&g);
+    let c = s.graph_cost(&g);
     eprintln!(
-        "intrain: wrote {} ({} nodes, {} parameters, {} FLOPs per batch of {})",
+        "intrain: wrote {} ({} nodes, {} parameters, {} FLOPs ({}) per batch of {})",
         a.output.display(),
         g.nodes().len(),
-        parameter_count(&g),
+        c.params,
         c.flops,
+        flops_note(&s),
         a.batch
     );
     Ok(ExitCode::SUCCESS)
@@ -215,6 +295,30 @@ pub fn export(a: ExportArgs) -> anyhow::Result<ExitCode> {
 /// Runs `sample`.
 pub fn sample(a: SampleArgs) -> anyhow::Result<ExitCode> {
     let s = SearchSpace::read(&a.space)?;
+    if let Some(b) = s.bounds()? {
+        // A budget below the cheapest architecture is an error at once.
+        let (arch, c) = &b.min_flops;
+        if let Some(m) = a.max_flops.filter(|&m| c.flops as f64 > m) {
+            return Err(Error::Usage(format!(
+                "no architecture of '{}' meets --max-flops {m}: the cheapest has {} FLOPs ({}): {}",
+                s.spec.name,
+                c.flops,
+                flops_note(&s),
+                arch.format(&s)
+            ))
+            .into());
+        }
+        let (arch, c) = &b.min_params;
+        if let Some(m) = a.max_params.filter(|&m| c.params as f64 > m) {
+            return Err(Error::Usage(format!(
+                "no architecture of '{}' meets --max-params {m}: the smallest has {} parameters: {}",
+                s.spec.name,
+                c.params,
+                arch.format(&s)
+            ))
+            .into());
+        }
+    }
     let mut r = rng(a.seed);
     let mut found = 0;
     let max_tries = a.max_tries.max(a.n);

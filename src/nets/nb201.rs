@@ -154,8 +154,9 @@ pub const SPACE_YAML: &str = include_str!("../../models/spaces/nb201.yaml");
 pub fn build(cell: &Cell, opts: &Nb201Options) -> Result<Graph> {
     let mut space = crate::space::SearchSpace::from_yaml(SPACE_YAML, "models/spaces/nb201.yaml")?;
     space.spec.input.classes = opts.classes;
-    let crate::space::spec::StemSpec::ConvBn { kernel, .. } = space.spec.stem;
-    space.spec.stem = crate::space::spec::StemSpec::ConvBn { kernel, channels: opts.channels };
+    if let crate::space::spec::StemSpec::ConvBn { channels, .. } = &mut space.spec.stem {
+        *channels = opts.channels;
+    }
     for (k, st) in space.spec.stages.iter_mut().enumerate() {
         st.channels = opts.channels << k;
         st.cells = opts.cells_per_stage;

@@ -1,25 +1,54 @@
-//! Architectures of a cell space: the official string form, canonical form, enumeration,
-//! seeded sampling and single-choice mutation.
+//! Architectures of both kinds of spaces: string form, canonical form, enumeration, seeded
+//! sampling and single-choice mutation. Cell spaces are handled here, chain spaces in
+//! `chain_arch.rs`.
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::SearchSpace;
+use super::{SearchSpace, SpaceKind, chain_arch};
 use crate::error::{Error, Result};
 
-/// One architecture: `edges[i-1][j]` is the index (into the space's `cell.ops`) of the op on the
-/// edge from node j to node i.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// One architecture of a cell space (`edges`) or of a chain space (`stages`); the other field
+/// is empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Arch {
-    /// Edge choices by target node, then source node.
+    /// Cell spaces: `edges[i-1][j]` is the index (into `cell.ops`) of the op on the edge from
+    /// node j to node i.
     pub edges: Vec<Vec<usize>>,
+    /// Chain spaces: the choices of each stage.
+    pub stages: Vec<StageArch>,
+}
+
+/// The choices of one stage of a chain space.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StageArch {
+    /// Index into the stage's width options.
+    pub width: usize,
+    /// The blocks; their number is the stage's depth.
+    pub blocks: Vec<BlockArch>,
+}
+
+/// The choices of one block of a chain stage.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlockArch {
+    /// Index into the stage's `ops`.
+    pub op: usize,
+    /// One option index per choice dimension of the op, in string order (kernel, expansion,
+    /// act, se, as far as the op has them).
+    pub choices: Vec<usize>,
 }
 
 impl Arch {
-    /// Parses `|op~0|+|op~0|op~1|+...` (NAS-Bench-201's official form).
+    /// Parses the string form: for cell spaces NAS-Bench-201's official
+    /// `|op~0|+|op~0|op~1|+...`; for chain spaces stages joined by `|`, each an optional width
+    /// `w24:` then its blocks joined by `,`, each the op name and a token per choice
+    /// (`mb-k5-e6-hswish-se`).
     pub fn parse(space: &SearchSpace, s: &str) -> Result<Arch> {
+        if space.kind() == SpaceKind::Chain {
+            return chain_arch::parse(space, s);
+        }
         let bad = |why: String| Error::Usage(format!("arch '{s}': {why}"));
-        let n = space.spec.cell.nodes;
+        let n = space.cell_nodes();
         let groups: Vec<&str> = s.trim().split('+').collect();
         if groups.len() != n - 1 {
             return Err(bad(format!(
@@ -62,29 +91,39 @@ impl Arch {
             }
             edges.push(node);
         }
-        Ok(Arch { edges })
+        Ok(Arch { edges, stages: Vec::new() })
     }
 
-    /// The string form.
+    /// The string form, which [`Arch::parse`] reads back.
     pub fn format(&self, space: &SearchSpace) -> String {
+        if space.kind() == SpaceKind::Chain {
+            return chain_arch::format(self, space);
+        }
         let names = space.op_names();
         self.edges
             .iter()
             .map(|node| {
-                let toks: String =
-                    node.iter().enumerate().map(|(j, &k)| format!("{}~{j}|", names[k])).collect();
+                let toks: String = node
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &k)| format!("{}~{j}|", names.get(k).unwrap_or(&"?")))
+                    .collect();
                 format!("|{toks}")
             })
             .collect::<Vec<_>>()
             .join("+")
     }
 
-    /// The canonical form of the function the cell computes: edges whose source no path from
-    /// the input reaches, or whose target reaches no path to the output, become the zero op
-    /// (repeated until stable). Functionally identical cells share one canonical form; for
-    /// NAS-Bench-201 the 15,625 cells have exactly 9,445.
+    /// The canonical form of the function the network computes. Cell spaces: edges whose
+    /// source no path from the input reaches, or whose target reaches no path to the output,
+    /// become the zero op (repeated until stable); for NAS-Bench-201 the 15,625 cells have
+    /// exactly 9,445. Chain spaces: an architecture holds no choices for blocks beyond a stage's
+    /// depth, so it is its own canonical form.
     #[allow(clippy::needless_range_loop)] // node indices address several arrays at once
     pub fn canonical(&self, space: &SearchSpace) -> Arch {
+        if space.kind() == SpaceKind::Chain {
+            return self.clone();
+        }
         let zero = (0..space.op_names().len()).find(|&k| space.is_zero(k));
         let Some(zero) = zero else { return self.clone() };
         let n = self.edges.len() + 1;
@@ -116,39 +155,61 @@ impl Arch {
         }
     }
 
-    /// The architecture with enumeration index `index` (mixed radix over the edges in string
-    /// order); `None` past the end of the space.
+    /// The architecture with enumeration index `index` (mixed radix over the choices in string
+    /// order); `None` past the end of the space, and for chain spaces of more than 2^64
+    /// architectures.
     pub fn from_index(space: &SearchSpace, mut index: u64) -> Option<Arch> {
+        if space.kind() == SpaceKind::Chain {
+            return chain_arch::from_index(space, index);
+        }
         let k = space.op_names().len() as u64;
         if space.size().is_some_and(|s| index >= s) {
             return None;
         }
-        let n = space.spec.cell.nodes;
-        let mut edges = vec![Vec::new(); n - 1];
+        let n = space.cell_nodes();
+        let mut edges = vec![Vec::new(); n.saturating_sub(1)];
         for (i, node) in edges.iter_mut().enumerate() {
             for _ in 0..=i {
                 node.push((index % k) as usize);
                 index /= k;
             }
         }
-        Some(Arch { edges })
+        Some(Arch { edges, stages: Vec::new() })
     }
 
-    /// A uniformly random architecture.
+    /// A random architecture, every choice drawn uniformly and independently: each edge's op
+    /// (uniform over the cell space); for chain spaces each stage's width and depth, then each
+    /// block's op and its options (uniform per choice, not over distinct networks, whose count
+    /// grows with depth).
     pub fn sample(space: &SearchSpace, rng: &mut ChaCha8Rng) -> Arch {
+        if space.kind() == SpaceKind::Chain {
+            return chain_arch::sample(space, rng);
+        }
         let k = space.op_names().len();
-        let n = space.spec.cell.nodes;
-        Arch { edges: (1..n).map(|i| (0..i).map(|_| rng.random_range(0..k)).collect()).collect() }
+        let n = space.cell_nodes();
+        Arch {
+            edges: (1..n).map(|i| (0..i).map(|_| rng.random_range(0..k)).collect()).collect(),
+            stages: Vec::new(),
+        }
     }
 
-    /// The same architecture with one edge changed to a different operation.
+    /// The same architecture with exactly one choice changed to a different option: an edge's
+    /// op; or a chain stage's width or depth (blocks added at the end repeat the last block), a
+    /// block's op (its options reset to the first) or one of its options. A space with a single
+    /// architecture returns it unchanged.
     pub fn mutate(&self, space: &SearchSpace, rng: &mut ChaCha8Rng) -> Arch {
+        if space.kind() == SpaceKind::Chain {
+            return chain_arch::mutate(self, space, rng);
+        }
         let k = space.op_names().len();
         let mut a = self.clone();
         if k < 2 {
             return a;
         }
         let total: usize = a.edges.iter().map(Vec::len).sum();
+        if total == 0 {
+            return a;
+        }
         let mut e = rng.random_range(0..total);
         for node in a.edges.iter_mut() {
             if e < node.len() {
@@ -160,6 +221,31 @@ impl Arch {
             e -= node.len();
         }
         a
+    }
+}
+
+impl Arch {
+    /// Checks that the architecture belongs to `space` (its kind, and every index in range).
+    pub fn check(&self, space: &SearchSpace) -> Result<()> {
+        if space.kind() == SpaceKind::Chain {
+            return chain_arch::check(self, space);
+        }
+        let n = space.cell_nodes();
+        let k = space.op_names().len();
+        let ok = self.stages.is_empty()
+            && self.edges.len() + 1 == n
+            && self
+                .edges
+                .iter()
+                .enumerate()
+                .all(|(i, node)| node.len() == i + 1 && node.iter().all(|&o| o < k));
+        if !ok {
+            return Err(Error::Usage(format!(
+                "architecture {self:?} is not one of the {n}-node cell space '{}'",
+                space.spec.name
+            )));
+        }
+        Ok(())
     }
 }
 

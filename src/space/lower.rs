@@ -1,8 +1,9 @@
-//! Lowering an architecture of a cell space to a graph. Node names are readable in Netron:
-//! `stem/conv`, `stage2/cell3/edge_2_1/conv`, `reduction1/conv_a/bn`, `head/fc`.
+//! Lowering an architecture to a graph. Node names are readable in Netron: `stem/conv`,
+//! `stage2/cell3/edge_2_1/conv`, `reduction1/conv_a/bn`, `stage3/block1/dw/conv`, `head/fc`.
+//! Chain blocks are lowered in `blocks.rs`.
 
-use super::spec::{HeadSpec, OpSpec, ReductionSpec, StemSpec};
-use super::{Arch, SearchSpace};
+use super::spec::{Act, HeadSpec, OpSpec, ReductionSpec, StemSpec};
+use super::{Arch, SearchSpace, SpaceKind};
 use crate::error::Result;
 use crate::ir::builder::{Conv2d, Pool2d};
 use crate::ir::{Graph, GraphBuilder, OpType, Tensor, TensorType, ValueId};
@@ -27,16 +28,19 @@ impl Default for LowerOptions {
     }
 }
 
-struct Lowering<'a> {
-    b: GraphBuilder,
-    /// Outputs of the stem, reductions and cells, in order (the layers InTrain's gamma counts).
-    layers: Vec<ValueId>,
+pub(super) struct Lowering<'a> {
+    pub(super) b: GraphBuilder,
+    /// Outputs of the stem, reductions, cells and blocks, in order (the layers InTrain's gamma
+    /// counts).
+    pub(super) layers: Vec<ValueId>,
     init: Option<Init>,
     opts: &'a LowerOptions,
+    /// The shared bounds of ReLU6's Clip.
+    relu6: Option<(ValueId, ValueId)>,
 }
 
 impl Lowering<'_> {
-    fn weight(&mut self, name: &str, shape: &[usize]) -> Result<ValueId> {
+    pub(super) fn weight(&mut self, name: &str, shape: &[usize]) -> Result<ValueId> {
         let t = match &mut self.init {
             Some(init) => init.kaiming(shape),
             None => Tensor::f32(shape.to_vec(), vec![0.0; shape.iter().product()]),
@@ -44,11 +48,11 @@ impl Lowering<'_> {
         self.b.param(name, t)
     }
 
-    fn channels(&self, x: ValueId) -> usize {
+    pub(super) fn channels(&self, x: ValueId) -> usize {
         self.b.graph().value(x).ty.shape[1]
     }
 
-    fn bn(&mut self, name: &str, x: ValueId) -> Result<ValueId> {
+    pub(super) fn bn(&mut self, name: &str, x: ValueId) -> Result<ValueId> {
         let c = self.channels(x);
         let ones = Tensor::f32([c], vec![1.0; c]);
         let zeros = Tensor::f32([c], vec![0.0; c]);
@@ -59,7 +63,7 @@ impl Lowering<'_> {
         self.b.batch_norm(name, x, g, be, m, v, 1e-5, self.opts.bn_training)
     }
 
-    fn conv(
+    pub(super) fn conv(
         &mut self,
         name: &str,
         x: ValueId,
@@ -79,7 +83,60 @@ impl Lowering<'_> {
         )
     }
 
-    fn relu_conv_bn(
+    /// An activation node named after the function (`relu6`, `hswish`, ...).
+    pub(super) fn act(&mut self, act: Act, x: ValueId) -> Result<ValueId> {
+        let name = act.name();
+        match act {
+            Act::Relu => self.b.relu(name, x),
+            Act::Relu6 => {
+                let (lo, hi) = match self.relu6 {
+                    Some(b) => b,
+                    None => {
+                        self.b.push_scope_root();
+                        let lo = self.b.param("relu6.min", Tensor::f32_scalar(0.0));
+                        let hi = self.b.param("relu6.max", Tensor::f32_scalar(6.0));
+                        self.b.pop_scope_root();
+                        let b = (lo?, hi?);
+                        self.relu6 = Some(b);
+                        b
+                    }
+                };
+                self.b.op(OpType::Clip, name, &[x, lo, hi], vec![])
+            }
+            Act::Hswish => self.b.op(OpType::HardSwish, name, &[x], vec![]),
+            Act::Swish => {
+                let s = self.b.op(OpType::Sigmoid, "swish_sigmoid", &[x], vec![])?;
+                self.b.op(OpType::Mul, name, &[x, s], vec![])
+            }
+        }
+    }
+
+    /// Convolution, BatchNorm, activation under scope `scope` (`conv`, `bn`, `relu6`...).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn conv_bn_act(
+        &mut self,
+        scope: &str,
+        x: ValueId,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        group: usize,
+        act: Option<Act>,
+    ) -> Result<ValueId> {
+        self.b.push_scope(scope);
+        let cin = self.channels(x);
+        let w = self.weight("conv.weight", &[cout, cin / group.max(1), k, k])?;
+        let p = Conv2d { stride, pad: k / 2, dilation: 1, group };
+        let c = self.b.conv("conv", x, w, None, p)?;
+        let mut out = self.bn("bn", c)?;
+        if let Some(a) = act {
+            out = self.act(a, out)?;
+        }
+        self.b.pop_scope();
+        Ok(out)
+    }
+
+    pub(super) fn relu_conv_bn(
         &mut self,
         scope: &str,
         x: ValueId,
@@ -110,6 +167,9 @@ impl Lowering<'_> {
     ) -> Result<Option<ValueId>> {
         let c = self.channels(x);
         Ok(Some(match space.op(op) {
+            op @ (OpSpec::ConvBnAct { .. }
+            | OpSpec::DwConvBnAct { .. }
+            | OpSpec::InvertedResidual { .. }) => self.block(op, &[], scope, x, c, 1)?,
             OpSpec::Zero => return Ok(None),
             OpSpec::Identity => x,
             OpSpec::ReluConvBn { kernel, dilation } => {
@@ -141,7 +201,7 @@ impl Lowering<'_> {
         x: ValueId,
     ) -> Result<ValueId> {
         self.b.push_scope(scope);
-        let n = space.spec.cell.nodes;
+        let n = space.cell_nodes();
         let mut nodes: Vec<Option<ValueId>> = vec![Some(x)];
         for i in 1..n {
             let mut terms = Vec::new();
@@ -212,8 +272,9 @@ impl Lowering<'_> {
 pub struct Lowered {
     /// The network.
     pub graph: Graph,
-    /// Names of the stem, reduction-block and cell outputs, in order. A cell that passes its
-    /// input through unchanged repeats the previous name: it is a layer of its own.
+    /// Names of the stem, reduction-block and cell outputs (cell spaces) or of the stem and
+    /// block outputs (chain spaces), in order. A cell or block that passes its input through
+    /// unchanged repeats the previous name: it is a layer of its own.
     pub layers: Vec<String>,
 }
 
@@ -223,8 +284,8 @@ impl SearchSpace {
         Ok(self.lower_with_layers(arch, opts)?.graph)
     }
 
-    /// Like [`SearchSpace::lower`], also naming the stem, reduction and cell outputs (the
-    /// paper's layers for gamma).
+    /// Like [`SearchSpace::lower`], also naming the stem, reduction, cell and block outputs (the
+    /// paper's layers for gamma). Fails if `arch` is not an architecture of the space.
     pub fn lower_with_layers(&self, arch: &Arch, opts: &LowerOptions) -> Result<Lowered> {
         let spec = &self.spec;
         let res = opts.resolution.unwrap_or(spec.input.resolution);
@@ -233,14 +294,22 @@ impl SearchSpace {
             layers: Vec::new(),
             init: opts.seed.map(Init::new),
             opts,
+            relu6: None,
         };
+        arch.check(self)?;
         let x = l.b.input("x", TensorType::f32([opts.batch, spec.input.channels, res, res]))?;
-        let StemSpec::ConvBn { kernel, channels } = spec.stem;
-        l.b.push_scope("stem");
-        let s = l.conv("conv", x, channels, kernel, 1, 1)?;
-        let mut h = l.bn("bn", s)?;
-        l.b.pop_scope();
+        let mut h = match spec.stem {
+            StemSpec::ConvBn { kernel, channels } => {
+                l.conv_bn_act("stem", x, channels, kernel, 1, 1, None)?
+            }
+            StemSpec::ConvBnAct { kernel, stride, channels, act } => {
+                l.conv_bn_act("stem", x, channels, kernel, stride, 1, Some(act))?
+            }
+        };
         l.layers.push(h);
+        if self.kind() == SpaceKind::Chain {
+            h = l.chain(self, arch, h)?;
+        }
         let mut reductions = 0;
         for (k, st) in spec.stages.iter().enumerate() {
             if let Some(r) = st.reduction {
@@ -260,10 +329,23 @@ impl SearchSpace {
                 l.b.relu("relu", bn)?
             }
             HeadSpec::GapLinear => h,
+            HeadSpec::ConvBnActGapLinear { channels, act, .. } => {
+                l.b.pop_scope();
+                let y = l.conv_bn_act("head", h, channels, 1, 1, 1, Some(act))?;
+                l.b.push_scope("head");
+                y
+            }
         };
         let gap = l.b.global_avg_pool("gap", pre)?;
-        let flat = l.b.flatten("flatten", gap, 1)?;
-        let c = l.channels(h);
+        let mut flat = l.b.flatten("flatten", gap, 1)?;
+        if let HeadSpec::ConvBnActGapLinear { act, hidden: Some(n), .. } = spec.head {
+            let c = l.channels(flat);
+            let w = l.weight("hidden.weight", &[n, c])?;
+            let bias = l.b.param("hidden.bias", Tensor::f32([n], vec![0.0; n]))?;
+            let y = l.b.gemm("hidden", flat, w, Some(bias), true)?;
+            flat = l.act(act, y)?;
+        }
+        let c = l.channels(flat);
         let classes = spec.input.classes;
         let w = l.weight("fc.weight", &[classes, c])?;
         let bias = l.b.param("fc.bias", Tensor::f32([classes], vec![0.0; classes]))?;
