@@ -14,7 +14,6 @@ use crate::analysis::score::{InitMode, ScoreReport, default_layers, relu_layers,
 use crate::autodiff::{BnMode, ParamSet, TrainingOptions};
 use crate::error::Result;
 use crate::ir::Graph;
-use crate::ir::cost::{graph_cost, parameter_count};
 use crate::runtime::Runtime;
 use crate::space::{Arch, LowerOptions, SearchSpace};
 
@@ -25,15 +24,15 @@ pub struct Costs {
     pub params: u64,
     /// Multiply-accumulates.
     pub macs: u64,
-    /// FLOPs (NAS-Bench-201 convention).
+    /// FLOPs in the space's convention (its `flops:` key: the NAS-Bench-201 counter by
+    /// default, multiply-adds for ImageNet spaces).
     pub flops: u64,
 }
 
 /// The costs of `arch` (lowered at batch 1, the space's resolution, no weights).
 pub fn costs(space: &SearchSpace, arch: &Arch) -> Result<Costs> {
-    let g = space.lower(arch, &LowerOptions { seed: None, ..Default::default() })?;
-    let c = graph_cost(&g);
-    Ok(Costs { params: parameter_count(&g), macs: c.macs, flops: c.flops })
+    let c = space.cost(arch)?;
+    Ok(Costs { params: c.params, macs: c.macs, flops: c.flops })
 }
 
 /// A stable identifier of a space: its name and a hash of its definition.

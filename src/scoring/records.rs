@@ -38,7 +38,7 @@ pub struct ScoreRecord {
     pub loss: f64,
     /// Parameters of the network.
     pub params: u64,
-    /// FLOPs (NAS-Bench-201 convention) of one sample at the space's resolution.
+    /// FLOPs of one sample at the space's resolution, in the space's convention.
     pub flops: u64,
     /// Multiply-accumulates of one sample at the space's resolution.
     pub macs: u64,

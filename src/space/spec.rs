@@ -1,6 +1,5 @@
-//! The YAML grammar of search spaces, as serde types. The only module that parses YAML
-//! (`serde_norway`, a maintained fork of the deprecated `serde_yaml`), so the parser can be
-//! swapped in one place. Unknown keys are errors; errors name the YAML path, line and column.
+//! The YAML grammar of search spaces, as serde types, read through [`crate::yaml`] (the one YAML
+//! parser). Unknown keys are errors; errors name the YAML path, line and column.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -340,11 +339,7 @@ pub fn json_schema() -> String {
 
 /// Parses a space from YAML text; `origin` names the file in errors.
 pub fn parse(text: &str, origin: &str) -> Result<SpaceSpec> {
-    // Enum choices are written as one-key maps (`relu_conv_bn: {kernel: 3}`) or plain strings
-    // (`zero`), not YAML tags.
-    let de = serde_norway::Deserializer::from_str(text);
-    serde_norway::with::singleton_map_recursive::deserialize(de)
-        .map_err(|e| Error::Usage(format!("{origin}: {e}")))
+    crate::yaml::parse(text, origin)
 }
 
 /// Reads and parses a space file.
