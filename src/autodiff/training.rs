@@ -455,22 +455,20 @@ fn emit_bn_train(
             .flatten()
             .ok_or_else(|| Error::node(&node.name, node.op, format!("input {i} missing")))
     };
-    let (x, scale, bias, mean_in) = (get(0)?, get(1)?, get(2)?, get(3)?);
-    get(4)?;
+    let (x, scale, bias, mean_in, var_in) = (get(0)?, get(1)?, get(2)?, get(3)?, get(4)?);
     // ONNX Runtime's training-mode kernel writes the running statistics back into its mean and
     // var *input* buffers. Exporters share equal-valued initializers between tensors (a fresh BN's
-    // running_var is the same initializer as a BN weight of ones), so feeding the model's own
-    // running statistics would overwrite weights and biases of other nodes. Each node gets its own
-    // scratch tensors instead; with momentum 0 their values do not matter.
-    let channels = e.shape(mean_in).iter().product::<usize>();
-    let mean_in = e.tensor(
-        &format!("{}/running_mean_scratch", node.name),
-        crate::ir::Tensor::f32([channels], vec![0.0; channels]),
-    )?;
-    let var_in = e.tensor(
-        &format!("{}/running_var_scratch", node.name),
-        crate::ir::Tensor::f32([channels], vec![1.0; channels]),
-    )?;
+    // running_var is the same initializer as a BN weight of ones), so feeding a shared initializer
+    // would overwrite weights and biases of other nodes. Each node gets its own copy. (The values
+    // are kept: ONNX Runtime 1.31's kernel is not independent of them, onnxruntime #29790.)
+    let own_copy = |e: &mut Emitter, v: ValueId, what: &str| -> Result<ValueId> {
+        match e.graph().value(v).data.clone() {
+            Some(t) => e.tensor(&format!("{}/{what}_own", node.name), t),
+            None => Ok(v),
+        }
+    };
+    let mean_in = own_copy(e, mean_in, "running_mean")?;
+    let var_in = own_copy(e, var_in, "running_var")?;
     let eps = match node.attrs.get("epsilon") {
         Some(Attr::Float(f)) => *f,
         _ => 1e-5,
