@@ -159,3 +159,12 @@ fn space_scoring_errors_name_the_problem() {
     let out = intrain(&["score", "models/onnx/tinyresnet_ts_unfolded.onnx", "--arch", DENSE]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn argument_errors_are_one_line_with_exit_2() {
+    let out = intrain(&["sample", NB201, "--max-flops", "45x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--max-flops") && err.contains("45x"), "{err}");
+}

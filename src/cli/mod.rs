@@ -154,12 +154,27 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    ExitCode::SUCCESS
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                    {
+                        ExitCode::from(2)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
                 }
-                _ => ExitCode::from(2),
+                _ => {
+                    // One line, like every other error: clap's first line plus a pointer to --help.
+                    let text = e.render().to_string();
+                    let first =
+                        text.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad arguments");
+                    let first = first.trim_start_matches("error: ");
+                    eprintln!("intrain: error: {first} (see --help)");
+                    ExitCode::from(2)
+                }
             };
         }
     };
