@@ -1,7 +1,7 @@
 //! Reverse-mode differentiation of IR graphs into training graphs (standard ONNX ops only).
 //!
 //! [`build_training_graph`] copies the forward graph (constants folded, BatchNormalization in
-//! batch-statistics mode emitted in its manual form, Dropout as identity), appends a loss head
+//! batch-statistics mode through ONNX Runtime's `training_mode=1` kernel, Dropout as identity), appends a loss head
 //! ([`Loss`]), and walks the nodes in reverse topological order applying one gradient rule per
 //! op family (`rules/`), summing fan-out and reducing broadcast gradients. It never touches
 //! protobuf or ONNX Runtime: the result is an IR [`crate::ir::Graph`] to export and run.
