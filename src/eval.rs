@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::scoring::records::csv_split;
-use crate::stats::{kendall_tau_b, mean_std, spearman_rho};
+use crate::stats::{kendall_tau_b, mean_std, quantile, spearman_rho};
 
 /// A benchmark table: one row per architecture, numeric columns by name.
 #[derive(Debug, Clone)]
@@ -150,13 +150,6 @@ pub struct Correlation {
     pub kendall_ci95: Option<(f64, f64)>,
     /// Bootstrap 95% interval of the seed-mean Spearman.
     pub spearman_ci95: Option<(f64, f64)>,
-}
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = (lo + 1).min(sorted.len() - 1);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
 /// Correlates a proxy (`scores[seed][arch]`) with a target (`truth[arch]`). Architectures

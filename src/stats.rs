@@ -286,7 +286,7 @@ pub fn bootstrap_ci(
 }
 
 /// Quantile `q` of sorted, non-empty `v` with linear interpolation (numpy's default).
-fn quantile(v: &[f64], q: f64) -> f64 {
+pub fn quantile(v: &[f64], q: f64) -> f64 {
     let pos = q * (v.len() - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = (lo + 1).min(v.len() - 1);

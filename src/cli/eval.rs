@@ -13,7 +13,7 @@ use super::score_batch::progress;
 use super::target::ProtocolArgs;
 use crate::error::{Error, Result};
 use crate::eval::{GroundTruth, correlate, read_cell_list, seeded_subset};
-use crate::scoring::{PROXIES, RecordFile, ScoreRecord, score_arch, space_id};
+use crate::scoring::{RecordFile, ScoreRecord, check_proxies, score_arch, space_id};
 use crate::space::{Arch, SearchSpace};
 
 /// Ground-truth presets.
@@ -159,15 +159,7 @@ fn inputs(a: &EvalArgs) -> Result<Inputs> {
 
 /// Runs `eval`.
 pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
-    for p in &a.proxies {
-        if !PROXIES.contains(&p.as_str()) {
-            return Err(Error::Usage(format!(
-                "unknown proxy '{p}' (known: {})",
-                PROXIES.join(", ")
-            ))
-            .into());
-        }
-    }
+    check_proxies(&a.proxies)?;
     if a.seeds.is_empty() || a.batch.is_empty() || a.batch.contains(&0) {
         return Err(
             Error::Usage("--seeds and --batch need at least one value (batch > 0)".into()).into()

@@ -16,7 +16,7 @@ use super::score_batch::progress;
 use super::search_report::{SearchOutcome, write_outcome};
 use super::target::ProtocolArgs;
 use crate::error::{Error, Result};
-use crate::scoring::{PROXIES, Protocol, RecordFile, score_arch, space_id};
+use crate::scoring::{Protocol, RecordFile, check_proxies, score_arch, space_id};
 use crate::search::history::HistoryFile;
 use crate::search::{Budget, Search, SearchConfig, Strategy};
 use crate::space::SearchSpace;
@@ -52,9 +52,10 @@ pub struct SearchArgs {
     #[arg(value_name = "SPACE.yaml", required_unless_present = "resume")]
     space: Option<PathBuf>,
     /// Iterations T (each scores one candidate, or reuses the score of a functionally
-    /// identical one seen before). With --resume, a larger T extends the run.
-    #[arg(long, short = 'T', default_value_t = 100)]
-    iterations: usize,
+    /// identical one seen before) [default: 100]. With --resume: the run's own, and a larger
+    /// T extends it.
+    #[arg(long, short = 'T')]
+    iterations: Option<usize>,
     /// Elite size k: parents are drawn uniformly from the k best architectures so far.
     #[arg(long, short = 'k', default_value_t = 10)]
     elite: usize,
@@ -130,9 +131,9 @@ fn run_file(a: &SearchArgs) -> Result<(PathBuf, RunFile)> {
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
         let mut run: RunFile = serde_json::from_str(&text)
             .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
-        // Only the number of iterations may change on resume.
-        if a.iterations != run.search.iterations {
-            run.search.iterations = a.iterations.max(run.search.iterations);
+        // Only the number of iterations may change on resume, and only upwards.
+        if let Some(t) = a.iterations {
+            run.search.iterations = run.search.iterations.max(t);
         }
         return Ok((dir.clone(), run));
     }
@@ -144,13 +145,7 @@ fn run_file(a: &SearchArgs) -> Result<(PathBuf, RunFile)> {
             a.out.display()
         )));
     }
-    if !PROXIES.contains(&a.proxy.as_str()) {
-        return Err(Error::Usage(format!(
-            "unknown proxy '{}' (known: {})",
-            a.proxy,
-            PROXIES.join(", ")
-        )));
-    }
+    check_proxies(std::slice::from_ref(&a.proxy))?;
     let s = SearchSpace::read(&space)?;
     Ok((
         a.out.clone(),
@@ -162,7 +157,7 @@ fn run_file(a: &SearchArgs) -> Result<(PathBuf, RunFile)> {
                     StrategyArg::Evolution => Strategy::Evolution,
                     StrategyArg::Random => Strategy::Random,
                 },
-                iterations: a.iterations,
+                iterations: a.iterations.unwrap_or(100),
                 elite: a.elite,
                 seed: a.seed,
                 budget: Budget { max_flops: a.max_flops, max_params: a.max_params },
@@ -246,14 +241,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<ExitCode> {
     }
     bar.finish_and_clear();
     let interrupted = !search.done();
-    let outcome = SearchOutcome::new(
-        &space,
-        &run,
-        &search,
-        a.truth.as_deref(),
-        &a.truth_column,
-        &a.arch_column,
-    )?;
+    let outcome = SearchOutcome::new(&search, a.truth.as_deref(), &a.truth_column, &a.arch_column)?;
     write_outcome(&dir, &space, &run, &outcome)?;
     if a.json {
         super::print_json(&outcome)?;

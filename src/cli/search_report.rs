@@ -47,8 +47,6 @@ pub struct SearchOutcome {
 impl SearchOutcome {
     /// Summarises a search.
     pub fn new(
-        _space: &SearchSpace,
-        _run: &RunFile,
         search: &Search<'_>,
         truth: Option<&Path>,
         column: &str,

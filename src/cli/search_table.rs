@@ -15,7 +15,7 @@ use super::score_batch::progress;
 use super::target::ProtocolArgs;
 use crate::error::{Error, Result};
 use crate::eval::{GroundTruth, seeded_subset};
-use crate::scoring::{PROXIES, RecordFile, ScoreRecord, score_arch, space_id};
+use crate::scoring::{RecordFile, ScoreRecord, check_proxies, score_arch, space_id};
 use crate::space::{Arch, SearchSpace};
 use crate::stats::mean_std;
 
@@ -88,15 +88,7 @@ const PAPER: [(&str, [f64; 3]); 4] = [
 
 /// Runs `search-table`.
 pub fn run(a: SearchTableArgs) -> anyhow::Result<ExitCode> {
-    for p in &a.proxies {
-        if !PROXIES.contains(&p.as_str()) {
-            return Err(Error::Usage(format!(
-                "unknown proxy '{p}' (known: {})",
-                PROXIES.join(", ")
-            ))
-            .into());
-        }
-    }
+    check_proxies(&a.proxies)?;
     let space = SearchSpace::read(
         &a.space.clone().unwrap_or_else(|| PathBuf::from("models/spaces/nb201.yaml")),
     )?;

@@ -7,7 +7,7 @@ pub mod records;
 use std::time::Instant;
 
 pub use protocol::{BnProtocol, LayerRule, ParamRule, Protocol};
-pub use records::{PROXIES, RecordFile, ScoreRecord};
+pub use records::{PROXIES, RecordFile, ScoreRecord, check_proxies};
 
 use crate::analysis::gradients::PassInputs;
 use crate::analysis::score::{InitMode, ScoreReport, default_layers, relu_layers, score_model};

@@ -133,6 +133,18 @@ impl ScoreRecord {
 /// The names accepted by [`ScoreRecord::proxy`].
 pub const PROXIES: [&str; 7] = ["intrain", "gamma", "o", "additive", "params", "flops", "macs"];
 
+/// Checks that every name is a known proxy.
+pub fn check_proxies<S: AsRef<str>>(names: &[S]) -> crate::error::Result<()> {
+    match names.iter().find(|p| !PROXIES.contains(&p.as_ref())) {
+        Some(p) => Err(crate::error::Error::Usage(format!(
+            "unknown proxy '{}' (known: {})",
+            p.as_ref(),
+            PROXIES.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.into() }
 }
@@ -156,6 +168,27 @@ pub fn csv_split(line: &str) -> Vec<String> {
     }
     out.push(cur);
     out
+}
+
+/// Reads an append-only text file (empty when absent): its text and the length of its complete
+/// lines (a line cut short by a kill has no newline yet).
+pub(crate) fn read_complete_lines(path: &Path) -> Result<(String, usize)> {
+    let text = match std::fs::read(path) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => return Err(Error::Io { path: path.to_path_buf(), source }),
+    };
+    let complete = text.rfind('\n').map_or(0, |i| i + 1);
+    Ok((text, complete))
+}
+
+/// Opens an append-only file for appending, cutting it to its first `complete` bytes (dropping
+/// a partial last line). Appends are whole lines, so concurrent writers do not interleave.
+pub(crate) fn open_for_append(path: &Path, complete: usize) -> Result<BufWriter<File>> {
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+    file.set_len(complete as u64).map_err(io)?;
+    Ok(BufWriter::new(file))
 }
 
 /// File format, from the extension.
@@ -188,13 +221,7 @@ impl RecordFile {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let text = match std::fs::read(path) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(io(e)),
-        };
-        // Keep only complete lines.
-        let complete = text.rfind('\n').map_or(0, |i| i + 1);
+        let (text, complete) = read_complete_lines(path)?;
         let mut records = Vec::new();
         for (i, line) in text[..complete].lines().enumerate() {
             if line.trim().is_empty() || (format == Format::Csv && i == 0) {
@@ -223,9 +250,7 @@ impl RecordFile {
                 )));
             }
         }
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
-        file.set_len(complete as u64).map_err(io)?;
-        let mut out = BufWriter::new(file);
+        let mut out = open_for_append(path, complete)?;
         if format == Format::Csv && complete == 0 {
             writeln!(out, "{}", CSV_COLUMNS.join(",")).map_err(io)?;
             out.flush().map_err(io)?;

@@ -1,6 +1,6 @@
 //! The search history: one JSON line per iteration, appended and flushed as it completes.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::scoring::ScoreRecord;
+use crate::scoring::records::{open_for_append, read_complete_lines};
 
 /// One iteration of a search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,13 +51,7 @@ impl HistoryFile {
     /// Opens `path`, returning the complete entries already there (a partial last line, from
     /// a kill mid-write, is cut off).
     pub fn open(path: &Path) -> Result<(HistoryFile, Vec<HistoryEntry>)> {
-        let io = |source| Error::Io { path: path.to_path_buf(), source };
-        let text = match std::fs::read(path) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(io(e)),
-        };
-        let complete = text.rfind('\n').map_or(0, |i| i + 1);
+        let (text, complete) = read_complete_lines(path)?;
         let mut entries = Vec::new();
         for (i, line) in text[..complete].lines().enumerate() {
             let e: HistoryEntry = serde_json::from_str(line).map_err(|e| {
@@ -64,9 +59,7 @@ impl HistoryFile {
             })?;
             entries.push(e);
         }
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
-        file.set_len(complete as u64).map_err(io)?;
-        let out = BufWriter::new(file);
+        let out = open_for_append(path, complete)?;
         Ok((HistoryFile { path: path.to_path_buf(), out }, entries))
     }
 
