@@ -216,6 +216,10 @@ fn conv_case(
 fn should_diff_conv() {
     for c in [
         conv_case("conv k3 s1 p1 bias", 3, 4, 3, 1, [1, 1, 1, 1], 1, 1, true, 6),
+        // Maps of more than 128 positions take the per-sample weight gradient (smaller ones one
+        // GEMM over all samples).
+        conv_case("conv k3 s1 p1 per-sample dW", 2, 3, 3, 1, [1, 1, 1, 1], 1, 1, true, 12),
+        conv_case("conv k3 s2 p1 per-sample dW", 2, 3, 3, 2, [1, 1, 1, 1], 1, 1, false, 24),
         conv_case("conv k3 s2 p1 groups2", 4, 6, 3, 2, [1, 1, 1, 1], 1, 2, false, 7),
         conv_case("conv depthwise k3", 4, 4, 3, 1, [1, 1, 1, 1], 1, 4, false, 6),
         conv_case("conv depthwise k3 s2 multiplier2", 3, 6, 3, 2, [1, 1, 1, 1], 1, 3, true, 8),
@@ -227,6 +231,59 @@ fn should_diff_conv() {
         conv_case("conv asymmetric pads", 2, 3, 3, 1, [0, 1, 1, 0], 1, 1, false, 5),
         conv_case("conv asymmetric pads s2", 2, 3, 3, 2, [1, 0, 0, 1], 1, 1, false, 7),
     ] {
+        check(c);
+    }
+}
+
+/// Convolutions reading the same tensor: three siblings with the same geometry (output channels
+/// 2, 3 and 4; one with a bias) are differentiated together, a fourth with another kernel is not.
+fn sibling_case(name: &str, s: i64, h: usize) -> Case {
+    let mut init = Init::new(name.len() as u64 + 11);
+    let mut operands = vec![("x", init.normal_tensor(&[2, 3, h, h + 1], 1.0))];
+    for (w, co) in [("w0", 2), ("w1", 3), ("w2", 4)] {
+        operands.push((w, init.normal_tensor(&[co, 3, 3, 3], 0.5)));
+    }
+    operands.push(("b1", init.normal_tensor(&[3], 0.5)));
+    operands.push(("w_other", init.normal_tensor(&[2, 3, 1, 1], 0.5)));
+    case(name, operands, move |b, v| {
+        let geometry =
+            || vec![("strides", Attr::Ints(vec![s, s])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))];
+        let mut outs = Vec::new();
+        for (k, w) in ["w0", "w1", "w2"].into_iter().enumerate() {
+            let mut ins = vec![v["x"], v[w]];
+            if w == "w1" {
+                ins.push(v["b1"]);
+            }
+            outs.push(b.op(OpType::Conv, &format!("conv{k}"), &ins, geometry())?);
+        }
+        let strides = vec![("strides", Attr::Ints(vec![s, s]))];
+        outs.push(b.op(OpType::Conv, "conv_other", &[v["x"], v["w_other"]], strides)?);
+        Ok(outs)
+    })
+}
+
+#[test]
+fn should_diff_sibling_convolutions_together() {
+    // 6x7 maps take the one-GEMM weight gradient, 12x13 the per-sample one.
+    for (s, h) in [(1, 6), (2, 6), (1, 12)] {
+        let c = sibling_case(&format!("sibling convs s{s} {h}x{}", h + 1), s, h);
+        // The three 3x3 convolutions share one backward: one dX convolution, one dW MatMul.
+        let ops: BTreeMap<String, Tensor> = c.operands.iter().cloned().collect();
+        let g = forward(&c, &ops, &mut Vec::new());
+        let opts = TrainingOptions {
+            loss: Loss::Sum,
+            activation_grads: vec!["x".into()],
+            ..Default::default()
+        };
+        let tg = build_training_graph(&g, &opts).expect("training graph");
+        let count = |op: OpType, part: &str| {
+            tg.graph.nodes().iter().filter(|n| n.op == op && n.name.contains(part)).count()
+        };
+        assert_eq!(count(OpType::MatMul, "conv0_siblings_Grad/"), 1, "s{s}: one shared dW MatMul");
+        let dx_op = if s == 1 { OpType::Conv } else { OpType::ConvTranspose };
+        assert_eq!(count(dx_op, "conv0_siblings_Grad/dx"), 1, "s{s}: one shared dX");
+        assert_eq!(count(dx_op, "conv1_Grad"), 0, "s{s}: conv1 is not differentiated alone");
+        assert_eq!(count(dx_op, "conv_other_Grad/dx"), 1, "s{s}: the 1x1 is apart");
         check(c);
     }
 }

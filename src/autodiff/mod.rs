@@ -3,7 +3,8 @@
 //! [`build_training_graph`] copies the forward graph (constants folded, BatchNormalization in
 //! batch-statistics mode through ONNX Runtime's `training_mode=1` kernel, Dropout as identity), appends a loss head
 //! ([`Loss`]), and walks the nodes in reverse topological order applying one gradient rule per
-//! op family (`rules/`), summing fan-out and reducing broadcast gradients. It never touches
+//! op family (`rules/`), summing fan-out and reducing broadcast gradients; sibling convolutions
+//! (same input, same geometry) are differentiated together (`siblings`). It never touches
 //! protobuf or ONNX Runtime: the result is an IR [`crate::ir::Graph`] to export and run.
 //!
 //! [`gradient_support`] is the single source of truth for which ops can be differentiated; the
@@ -12,6 +13,7 @@
 mod emit;
 mod loss;
 mod rules;
+mod siblings;
 mod training;
 
 pub use loss::Loss;

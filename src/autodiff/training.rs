@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::emit::Emitter;
 use super::loss::{self, Loss};
 use super::rules::{self, BnSaved, RuleCtx};
+use super::siblings::Siblings;
 use super::{GradSupport, gradient_support};
 use crate::error::{Error, Result};
 use crate::ir::cost::parameters;
@@ -283,9 +284,13 @@ pub fn build_training_graph(original: &Graph, opts: &TrainingOptions) -> Result<
     let param_values: HashSet<ValueId> = selected.iter().map(|p| p.value).collect();
     let mut grads: Vec<Vec<ValueId>> = vec![Vec::new(); src.values().len()];
     grads[output.0].push(head.grad);
+    let mut siblings = Siblings::find(src, &live_nodes);
     for (i, node) in src.nodes().iter().enumerate().rev() {
         if !live_nodes[i] {
             continue;
+        }
+        for &o in &node.outputs {
+            siblings.flush(Some(o), &mut e, src, &map, &mut grads)?;
         }
         let gy: Vec<Option<ValueId>> = node
             .outputs
@@ -302,6 +307,11 @@ pub fn build_training_graph(original: &Graph, opts: &TrainingOptions) -> Result<
         }
         let needs: Vec<bool> = node.inputs.iter().map(|i| i.is_some_and(|v| need[v.0])).collect();
         if !needs.iter().any(|&n| n) {
+            continue;
+        }
+        if let Some(g) = gy[0]
+            && siblings.defer(NodeId(i), g, &needs)
+        {
             continue;
         }
         let rule = match gradient_support(node.op) {
@@ -340,6 +350,8 @@ pub fn build_training_graph(original: &Graph, opts: &TrainingOptions) -> Result<
             }
         }
     }
+
+    siblings.flush(None, &mut e, src, &map, &mut grads)?;
 
     // Outputs.
     let mut g = TrainingGraph {

@@ -59,9 +59,25 @@ struct ForwardArgs {
     /// Timed runs.
     #[arg(long, default_value_t = 5)]
     iters: usize,
+    /// Also write the benchmarked graph (the training graph for `train`) as ONNX, e.g. for
+    /// `examples/bench_vs_torch.py --what train-alternate`, which times it step by step against
+    /// PyTorch in one process.
+    #[arg(long, value_name = "OUT.onnx")]
+    save_graph: Option<std::path::PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+impl ForwardArgs {
+    /// Writes `bytes` to `--save-graph`, if given.
+    fn save(&self, bytes: &[u8]) -> anyhow::Result<()> {
+        if let Some(path) = &self.save_graph {
+            std::fs::write(path, bytes)
+                .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -149,6 +165,7 @@ fn forward(a: ForwardArgs) -> anyhow::Result<ExitCode> {
     let t = Instant::now();
     let bytes = crate::onnx::to_bytes(&g);
     let export_ms = ms(t);
+    a.save(&bytes)?;
     let t = Instant::now();
     let mut session = rt.session(&bytes)?;
     let session_ms = ms(t);
@@ -218,6 +235,7 @@ fn train(a: ForwardArgs) -> anyhow::Result<ExitCode> {
     let t = Instant::now();
     let bytes = crate::onnx::to_bytes(&tg.graph);
     let export_ms = ms(t);
+    a.save(&bytes)?;
     let t = Instant::now();
     let mut session = rt.session(&bytes)?;
     let session_ms = ms(t);

@@ -5,62 +5,148 @@
 //!   folds the weight transform at session creation); stride > 1: ConvTranspose.
 //! - dW: im2col by a depthwise convolution with a constant one-hot kernel, then a batched MatMul
 //!   with dY summed over the batch (2-3x faster than the transposed-convolution trick); a 1x1
-//!   stride-1 unpadded convolution uses X itself.
+//!   stride-1 unpadded convolution uses X itself. Small output maps (≤ 128 positions) lay the
+//!   im2col out as `(Ci·k², N·P)` instead (a 3-D im2col with the batch as a spatial axis) for one
+//!   GEMM over all samples, which beats the short per-sample MatMuls there.
 //! - dB: sum of dY over batch and positions.
+//!
+//! Sibling convolutions (same input, same geometry, `group = 1`; the edges leaving one
+//! NAS-Bench-201 node) can be differentiated together ([`conv_group`]): their output gradients are
+//! concatenated along channels once, then one convolution gives the summed dX (the weights'
+//! transforms concatenated, folded at session creation) and one MatMul over the shared im2col gives
+//! every dW. The im2col is read once instead of once per sibling, and the dX sum disappears.
 
 use super::RuleCtx;
-use crate::error::Result;
+use crate::autodiff::emit::Emitter;
+use crate::error::{Error, Result};
 use crate::ir::infer::conv_geometry;
-use crate::ir::{Attr, OpType, Tensor, ValueId};
+use crate::ir::{Attr, Node, OpType, Tensor, ValueId};
+
+/// One convolution's part in a (possibly shared) backward.
+pub struct ConvUse<'a> {
+    /// The forward node.
+    pub node: &'a Node,
+    /// Its weight in the training graph.
+    pub w: ValueId,
+    /// The gradient of its output.
+    pub g: ValueId,
+    /// Whether the weight needs a gradient.
+    pub need_w: bool,
+    /// Whether the bias needs a gradient.
+    pub need_b: bool,
+}
+
+/// Gradients from [`conv_group`]: the summed input gradient and each use's weight and bias
+/// gradients.
+pub struct ConvGrads {
+    /// Σ over the uses of dX (if requested).
+    pub dx: Option<ValueId>,
+    /// Per use: dW, dB.
+    pub per_use: Vec<(Option<ValueId>, Option<ValueId>)>,
+}
 
 /// Conv.
 pub fn conv(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
-    let g = c.g()?;
+    let one = ConvUse { node: c.node, w: c.x(1)?, g: c.g()?, need_w: c.need(1), need_b: c.need(2) };
     let x = c.x(0)?;
-    let w = c.x(1)?;
-    let (xs, ws) = (c.shape(x), c.shape(w));
-    if xs.len() != 4 {
-        return Err(c.err("only 2-D convolutions are differentiated"));
+    let r = conv_group(c.e, x, c.need(0), &[one])?;
+    let mut out = vec![None; c.inputs.len()];
+    out[0] = r.dx;
+    let (dw, db) = r.per_use[0];
+    out[1] = dw;
+    if out.len() > 2 {
+        out[2] = db;
     }
-    let geo = conv_geometry(c.attrs(), &xs, &ws).map_err(|(a, r)| c.err(format!("{a}: {r}")))?;
+    Ok(out)
+}
+
+/// The backward of convolutions that all read `x` with the same geometry (one use: a plain
+/// convolution; several: `group = 1` and equal attributes and weight shapes but for the output
+/// channels, which the caller guarantees).
+pub fn conv_group(
+    e: &mut Emitter,
+    x: ValueId,
+    need_x: bool,
+    uses: &[ConvUse],
+) -> Result<ConvGrads> {
+    let first =
+        uses.first().ok_or_else(|| Error::InvalidModel("empty convolution group".into()))?;
+    let err = |reason: String| {
+        Error::node(&first.node.name, OpType::Conv, format!("cannot differentiate: {reason}"))
+    };
+    let xs = e.shape(x);
+    let ws = e.shape(first.w);
+    if xs.len() != 4 {
+        return Err(err("only 2-D convolutions are differentiated".into()));
+    }
+    let geo =
+        conv_geometry(&first.node.attrs, &xs, &ws).map_err(|(a, r)| err(format!("{a}: {r}")))?;
     let sp = &geo.spatial;
     let groups = geo.group;
-    let (n, ci, co) = (geo.batch, geo.in_channels, geo.out_channels);
+    if uses.len() > 1 && groups != 1 {
+        return Err(err("only group = 1 convolutions are differentiated together".into()));
+    }
+    let (n, ci) = (geo.batch, geo.in_channels);
+    let cos: Vec<usize> = uses.iter().map(|u| e.shape(u.w)[0]).collect();
+    let co: usize = cos.iter().sum();
     let (kh, kw) = (sp.kernel[0], sp.kernel[1]);
     let (ho, wo) = (sp.output[0], sp.output[1]);
-    let mut out = vec![None; c.inputs.len()];
+    let pads_all: Vec<i64> = sp.pads_begin.iter().chain(&sp.pads_end).map(|&p| p as i64).collect();
+    let strides: Vec<i64> = sp.strides.iter().map(|&s| s as i64).collect();
+    let dilations: Vec<i64> = sp.dilations.iter().map(|&d| d as i64).collect();
 
-    if c.need(2) {
-        out[2] = Some(c.e.reduce_sum("db", g, &[0, 2, 3], false)?);
+    // The output gradients side by side along channels.
+    let d = if uses.len() == 1 {
+        first.g
+    } else {
+        let gs: Vec<ValueId> = uses.iter().map(|u| u.g).collect();
+        e.op(OpType::Concat, "dy_siblings", &gs, vec![("axis", Attr::Int(1))])?
+    };
+    let mut per_use: Vec<(Option<ValueId>, Option<ValueId>)> = vec![(None, None); uses.len()];
+    for (k, u) in uses.iter().enumerate() {
+        if u.need_b {
+            per_use[k].1 = Some(e.reduce_sum("db", u.g, &[0, 2, 3], false)?);
+        }
     }
 
-    if c.need(0) {
+    let mut dx = None;
+    if need_x {
         let stride1 = sp.strides.iter().all(|&s| s == 1);
         let eff: Vec<usize> = (0..2).map(|i| sp.dilations[i] * (sp.kernel[i] - 1)).collect();
         let fits = (0..2).all(|i| sp.pads_begin[i] <= eff[i] && sp.pads_end[i] <= eff[i]);
-        let dx = if stride1 && fits {
-            // Weight (Co, Ci/g, kh, kw) → (Ci, Co/g, kh, kw), spatially flipped.
-            let w5 = c.e.reshape("w_groups", w, &[groups, co / groups, ci / groups, kh, kw])?;
-            let wt = c.e.transpose("w_t", w5, &[0, 2, 1, 3, 4])?;
-            let wt = c.e.reshape("w_t4", wt, &[ci, co / groups, kh, kw])?;
-            let starts = c.e.ints(&[-1, -1])?;
-            let ends = c.e.ints(&[i64::MIN, i64::MIN])?;
-            let axes = c.e.ints(&[2, 3])?;
-            let steps = c.e.ints(&[-1, -1])?;
-            let wf = c.e.op(OpType::Slice, "w_flip", &[wt, starts, ends, axes, steps], vec![])?;
+        dx = Some(if stride1 && fits {
+            // Weight (Co, Ci/g, kh, kw) → (Ci, Co/g, kh, kw), spatially flipped; siblings'
+            // flipped weights side by side along the (Co) input channels of this convolution.
+            let mut flipped = Vec::with_capacity(uses.len());
+            for (u, &cu) in uses.iter().zip(&cos) {
+                let w5 = e.reshape("w_groups", u.w, &[groups, cu / groups, ci / groups, kh, kw])?;
+                let wt = e.transpose("w_t", w5, &[0, 2, 1, 3, 4])?;
+                let wt = e.reshape("w_t4", wt, &[ci, cu / groups, kh, kw])?;
+                let starts = e.ints(&[-1, -1])?;
+                let ends = e.ints(&[i64::MIN, i64::MIN])?;
+                let axes = e.ints(&[2, 3])?;
+                let steps = e.ints(&[-1, -1])?;
+                let slice_inputs = [wt, starts, ends, axes, steps];
+                flipped.push(e.op(OpType::Slice, "w_flip", &slice_inputs, vec![])?);
+            }
+            let wf = if flipped.len() == 1 {
+                flipped[0]
+            } else {
+                e.op(OpType::Concat, "w_flip_siblings", &flipped, vec![("axis", Attr::Int(1))])?
+            };
             let pads: Vec<i64> = vec![
                 (eff[0] - sp.pads_begin[0]) as i64,
                 (eff[1] - sp.pads_begin[1]) as i64,
                 (eff[0] - sp.pads_end[0]) as i64,
                 (eff[1] - sp.pads_end[1]) as i64,
             ];
-            c.e.op(
+            e.op(
                 OpType::Conv,
                 "dx",
-                &[g, wf],
+                &[d, wf],
                 vec![
                     ("pads", Attr::Ints(pads)),
-                    ("dilations", Attr::Ints(sp.dilations.iter().map(|&d| d as i64).collect())),
+                    ("dilations", Attr::Ints(dilations.clone())),
                     ("group", Attr::Int(groups as i64)),
                 ],
             )?
@@ -71,85 +157,146 @@ pub fn conv(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
                     (xs[2 + i] + sp.pads_begin[i] + sp.pads_end[i]) as i64 - covered as i64
                 })
                 .collect();
-            let mut pads: Vec<i64> = sp.pads_begin.iter().map(|&p| p as i64).collect();
-            pads.extend(sp.pads_end.iter().map(|&p| p as i64));
-            c.e.op(
+            let w = if uses.len() == 1 {
+                first.w
+            } else {
+                let ws: Vec<ValueId> = uses.iter().map(|u| u.w).collect();
+                e.op(OpType::Concat, "w_siblings", &ws, vec![("axis", Attr::Int(0))])?
+            };
+            e.op(
                 OpType::ConvTranspose,
                 "dx",
-                &[g, w],
+                &[d, w],
                 vec![
-                    ("strides", Attr::Ints(sp.strides.iter().map(|&s| s as i64).collect())),
-                    ("pads", Attr::Ints(pads)),
-                    ("dilations", Attr::Ints(sp.dilations.iter().map(|&d| d as i64).collect())),
+                    ("strides", Attr::Ints(strides.clone())),
+                    ("pads", Attr::Ints(pads_all.clone())),
+                    ("dilations", Attr::Ints(dilations.clone())),
                     ("group", Attr::Int(groups as i64)),
                     ("output_padding", Attr::Ints(out_pad)),
                 ],
             )?
-        };
-        out[0] = Some(dx);
+        });
     }
 
-    if c.need(1) {
+    if uses.iter().any(|u| u.need_w) {
         let kk = kh * kw;
+        let p = ho * wo;
         let plain_1x1 = kk == 1
             && sp.strides.iter().all(|&s| s == 1)
             && sp.dilations.iter().all(|&d| d == 1)
             && sp.pads_begin.iter().chain(&sp.pads_end).all(|&p| p == 0);
-        let cols = if plain_1x1 {
-            x
+        let im2col =
+            Im2col { ci, kh, kw, strides: &strides, pads: &pads_all, dilations: &dilations };
+        let summed = if groups == 1 && !plain_1x1 && p <= ONE_GEMM_MAX_POSITIONS {
+            // Small maps: one GEMM over every sample's positions, dWᵀ = cols · Dᵀ with cols laid
+            // out (Ci·k², N·P) by a 3-D im2col (N becomes a spatial axis).
+            let cols = im2col.emit(e, x, true)?;
+            let cols2 = e.reshape("cols", cols, &[ci * kk, n * p])?;
+            let dt = e.transpose("dy_channels_first", d, &[1, 0, 2, 3])?;
+            let d2 = e.reshape("dy_flat", dt, &[co, n * p])?;
+            let d2t = e.transpose("dy_t", d2, &[1, 0])?;
+            e.op(OpType::MatMul, "dw_t", &[cols2, d2t], vec![])?
         } else {
-            let mut pads: Vec<i64> = sp.pads_begin.iter().map(|&p| p as i64).collect();
-            pads.extend(sp.pads_end.iter().map(|&p| p as i64));
-            let strides: Vec<i64> = sp.strides.iter().map(|&s| s as i64).collect();
-            let dilations: Vec<i64> = sp.dilations.iter().map(|&d| d as i64).collect();
-            // Shared by every convolution reading x with the same geometry.
-            let key = format!("im2col {x:?} k{kh}x{kw} s{strides:?} p{pads:?} d{dilations:?}");
-            c.e.memo(key, |e| {
-                // One-hot depthwise kernel: output channel c*kk + t copies tap t of channel c.
-                let mut k = vec![0f32; ci * kk * kk];
-                for ch in 0..ci {
-                    for t in 0..kk {
-                        k[(ch * kk + t) * kk + t] = 1.0;
-                    }
-                }
-                let kernel = e.tensor("im2col_kernel", Tensor::f32([ci * kk, 1, kh, kw], k))?;
-                e.op(
-                    OpType::Conv,
-                    "im2col",
-                    &[x, kernel],
-                    vec![
-                        ("strides", Attr::Ints(strides)),
-                        ("pads", Attr::Ints(pads)),
-                        ("dilations", Attr::Ints(dilations)),
-                        ("group", Attr::Int(ci as i64)),
-                    ],
+            let cols = if plain_1x1 { x } else { im2col.emit(e, x, false)? };
+            // dWᵀ = Σ_n cols_n · dY_nᵀ: the large im2col operand is the MatMul's left side, read
+            // in place (once for all siblings); only the small dY side is packed (transposed).
+            let (cols3, dy3) = if groups == 1 {
+                (e.reshape("cols", cols, &[n, ci * kk, p])?, e.reshape("dy_flat", d, &[n, co, p])?)
+            } else {
+                (
+                    e.reshape("cols", cols, &[n, groups, ci / groups * kk, p])?,
+                    e.reshape("dy_flat", d, &[n, groups, co / groups, p])?,
                 )
-            })?
+            };
+            let rank = e.shape(dy3).len();
+            let mut perm: Vec<usize> = (0..rank).collect();
+            perm.swap(rank - 1, rank - 2);
+            let dy_t = e.transpose("dy_t", dy3, &perm)?;
+            let prod = e.op(OpType::MatMul, "dw_t_per_sample", &[cols3, dy_t], vec![])?;
+            e.reduce_sum("dw_t_sum", prod, &[0], false)?
         };
-        // dWᵀ = Σ_n cols_n · dY_nᵀ: the large im2col operand is the MatMul's left side, read in
-        // place; only the small dY side is packed (transposed) by the GEMM.
-        let p = ho * wo;
-        let (cols3, dy3) = if groups == 1 {
-            (c.e.reshape("cols", cols, &[n, ci * kk, p])?, c.e.reshape("dy_flat", g, &[n, co, p])?)
-        } else {
-            (
-                c.e.reshape("cols", cols, &[n, groups, ci / groups * kk, p])?,
-                c.e.reshape("dy_flat", g, &[n, groups, co / groups, p])?,
-            )
-        };
-        let rank = c.shape(dy3).len();
-        let mut perm: Vec<usize> = (0..rank).collect();
-        perm.swap(rank - 1, rank - 2);
-        let dy_t = c.e.transpose("dy_t", dy3, &perm)?;
-        let prod = c.e.op(OpType::MatMul, "dw_t_per_sample", &[cols3, dy_t], vec![])?;
-        let summed = c.e.reduce_sum("dw_t_sum", prod, &[0], false)?;
         // (Ci/g·k², Co) or (g, Ci/g·k², Co/g) → (Co, Ci/g, kh, kw)
-        let dw = if groups == 1 {
-            c.e.transpose("dw_flat", summed, &[1, 0])?
+        let dw_all = if groups == 1 {
+            e.transpose("dw_flat", summed, &[1, 0])?
         } else {
-            c.e.transpose("dw_flat", summed, &[0, 2, 1])?
+            e.transpose("dw_flat", summed, &[0, 2, 1])?
         };
-        out[1] = Some(c.e.reshape("dw", dw, &ws)?);
+        let mut offset = 0i64;
+        for (k, (u, &cu)) in uses.iter().zip(&cos).enumerate() {
+            let (start, end) = (offset, offset + cu as i64);
+            offset = end;
+            if !u.need_w {
+                continue;
+            }
+            let rows = if uses.len() == 1 {
+                dw_all
+            } else {
+                let (starts, ends, axes) = (e.ints(&[start])?, e.ints(&[end])?, e.ints(&[0])?);
+                e.op(OpType::Slice, "dw_rows", &[dw_all, starts, ends, axes], vec![])?
+            };
+            let wsu = e.shape(u.w);
+            per_use[k].0 = Some(e.reshape("dw", rows, &wsu)?);
+        }
     }
-    Ok(out)
+    Ok(ConvGrads { dx, per_use })
+}
+
+/// Output maps of at most this many positions get their weight gradient from one GEMM over all
+/// samples (measured on the NAS-Bench-201 stages: faster at 8x8, even at 16x16, slower at 32x32,
+/// where the per-sample MatMul's long reduction axis wins).
+const ONE_GEMM_MAX_POSITIONS: usize = 128;
+
+/// The im2col of a convolution's input, by a depthwise convolution with a constant one-hot kernel
+/// (output channel `c·k² + t` copies tap `t` of channel `c`).
+struct Im2col<'a> {
+    ci: usize,
+    kh: usize,
+    kw: usize,
+    strides: &'a [i64],
+    pads: &'a [i64],
+    dilations: &'a [i64],
+}
+
+impl Im2col<'_> {
+    /// `(N, Ci·k², Ho, Wo)`, or with `all_positions` `(1, Ci·k², N, Ho, Wo)` (a 3-D convolution
+    /// over the input with its batch axis made spatial). Shared by every convolution reading `x`
+    /// with the same geometry.
+    fn emit(&self, e: &mut Emitter, x: ValueId, all_positions: bool) -> Result<ValueId> {
+        let Im2col { ci, kh, kw, strides, pads, dilations } = *self;
+        let key = format!(
+            "im2col {x:?} k{kh}x{kw} s{strides:?} p{pads:?} d{dilations:?} {all_positions}"
+        );
+        e.memo(key, |e| {
+            let kk = kh * kw;
+            let mut k = vec![0f32; ci * kk * kk];
+            for ch in 0..ci {
+                for t in 0..kk {
+                    k[(ch * kk + t) * kk + t] = 1.0;
+                }
+            }
+            let (input, kshape, strides, pads, dilations) = if all_positions {
+                let xs = e.shape(x);
+                let xt = e.transpose("x_channels_first", x, &[1, 0, 2, 3])?;
+                let x5 = e.reshape("x_5d", xt, &[1, ci, xs[0], xs[2], xs[3]])?;
+                // The batch axis (now the first spatial one) is neither strided nor padded.
+                let prepend = |v: &[i64], first: i64| [&[first], v].concat();
+                let pads5 = [&[0], &pads[..2], &[0], &pads[2..]].concat();
+                (x5, vec![ci * kk, 1, 1, kh, kw], prepend(strides, 1), pads5, prepend(dilations, 1))
+            } else {
+                (x, vec![ci * kk, 1, kh, kw], strides.to_vec(), pads.to_vec(), dilations.to_vec())
+            };
+            let kernel = e.tensor("im2col_kernel", Tensor::f32(kshape, k))?;
+            e.op(
+                OpType::Conv,
+                "im2col",
+                &[input, kernel],
+                vec![
+                    ("strides", Attr::Ints(strides)),
+                    ("pads", Attr::Ints(pads)),
+                    ("dilations", Attr::Ints(dilations)),
+                    ("group", Attr::Int(ci as i64)),
+                ],
+            )
+        })
+    }
 }

@@ -13,6 +13,8 @@ mod norm;
 mod pool;
 mod shape;
 
+pub use conv::{ConvUse, conv_group};
+
 use std::collections::BTreeMap;
 
 use super::emit::Emitter;

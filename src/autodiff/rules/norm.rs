@@ -45,7 +45,7 @@ pub fn batch_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
             let bm = c.e.mul("b_mean", b, saved.mean)?;
             let cc = c.e.sub("c", c1, bm)?;
             let ga = c.e.mul("g_a", g, a)?;
-            let xb = c.e.mul("x_b", x, b)?;
+            let xb = c.e.mul("x_b", b, x)?;
             let s1 = c.e.add("ga_xb", ga, xb)?;
             out[0] = Some(c.e.add("dx", s1, cc)?);
         }
