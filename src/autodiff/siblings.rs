@@ -24,6 +24,8 @@ pub struct Siblings {
     group_of: HashMap<NodeId, usize>,
     /// The (source-graph) input each group reads.
     input: Vec<ValueId>,
+    /// The groups reading each input.
+    groups_reading: HashMap<ValueId, Vec<usize>>,
     /// Deferred members of each group, in the order the reverse walk met them.
     pending: Vec<Vec<Deferred>>,
 }
@@ -50,14 +52,21 @@ impl Siblings {
             }
             by_key.entry(key).or_default().push(NodeId(i));
         }
-        let mut s = Siblings { group_of: HashMap::new(), input: Vec::new(), pending: Vec::new() };
+        let mut s = Siblings {
+            group_of: HashMap::new(),
+            input: Vec::new(),
+            groups_reading: HashMap::new(),
+            pending: Vec::new(),
+        };
         for key in order {
             let members = &by_key[&key];
             if members.len() < 2 {
                 continue;
             }
             let g = s.input.len();
-            s.input.push(src.node(members[0]).input(0).expect("grouped convolutions have inputs"));
+            let x = src.node(members[0]).input(0).expect("grouped convolutions have inputs");
+            s.input.push(x);
+            s.groups_reading.entry(x).or_default().push(g);
             s.pending.push(Vec::new());
             for &m in members {
                 s.group_of.insert(m, g);
@@ -88,8 +97,12 @@ impl Siblings {
         map: &[Option<ValueId>],
         grads: &mut [Vec<ValueId>],
     ) -> Result<()> {
-        for k in 0..self.input.len() {
-            if x.is_none_or(|x| self.input[k] == x) && !self.pending[k].is_empty() {
+        let groups: Vec<usize> = match x {
+            Some(x) => self.groups_reading.get(&x).cloned().unwrap_or_default(),
+            None => (0..self.input.len()).collect(),
+        };
+        for k in groups {
+            if !self.pending[k].is_empty() {
                 self.emit(k, e, src, map, grads)?;
             }
         }

@@ -70,11 +70,10 @@ struct ForwardArgs {
 }
 
 impl ForwardArgs {
-    /// Writes `bytes` to `--save-graph`, if given.
-    fn save(&self, bytes: &[u8]) -> anyhow::Result<()> {
+    /// Writes the benchmarked graph to `--save-graph`, if given.
+    fn save(&self, graph: &crate::ir::Graph) -> anyhow::Result<()> {
         if let Some(path) = &self.save_graph {
-            std::fs::write(path, bytes)
-                .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
+            crate::onnx::save(graph, path)?;
         }
         Ok(())
     }
@@ -165,7 +164,7 @@ fn forward(a: ForwardArgs) -> anyhow::Result<ExitCode> {
     let t = Instant::now();
     let bytes = crate::onnx::to_bytes(&g);
     let export_ms = ms(t);
-    a.save(&bytes)?;
+    a.save(&g)?;
     let t = Instant::now();
     let mut session = rt.session(&bytes)?;
     let session_ms = ms(t);
@@ -235,7 +234,7 @@ fn train(a: ForwardArgs) -> anyhow::Result<ExitCode> {
     let t = Instant::now();
     let bytes = crate::onnx::to_bytes(&tg.graph);
     let export_ms = ms(t);
-    a.save(&bytes)?;
+    a.save(&tg.graph)?;
     let t = Instant::now();
     let mut session = rt.session(&bytes)?;
     let session_ms = ms(t);
