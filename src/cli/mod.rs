@@ -181,7 +181,16 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let msg = format!("{e:#}").replace('\n', " ");
+            // The cause chain, without the causes a message already quotes (typed errors such
+            // as `Error::Io` print their source themselves).
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg = format!("{msg}: {c}");
+                }
+            }
+            let msg = msg.replace('\n', " ");
             eprintln!("intrain: error: {msg}");
             ExitCode::from(2)
         }
