@@ -228,6 +228,24 @@ impl Emitter {
         }
     }
 
+    /// ReduceMin over `axes` (attribute before opset 18, input from 18).
+    pub fn reduce_min(
+        &mut self,
+        name: &str,
+        x: ValueId,
+        axes: &[usize],
+        keepdims: bool,
+    ) -> Result<ValueId> {
+        let a: Vec<i64> = axes.iter().map(|&a| a as i64).collect();
+        let k = ("keepdims", Attr::Int(keepdims as i64));
+        if self.b.graph().opset >= 18 {
+            let ax = self.ints(&a)?;
+            self.op(OpType::ReduceMin, name, &[x, ax], vec![k])
+        } else {
+            self.op(OpType::ReduceMin, name, &[x], vec![k, ("axes", Attr::Ints(a))])
+        }
+    }
+
     /// A zero tensor of `shape` (a broadcast scalar).
     pub fn zeros(&mut self, name: &str, shape: &[usize]) -> Result<ValueId> {
         let z = self.scalar(0.0)?;

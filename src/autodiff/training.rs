@@ -451,9 +451,13 @@ fn total(
     }
 }
 
-/// BatchNormalization with batch statistics: ONNX Runtime's fused training-mode kernel with
-/// momentum 0, whose "running" outputs are then the batch mean and the (biased) batch variance,
-/// which the backward needs.
+/// BatchNormalization with batch statistics, as PyTorch computes it in training mode:
+/// `mean = Σx/M`, `d = x − mean`, `var = Σd²/M` (biased, two passes, so a large mean costs no
+/// precision), then an inference-mode BatchNormalization of `d` with mean 0 and that variance.
+/// `d` and `inv = 1/√(var + ε)` are kept for the backward. The model's running statistics,
+/// momentum and `training_mode` play no part. ONNX Runtime's own training-mode kernel is not
+/// used: it writes the running statistics back into its input buffers, and ONNX Runtime 1.31
+/// gives wrong outputs with it unless momentum is 1 (see the README's notes on BatchNorm).
 fn emit_bn_train(
     e: &mut Emitter,
     node: &crate::ir::Node,
@@ -467,51 +471,43 @@ fn emit_bn_train(
             .flatten()
             .ok_or_else(|| Error::node(&node.name, node.op, format!("input {i} missing")))
     };
-    let (x, scale, bias, mean_in, var_in) = (get(0)?, get(1)?, get(2)?, get(3)?, get(4)?);
-    // ONNX Runtime's training-mode kernel writes the running statistics back into its mean and
-    // var *input* buffers. Exporters share equal-valued initializers between tensors (a fresh BN's
-    // running_var is the same initializer as a BN weight of ones), so feeding a shared initializer
-    // would overwrite weights and biases of other nodes. Each node gets its own copy. (The values
-    // are kept: ONNX Runtime 1.31's kernel is not independent of them, onnxruntime #29790.)
-    let own_copy = |e: &mut Emitter, v: ValueId, what: &str| -> Result<ValueId> {
-        match e.graph().value(v).data.clone() {
-            Some(t) => e.tensor(&format!("{}/{what}_own", node.name), t),
-            None => Ok(v),
-        }
-    };
-    let mean_in = own_copy(e, mean_in, "running_mean")?;
-    let var_in = own_copy(e, var_in, "running_var")?;
+    let (x, scale, bias) = (get(0)?, get(1)?, get(2)?);
     let eps = match node.attrs.get("epsilon") {
         Some(Attr::Float(f)) => *f,
         _ => 1e-5,
     };
     let xs = e.shape(x);
+    if xs.len() < 2 {
+        return Err(Error::node(&node.name, node.op, "the input has fewer than 2 dimensions"));
+    }
+    let ch = xs[1];
+    let axes: Vec<usize> = (0..xs.len()).filter(|&a| a != 1).collect();
     let mut bshape = vec![1usize; xs.len()];
-    bshape[1] = xs[1];
-    let mut attrs = BTreeMap::new();
-    attrs.insert("epsilon".to_string(), Attr::Float(eps));
-    attrs.insert("momentum".to_string(), Attr::Float(0.0));
-    attrs.insert("training_mode".to_string(), Attr::Int(1));
-    let stat_names = [
-        e.graph().fresh_name(&format!("{}/batch_mean", node.name)),
-        e.graph().fresh_name(&format!("{}/batch_var", node.name)),
-    ];
-    let outs = e.builder().op_named(
-        OpType::BatchNormalization,
-        &node.name,
-        &[Some(x), Some(scale), Some(bias), Some(mean_in), Some(var_in)],
-        attrs,
-        &[out_name.to_string(), stat_names[0].clone(), stat_names[1].clone()],
-    )?;
+    bshape[1] = ch;
     e.push_scope(&node.name);
+    let mean = e.reduce_mean("batch_mean", x, &axes, true)?;
+    let centered = e.sub("centered", x, mean)?;
+    // Σd² as Mul + ReduceSum: ONNX Runtime's ReduceSumSquare accumulates naively (about 3e-6
+    // relative error over 8,192 elements, 30x ReduceSum's), which deep networks amplify.
+    let sq = e.mul("sq", centered, centered)?;
+    let var = e.reduce_mean("batch_var", sq, &axes, false)?;
+    let zero_mean = e.tensor("zero_mean", crate::ir::Tensor::f32([ch], vec![0.0; ch]))?;
     let epsv = e.scalar(eps)?;
-    let ve = e.add("var_eps", outs[2], epsv)?;
+    let ve = e.add("var_eps", var, epsv)?;
     let sd = e.op(OpType::Sqrt, "std", &[ve], vec![])?;
     let inv = e.op(OpType::Reciprocal, "inv", &[sd], vec![])?;
     let inv = e.reshape("inv_b", inv, &bshape)?;
-    let mean = e.reshape("mean_b", outs[1], &bshape)?;
     e.pop_scope();
-    Ok((outs[0], BnSaved { mean, inv }))
+    let mut attrs = BTreeMap::new();
+    attrs.insert("epsilon".to_string(), Attr::Float(eps));
+    let y = e.builder().op_named(
+        OpType::BatchNormalization,
+        &node.name,
+        &[Some(centered), Some(scale), Some(bias), Some(zero_mean), Some(var)],
+        attrs,
+        &[out_name.to_string()],
+    )?[0];
+    Ok((y, BnSaved { centered, inv }))
 }
 
 fn emit_stats(e: &mut Emitter, d: ValueId, name: &str) -> Result<StatOutputs> {

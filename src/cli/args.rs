@@ -107,6 +107,13 @@ impl ModelArgs {
     pub fn load(&self) -> Result<ImportedModel> {
         load_model(&self.model, &self.import_options()?)
     }
+
+    /// Reads the model, with `batch` for a dynamic first axis when `--batch` is not given.
+    pub fn load_with_default_batch(&self, batch: Option<usize>) -> Result<ImportedModel> {
+        let mut o = self.import_options()?;
+        o.batch = o.batch.or(batch);
+        load_model(&self.model, &o)
+    }
 }
 
 /// The batch of one forward + backward pass (shared by `grad` and `score`).
@@ -124,6 +131,14 @@ pub struct PassArgs {
 }
 
 impl PassArgs {
+    /// The batch of the `--input` file (its first dimension), to size a dynamic batch axis.
+    pub fn input_batch(&self) -> Result<Option<usize>> {
+        match &self.input {
+            Some(p) => Ok(crate::npy::read(p)?.shape.first().copied()),
+            None => Ok(None),
+        }
+    }
+
     /// The pass inputs for `graph`, reading the given files.
     pub fn pass_inputs(
         &self,

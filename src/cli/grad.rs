@@ -63,7 +63,7 @@ pub struct GradArgs {
 
 /// Runs `grad`.
 pub fn run(a: GradArgs) -> anyhow::Result<ExitCode> {
-    let m = a.model.load()?;
+    let m = a.model.load_with_default_batch(a.pass.input_batch()?)?;
     let opts = TrainingOptions {
         loss: match a.loss {
             LossArg::Ce => Loss::CrossEntropy,

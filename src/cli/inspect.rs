@@ -76,6 +76,8 @@ pub struct InspectReport {
     pub opset: i64,
     /// Symbolic dimensions and the values used.
     pub resolved_dims: BTreeMap<String, usize>,
+    /// Whether a dynamic batch axis was set to 1 (no `--batch`): costs are per sample.
+    pub per_sample: bool,
     /// Graph inputs.
     pub inputs: Vec<TensorInfo>,
     /// Graph outputs.
@@ -156,6 +158,7 @@ pub fn report(path: &str, m: &crate::onnx::ImportedModel, with_nodes: bool) -> I
         ir_version: m.ir_version,
         opset: g.opset,
         resolved_dims: m.resolved_dims.clone(),
+        per_sample: false,
         inputs: tensor_info(g, g.inputs()),
         outputs: tensor_info(g, g.outputs()),
         nodes: g.nodes().len(),
@@ -192,6 +195,11 @@ fn render(r: &InspectReport) {
     outln!("producer    {} (IR version {}, opset {})", r.producer, r.ir_version, r.opset);
     for (k, v) in &r.resolved_dims {
         outln!("dimension   {k} = {v}");
+    }
+    if r.per_sample {
+        outln!(
+            "note        the batch axis is dynamic: costs are per sample (--batch N for a batch)"
+        );
     }
     for t in &r.inputs {
         outln!("input       {}  {}{:?}", t.name, t.dtype, t.shape);
@@ -238,8 +246,10 @@ fn render(r: &InspectReport) {
 
 /// Runs `inspect`.
 pub fn run(a: InspectArgs) -> anyhow::Result<ExitCode> {
-    let m = a.model.load()?;
-    let r = report(&a.model.model.display().to_string(), &m, a.nodes);
+    // A dynamic batch axis is costed per sample unless --batch says otherwise.
+    let m = a.model.load_with_default_batch(Some(1))?;
+    let mut r = report(&a.model.model.display().to_string(), &m, a.nodes);
+    r.per_sample = a.model.batch.is_none() && m.batch_applied;
     if a.json {
         super::print_json(&r)?;
     } else {

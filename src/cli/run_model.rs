@@ -78,7 +78,12 @@ fn summarize(name: &str, t: &Tensor) -> OutputSummary {
 
 /// Runs `run`.
 pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
-    let m = a.model.load()?;
+    // A dynamic batch axis takes the batch of the first --input file.
+    let first_batch = match a.inputs.first().and_then(|spec| spec.split_once('=')) {
+        Some((_, file)) => crate::npy::read(std::path::Path::new(file))?.shape.first().copied(),
+        None => None,
+    };
+    let m = a.model.load_with_default_batch(first_batch)?;
     let g = &m.graph;
     let mut given: BTreeMap<String, Tensor> = BTreeMap::new();
     for spec in &a.inputs {

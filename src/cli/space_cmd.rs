@@ -277,8 +277,17 @@ pub fn export(a: ExportArgs) -> anyhow::Result<ExitCode> {
         bn_training: !a.eval_bn,
         seed: Some(a.seed),
     };
-    let g = s.lower(&arch, &opts)?;
-    crate::onnx::save(&g, &a.output)?;
+    let lowered = s.lower_with_layers(&arch, &opts)?;
+    let g = lowered.graph;
+    // The grammar's layers travel with the file: `intrain score` on it measures the same layers.
+    let meta = crate::scoring::provenance::export_metadata(
+        &s.spec.name,
+        &arch.format(&s),
+        &lowered.layers,
+        a.resolution.unwrap_or(s.spec.input.resolution),
+        a.seed,
+    );
+    crate::onnx::save_with_metadata(&g, &a.output, &meta)?;
     let c = s.graph_cost(&g);
     eprintln!(
         "intrain: wrote {} ({} nodes, {} parameters, {} FLOPs ({}) per batch of {})",

@@ -225,15 +225,17 @@ impl TargetArgs {
         }
         .load()?;
         let inputs = self.pass.pass_inputs(&model.graph)?;
+        // A file written by `intrain export` names its grammar layers in its metadata.
+        let grammar = crate::scoring::provenance::layers_from_metadata(&model.metadata);
         let layers = match &self.layers {
             Some(l) => l.clone(),
-            None => layers_by_rule(&model.graph, p.layers, None),
+            None => layers_by_rule(&model.graph, p.layers, grammar.as_deref()),
         };
         let report =
             score_model(rt, &model.graph, Some(layers), p.init, &training_options(&p), &inputs)?;
         Ok(ScoreOutput {
             model: self.target.display().to_string(),
-            arch: None,
+            arch: model.metadata.get(crate::scoring::provenance::ARCH).cloned(),
             protocol: p,
             costs: None,
             seconds: start.elapsed().as_secs_f64(),

@@ -105,6 +105,20 @@ pub fn to_bytes(graph: &Graph) -> Vec<u8> {
 
 /// Writes the graph to an `.onnx` file.
 pub fn save(graph: &Graph, path: &Path) -> Result<()> {
-    std::fs::write(path, to_bytes(graph))
+    save_with_metadata(graph, path, &std::collections::BTreeMap::new())
+}
+
+/// Writes the graph to an `.onnx` file with `metadata_props` (key → value).
+pub fn save_with_metadata(
+    graph: &Graph,
+    path: &Path,
+    metadata: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    let mut m = to_model_proto(graph);
+    m.metadata_props = metadata
+        .iter()
+        .map(|(k, v)| pb::StringStringEntryProto { key: Some(k.clone()), value: Some(v.clone()) })
+        .collect();
+    std::fs::write(path, m.encode_to_vec())
         .map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }

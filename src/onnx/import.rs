@@ -37,6 +37,10 @@ pub struct ImportedModel {
     pub producer: String,
     /// Dimension values that were substituted for symbolic input dimensions.
     pub resolved_dims: BTreeMap<String, usize>,
+    /// Whether [`ImportOptions::batch`] was used for some input's dynamic first axis.
+    pub batch_applied: bool,
+    /// The model's `metadata_props` (key → value).
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// Reads an `.onnx` file. Errors carry the file's path.
@@ -77,6 +81,7 @@ pub fn model_from_bytes(
     let mut importer = Importer {
         graph: Graph::new(graph_proto.name.clone().unwrap_or_default(), opset)?,
         resolved: BTreeMap::new(),
+        batch_applied: false,
     };
     importer.read_graph(graph_proto, base_dir, opts)?;
     let producer = format!(
@@ -91,6 +96,12 @@ pub fn model_from_bytes(
         ir_version,
         producer,
         resolved_dims: importer.resolved,
+        batch_applied: importer.batch_applied,
+        metadata: model
+            .metadata_props
+            .iter()
+            .filter_map(|e| Some((e.key.clone()?, e.value.clone().unwrap_or_default())))
+            .collect(),
     })
 }
 
@@ -118,6 +129,7 @@ fn default_opset(model: &pb::ModelProto) -> Result<i64> {
 struct Importer {
     graph: Graph,
     resolved: BTreeMap<String, usize>,
+    batch_applied: bool,
 }
 
 impl Importer {
@@ -212,8 +224,11 @@ impl Importer {
                     )));
                 }
                 Some(V::DimParam(p)) => {
-                    match opts.dims.get(p).copied().or(if axis == 0 { opts.batch } else { None }) {
+                    let named = opts.dims.get(p).copied();
+                    let batch = if axis == 0 { opts.batch } else { None };
+                    match named.or(batch) {
                         Some(v) => {
+                            self.batch_applied |= named.is_none();
                             self.resolved.insert(p.clone(), v);
                             v
                         }
@@ -223,7 +238,11 @@ impl Importer {
                     }
                 }
                 None => match (axis, opts.batch) {
-                    (0, Some(b)) => b,
+                    (0, Some(b)) => {
+                        self.batch_applied = true;
+                        self.resolved.insert(format!("{name}[0]"), b);
+                        b
+                    }
                     _ => return Err(Error::DynamicDim { input: name, dim: "?".into(), axis }),
                 },
             };

@@ -2,6 +2,7 @@
 //! that make batch scoring, evaluation and search resumable.
 
 pub mod protocol;
+pub mod provenance;
 pub mod records;
 
 use std::time::Instant;

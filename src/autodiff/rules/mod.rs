@@ -24,8 +24,8 @@ use crate::ir::{Attr, Node, OpType, ValueId};
 /// What the forward BatchNormalization (training mode) saved for its backward.
 #[derive(Debug, Clone, Copy)]
 pub struct BnSaved {
-    /// Batch mean, shape `(1, C, 1, ...)`.
-    pub mean: ValueId,
+    /// `x − mean` with the batch mean, the shape of x.
+    pub centered: ValueId,
     /// `1 / sqrt(var + eps)` of the batch variance, shape `(1, C, 1, ...)`.
     pub inv: ValueId,
 }

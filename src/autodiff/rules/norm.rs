@@ -4,9 +4,11 @@ use super::RuleCtx;
 use crate::error::Result;
 use crate::ir::{OpType, ValueId};
 
-/// BatchNormalization. In training mode the forward saved the batch mean and `inv`; the
-/// backward is `dX = γ·inv·(dY − xhat·Σ(dY·xhat)/M − ΣdY/M)`, `dγ = Σ dY·xhat`, `dβ = Σ dY`,
-/// evaluated without materialising xhat.
+/// BatchNormalization. In training mode the forward saved `d = x − mean` and `inv`; with
+/// `xhat = d·inv` the backward is `dX = γ·inv·(dY − xhat·Σ(dY·xhat)/M − ΣdY/M)`,
+/// `dγ = Σ dY·xhat`, `dβ = Σ dY`, evaluated without materialising xhat. Working from the centred
+/// `d` (not from x and the mean) keeps full precision when a channel's mean is large against
+/// its spread.
 pub fn batch_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let g = c.g()?;
     let x = c.x(0)?;
@@ -19,15 +21,13 @@ pub fn batch_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     bshape[1] = ch;
     let mut out = vec![None; 5];
     if let Some(saved) = c.bn {
-        // With xhat = (x − mean)·inv: Σ dY·xhat = inv·(Σ dY·x − mean·Σ dY), and
-        // dX = a·dY + b·x + c per channel: a = γ·inv, b = −a·inv·Σ(dY·xhat)/M,
-        // c = −a·ΣdY/M − b·mean. Nothing of the size of x is kept from the forward.
+        // Σ dY·xhat = inv·Σ dY·d, and dX = a·dY + b·d + c per channel: a = γ·inv,
+        // b = −a·inv·Σ(dY·xhat)/M, c = −a·ΣdY/M.
+        let d = saved.centered;
         let sb = c.e.reduce_sum("sum_g", g, &axes, true)?;
-        let gx = c.e.mul("g_x", g, x)?;
-        let sgx = c.e.reduce_sum("sum_g_x", gx, &axes, true)?;
-        let msb = c.e.mul("mean_sum_g", saved.mean, sb)?;
-        let centered = c.e.sub("sum_g_centered", sgx, msb)?;
-        let sg = c.e.mul("sum_g_xhat", centered, saved.inv)?;
+        let gd = c.e.mul("g_d", g, d)?;
+        let sgd = c.e.reduce_sum("sum_g_d", gd, &axes, true)?;
+        let sg = c.e.mul("sum_g_xhat", sgd, saved.inv)?;
         if c.need(1) {
             out[1] = Some(c.e.reshape("dscale", sg, &[ch])?);
         }
@@ -41,12 +41,10 @@ pub fn batch_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
             let t = c.e.mul("a_inv_sg", ai, sg)?;
             let b = c.e.scale("b", t, -1.0 / m as f32)?;
             let asb = c.e.mul("a_sb", a, sb)?;
-            let c1 = c.e.scale("c1", asb, -1.0 / m as f32)?;
-            let bm = c.e.mul("b_mean", b, saved.mean)?;
-            let cc = c.e.sub("c", c1, bm)?;
+            let cc = c.e.scale("c", asb, -1.0 / m as f32)?;
             let ga = c.e.mul("g_a", g, a)?;
-            let xb = c.e.mul("x_b", b, x)?;
-            let s1 = c.e.add("ga_xb", ga, xb)?;
+            let db = c.e.mul("d_b", b, d)?;
+            let s1 = c.e.add("ga_db", ga, db)?;
             out[0] = Some(c.e.add("dx", s1, cc)?);
         }
     } else {

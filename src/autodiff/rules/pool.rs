@@ -2,9 +2,10 @@
 //!
 //! Both pools scatter their gradient back with a grouped ConvTranspose: AveragePool with an
 //! all-ones kernel after dividing dY by each window's count, MaxPool with a one-hot kernel after
-//! masking each window's maximum (found through an im2col of the input). A MaxPool window with
-//! tied maxima passes the gradient to every tied position (PyTorch picks one); ties have measure
-//! zero for real-valued inputs, and tied zeros after a ReLU get zero gradient from the ReLU anyway.
+//! masking each window's maximum (found through an im2col of the input, padding excluded). A
+//! MaxPool window whose maximum is tied passes the gradient to the first maximal position in
+//! row-major window order, as PyTorch does; the values are compared as they are, with no shift
+//! that could round nearly equal values into ties.
 
 use super::RuleCtx;
 use crate::error::Result;
@@ -115,11 +116,6 @@ pub fn max_pool(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let (kh, kw) = (sp.kernel[0], sp.kernel[1]);
     let kk = kh * kw;
     let (ho, wo) = (sp.output[0], sp.output[1]);
-    // Shift the input to be >= 1 so that the im2col's zero padding never wins a window.
-    let mn = c.e.op(OpType::ReduceMin, "min", &[x], vec![("keepdims", Attr::Int(1))])?;
-    let shifted = c.e.sub("x_minus_min", x, mn)?;
-    let one = c.e.scalar(1.0)?;
-    let shifted = c.e.add("shifted", shifted, one)?;
     let mut onehot = vec![0f32; ch * kk * kk];
     for cc in 0..ch {
         for t in 0..kk {
@@ -131,7 +127,7 @@ pub fn max_pool(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let cols = c.e.op(
         OpType::Conv,
         "im2col",
-        &[shifted, kernel],
+        &[x, kernel],
         vec![
             ("strides", Attr::Ints(sp.strides.iter().map(|&s| s as i64).collect())),
             ("pads", Attr::Ints(pads)),
@@ -139,12 +135,37 @@ pub fn max_pool(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
         ],
     )?;
     let cols = c.e.reshape("windows", cols, &[n, ch, kk, ho, wo])?;
+    // Window taps that fall on padding can never be the maximum: −∞ there, 0 elsewhere.
+    let (h, w) = (xs[2] as i64, xs[3] as i64);
+    let mut penalty = Vec::with_capacity(kk * ho * wo);
+    for ky in 0..kh {
+        for kx in 0..kw {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let iy = (oy * sp.strides[0] + ky) as i64 - sp.pads_begin[0] as i64;
+                    let ix = (ox * sp.strides[1] + kx) as i64 - sp.pads_begin[1] as i64;
+                    let inside = (0..h).contains(&iy) && (0..w).contains(&ix);
+                    penalty.push(if inside { 0.0 } else { f32::NEG_INFINITY });
+                }
+            }
+        }
+    }
+    let penalty = c.e.tensor("padding_penalty", Tensor::f32([1, 1, kk, ho, wo], penalty))?;
+    let cols = c.e.add("windows_unpadded", cols, penalty)?;
     let m = c.e.reduce_max("window_max", cols, &[2], true)?;
     let is_max = c.e.op(OpType::Equal, "is_max", &[cols, m], vec![])?;
-    let mask = c.e.cast_f32("mask", is_max)?;
+    // The first maximal tap of each window: the smallest tap index among the maxima.
+    let taps = c
+        .e
+        .tensor("tap_index", Tensor::f32([1, 1, kk, 1, 1], (0..kk).map(|t| t as f32).collect()))?;
+    let beyond = c.e.scalar(kk as f32)?;
+    let index = c.e.op(OpType::Where, "max_tap_index", &[is_max, taps, beyond], vec![])?;
+    let first = c.e.reduce_min("first_max_tap", index, &[2], true)?;
+    let chosen = c.e.op(OpType::Equal, "is_first_max", &[taps, first], vec![])?;
     let axes = c.e.ints(&[2])?;
     let g5 = c.e.op(OpType::Unsqueeze, "g_windows", &[g, axes], vec![])?;
-    let d = c.e.mul("masked", mask, g5)?;
+    let zero = c.e.scalar(0.0)?;
+    let d = c.e.op(OpType::Where, "masked", &[chosen, g5, zero], vec![])?;
     let d = c.e.reshape("masked_cols", d, &[n, ch * kk, ho, wo])?;
     Ok(vec![Some(scatter(c, "dx", d, kernel, ch, &sp, &xs)?), None])
 }

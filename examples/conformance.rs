@@ -1,0 +1,316 @@
+//! Conformance of `intrain grad` on real exported models: loss and per-parameter gradient
+//! statistics against PyTorch float64, over the corpus that
+//! `models/scripts/conformance_corpus.py` writes (torchvision models through two exporters, with
+//! BatchNorm kept and folded, each with float64 references beside it).
+//!
+//! Run: `cargo run --release --example conformance -- [CORPUS] [--models a,b] [--out FILE.json]`
+//! (CORPUS defaults to `target/conformance`). Prints one Markdown table (model, exporter, BN
+//! mode, nodes, parameters, relative errors, verdict, time) and writes every per-tensor error to
+//! `CORPUS/results.json`.
+//!
+//! Verdict rule, per (model, export, BN mode): the loss within 1e-5 relative of PyTorch float64
+//! (or within PyTorch's own float32 error where that is larger); every parameter's gradient std
+//! and max |g| within 2e-2 relative on the worst tensor and 1e-3 on the median tensor, where a
+//! tensor's bound is raised to PyTorch float32's own error against float64 on that tensor when
+//! that is larger; every PyTorch parameter that has an ONNX counterpart differentiated. PyTorch
+//! float32's error is the largest over three runs (the input as given and twice moved by one
+//! float32 rounding per element). A gradient that PyTorch float32 gets more than 100% wrong is
+//! zero at float32 precision (an analytically zero gradient: a BN bias feeding another BN); for
+//! it, ours must be within 10x of PyTorch float32's own noise or below 1e-5 of the model's largest
+//! gradient element.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use intrain::analysis::gradients::{PassInputs, gradients};
+use intrain::autodiff::{BnMode, Loss, TrainingOptions};
+use intrain::onnx::{ImportOptions, load_model};
+use intrain::runtime::{Runtime, RuntimeOptions};
+use serde_json::{Value, json};
+
+const LOSS_TOL: f64 = 1e-5;
+const MEDIAN_TOL: f64 = 1e-3;
+const WORST_TOL: f64 = 2e-2;
+/// A gradient that is zero at float32 precision may be this many times PyTorch float32's noise,
+const ZERO_NOISE_FACTOR: f64 = 10.0;
+/// or this fraction of the model's largest gradient element (PyTorch float32 may round such a
+/// gradient to exactly zero).
+const ZERO_FLOOR: f64 = 1e-5;
+
+/// One checked (model, export, BN mode).
+struct Row {
+    model: String,
+    variant: String,
+    mode: String,
+    nodes: usize,
+    params: usize,
+    loss_err: f64,
+    median_err: f64,
+    worst: (f64, f64, String),
+    verdict: String,
+    seconds: f64,
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    if b == 0.0 { if a == 0.0 { 0.0 } else { f64::INFINITY } } else { (a - b).abs() / b.abs() }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn check_mode(
+    rt: &Runtime,
+    dir: &Path,
+    variant: &str,
+    reference: &Value,
+    mode: &str,
+) -> Result<(Row, Value)> {
+    let t0 = Instant::now();
+    let x = intrain::npy::read(&dir.join("x.npy"))?;
+    let labels = intrain::npy::read(&dir.join("labels.npy"))?;
+    let model = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut row = Row {
+        model,
+        variant: variant.to_string(),
+        mode: mode.to_string(),
+        nodes: 0,
+        params: 0,
+        loss_err: f64::NAN,
+        median_err: f64::NAN,
+        worst: (f64::NAN, f64::NAN, String::new()),
+        verdict: String::new(),
+        seconds: 0.0,
+    };
+    let opts = ImportOptions { batch: x.shape.first().copied(), ..Default::default() };
+    let m = match load_model(&dir.join(format!("{variant}.onnx")), &opts) {
+        Ok(m) => m,
+        Err(e) => {
+            row.verdict = format!("import refused: {e}");
+            return Ok((row, json!({"error": e.to_string()})));
+        }
+    };
+    row.nodes = m.graph.nodes().len();
+    row.params = intrain::ir::cost::parameter_count(&m.graph) as usize;
+    let topts = TrainingOptions {
+        loss: Loss::CrossEntropy,
+        batch_norm: if mode == "train" { BnMode::Train } else { BnMode::AsIs },
+        ..Default::default()
+    };
+    let mut inputs = PassInputs { target: Some(labels), ..Default::default() };
+    let first = m.graph.value(m.graph.inputs()[0]).name.clone();
+    inputs.inputs.insert(first, x);
+    let report = match gradients(rt, &m.graph, &topts, &inputs) {
+        Ok(r) => r,
+        Err(e) => {
+            row.verdict = format!("refused: {e}");
+            row.seconds = t0.elapsed().as_secs_f64();
+            return Ok((row, json!({"error": e.to_string()})));
+        }
+    };
+    row.seconds = t0.elapsed().as_secs_f64();
+    let rmode = &reference["modes"][mode];
+    let ref_loss = rmode["loss"].as_f64().unwrap_or(f64::NAN);
+    row.loss_err = rel(report.loss, ref_loss);
+    let loss_bound = LOSS_TOL.max(rmode["loss_f32_rel_err"].as_f64().unwrap_or(0.0));
+    let ours: BTreeMap<&str, _> = report.params.iter().map(|p| (p.name.as_str(), p)).collect();
+    let mut errs = Vec::new();
+    let mut f32_errs = Vec::new();
+    let mut failures = Vec::new();
+    let mut per_tensor = serde_json::Map::new();
+    let mut zero_tensors = 0usize;
+    let refs = reference["parameters"].as_object().context("parameters")?;
+    let largest = refs
+        .values()
+        .filter_map(|r| r.get(mode).and_then(|m| m["max_abs"].as_f64()))
+        .fold(0.0f64, f64::max);
+    for (name, r) in refs {
+        let Some(rm) = r.get(mode) else { continue };
+        let (rstd, rmax) =
+            (rm["std"].as_f64().unwrap_or(0.0), rm["max_abs"].as_f64().unwrap_or(0.0));
+        let (ostd, omax) = match ours.get(name.as_str()) {
+            None => {
+                failures.push(format!("{name} is not a parameter for intrain"));
+                continue;
+            }
+            Some(p) => match &p.grad {
+                Some(g) => (g.std, g.max_abs),
+                None => (0.0, 0.0),
+            },
+        };
+        let f = rm["std_f32_rel_err"]
+            .as_f64()
+            .unwrap_or(0.0)
+            .max(rm["max_f32_rel_err"].as_f64().unwrap_or(0.0));
+        if f > 1.0 {
+            // Zero at float32 precision (PyTorch float32 is more than 100% off float64: an
+            // analytically zero gradient, e.g. a BN bias before another BN): both results are
+            // rounding noise, so ours must only be of the same order as PyTorch float32's.
+            let noise = (ZERO_NOISE_FACTOR * rm["max_f32"].as_f64().unwrap_or(0.0))
+                .max(ZERO_FLOOR * largest);
+            let ratio = if noise > 0.0 {
+                omax / noise
+            } else if omax == 0.0 {
+                0.0
+            } else {
+                f64::INFINITY
+            };
+            if !(ratio <= 1.0) {
+                failures.push(format!(
+                    "{name}: zero at f32 but {omax:.1e} against PyTorch's {noise:.1e}"
+                ));
+            }
+            zero_tensors += 1;
+            per_tensor.insert(
+                name.clone(),
+                json!({"torch": r["torch"], "ours_max_abs": omax, "ref_max_abs": rmax,
+                       "noise_bound": noise, "zero_at_f32": true}),
+            );
+            continue;
+        }
+        let e = rel(ostd, rstd).max(rel(omax, rmax));
+        if e > WORST_TOL.max(f) {
+            failures.push(format!("{name}: {e:.2e} (PyTorch f32 {f:.1e})"));
+        }
+        if e.is_finite() && e > row.worst.0 || row.worst.2.is_empty() || !e.is_finite() {
+            row.worst = (e, f, name.clone());
+        }
+        errs.push(e);
+        f32_errs.push(f);
+        per_tensor.insert(
+            name.clone(),
+            json!({"torch": r["torch"], "ours_std": ostd, "ref_std": rstd, "ours_max_abs": omax,
+                   "ref_max_abs": rmax, "rel_err": e, "torch_f32_rel_err": f}),
+        );
+    }
+    row.median_err = median(&mut errs.clone());
+    let median_bound = MEDIAN_TOL.max(median(&mut f32_errs));
+    let mut problems = Vec::new();
+    if !(row.loss_err <= loss_bound) {
+        problems.push(format!("loss {:.3e}", row.loss_err));
+    }
+    if !(row.median_err <= median_bound) {
+        problems.push(format!("median {:.2e}", row.median_err));
+    }
+    if !failures.is_empty() {
+        problems.push(format!("{} tensors off, first {}", failures.len(), failures[0]));
+    }
+    row.verdict = if problems.is_empty() {
+        "match".into()
+    } else {
+        format!("MISMATCH: {}", problems.join("; "))
+    };
+    let detail = json!({
+        "loss": report.loss, "ref_loss": ref_loss, "loss_rel_err": row.loss_err,
+        "median_rel_err": row.median_err, "zero_at_f32": zero_tensors, "tensors": per_tensor, "failures": failures,
+        "verdict": row.verdict, "seconds": row.seconds,
+    });
+    Ok((row, detail))
+}
+
+fn main() -> Result<()> {
+    let mut corpus = PathBuf::from("target/conformance");
+    let mut only: Vec<String> = Vec::new();
+    let mut out: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--models" => {
+                only = args.next().unwrap_or_default().split(',').map(String::from).collect()
+            }
+            "--out" => out = args.next().map(PathBuf::from),
+            _ => corpus = PathBuf::from(a),
+        }
+    }
+    let rt = Runtime::new(&RuntimeOptions::default())?;
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .with_context(|| {
+            format!("{}: run models/scripts/conformance_corpus.py first", corpus.display())
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .filter(|p| only.is_empty() || only.iter().any(|m| p.ends_with(m)))
+        .collect();
+    dirs.sort();
+    let mut rows = Vec::new();
+    let mut results = serde_json::Map::new();
+    let mut not_exported = Vec::new();
+    for dir in &dirs {
+        let model = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        for variant in ["ts", "ts_folded", "dynamo", "dynamo_folded"] {
+            let err = dir.join(format!("{variant}.error"));
+            if err.exists() {
+                let text = std::fs::read_to_string(&err).unwrap_or_default();
+                not_exported.push((
+                    model.clone(),
+                    variant,
+                    text.lines().next().unwrap_or("").to_string(),
+                ));
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(dir.join(format!("{variant}.ref.json"))) else {
+                continue;
+            };
+            let reference: Value = serde_json::from_str(&text)?;
+            let modes: Vec<String> = reference["modes"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            for mode in modes {
+                let (row, detail) = check_mode(&rt, dir, variant, &reference, &mode)?;
+                eprintln!("{model}/{variant}/{mode}: {} ({:.1} s)", row.verdict, row.seconds);
+                results.insert(format!("{model}/{variant}/{mode}"), detail);
+                rows.push(row);
+            }
+        }
+    }
+    println!(
+        "| model | export | BN | nodes | params | loss err | grad err median | grad err worst (PyTorch f32) | verdict | time |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {:.2} M | {:.1e} | {:.1e} | {:.1e} ({:.1e}) | {} | {:.1} s |",
+            r.model,
+            r.variant,
+            r.mode,
+            r.nodes,
+            r.params as f64 / 1e6,
+            r.loss_err,
+            r.median_err,
+            r.worst.0,
+            r.worst.1,
+            r.verdict,
+            r.seconds
+        );
+    }
+    let matched = rows.iter().filter(|r| r.verdict == "match").count();
+    let models: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.model.as_str()).collect();
+    let all_match: std::collections::BTreeSet<&str> = models
+        .iter()
+        .copied()
+        .filter(|m| rows.iter().filter(|r| r.model == *m).all(|r| r.verdict == "match"))
+        .collect();
+    println!(
+        "\n{matched} of {} checks match; {} of {} architectures match in every export and BN mode.",
+        rows.len(),
+        all_match.len(),
+        models.len()
+    );
+    if !not_exported.is_empty() {
+        println!("\nNot exported (the exporter or the PyTorch reference failed):\n");
+        for (m, v, why) in &not_exported {
+            println!("- {m} / {v}: {why}");
+        }
+    }
+    let path = out.unwrap_or_else(|| corpus.join("results.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&Value::Object(results))?)?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
