@@ -352,3 +352,51 @@ fn exported_samples_run_with_readable_names() {
     assert_eq!(y["logits"].shape, vec![2, 1000]);
     assert!(y["logits"].to_f64().iter().all(|v| v.is_finite()));
 }
+
+/// The FBNet-style space's `skip` (identity, or a 1x1 conv + BN projection where a block
+/// changes stride or width) and `conv_bn_act` with `act: none`: parameters and multiply-adds of
+/// six architectures equal a PyTorch model of the same space
+/// (`tests/goldens/make_skip_space_counts.py`).
+#[test]
+fn skip_projection_and_activation_free_convs_match_pytorch_counts() {
+    let s = space("fbnet_cifar.yaml");
+    let path = common::root().join("tests/goldens/spaces/fbnet_cifar_counts.json");
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("counts")).expect("json");
+    let golden = golden.as_object().expect("object");
+    assert!(golden.len() >= 6);
+    for (arch, want) in golden {
+        let a = Arch::parse(&s, arch).expect(arch);
+        let c = s.cost(&a).expect("cost");
+        assert_eq!(c.params, want["params"].as_u64().expect("params"), "{arch}: parameters");
+        assert_eq!(c.macs, want["macs"].as_u64().expect("macs"), "{arch}: multiply-adds");
+        // `act: none` leaves no activation after the BN, and a stride-1 same-width skip no node.
+        let g = s.lower(&a, &LowerOptions::default()).expect("lower");
+        for n in g.nodes() {
+            let in_none_conv = arch.split('|').enumerate().any(|(k, stage)| {
+                stage.split(':').last().unwrap_or("").split(',').enumerate().any(|(j, b)| {
+                    b.ends_with("-none") && n.name.starts_with(&format!("stage{}/block{j}/", k + 1))
+                })
+            });
+            assert!(
+                !(in_none_conv && n.op == intrain::ir::OpType::Relu),
+                "{arch}: {} is an activation in a conv without one",
+                n.name
+            );
+        }
+    }
+    let first = Arch::parse(&s, "skip|w24:skip,skip|w48:skip|w96:skip").expect("parse");
+    let g = s.lower(&first, &LowerOptions::default()).expect("lower");
+    assert!(
+        !g.nodes().iter().any(|n| n.name.starts_with("stage1/block0/")),
+        "stage 1 keeps 16 channels at stride 1: its skip is the identity"
+    );
+    assert!(
+        g.nodes().iter().any(|n| n.name.starts_with("stage2/block0/project/")),
+        "stage 2 changes stride and width: its skip is a projection"
+    );
+    assert!(
+        !g.nodes().iter().any(|n| n.name.starts_with("stage2/block1/")),
+        "the stage's second skip keeps stride and width"
+    );
+}

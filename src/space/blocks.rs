@@ -56,6 +56,10 @@ impl Lowering<'_> {
                 self.b.op(OpType::Mul, &format!("{scope}/zero"), &[x, zero], vec![])
             }
             Block::Identity => Ok(x),
+            Block::Skip if stride == 1 && cin == cout => Ok(x),
+            Block::Skip => {
+                self.conv_bn_act(&format!("{scope}/project"), x, cout, 1, stride, 1, None)
+            }
             Block::ReluConvBn { kernel, dilation } => {
                 self.relu_conv_bn(scope, x, cout, kernel, stride, dilation)
             }

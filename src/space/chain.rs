@@ -66,6 +66,7 @@ pub(crate) fn dims(op: &OpSpec) -> Vec<Dim<'_>> {
         ],
         OpSpec::Zero
         | OpSpec::Identity
+        | OpSpec::Skip
         | OpSpec::ReluConvBn { .. }
         | OpSpec::AvgPool { .. }
         | OpSpec::MaxPool { .. } => Vec::new(),
@@ -83,6 +84,7 @@ pub(crate) fn choice_names(op: &OpSpec) -> Option<String> {
 pub(crate) enum Block {
     Zero,
     Identity,
+    Skip,
     ReluConvBn { kernel: usize, dilation: usize },
     AvgPool { kernel: usize, count_include_pad: bool },
     MaxPool { kernel: usize },
@@ -103,6 +105,7 @@ pub(crate) fn resolve(op: &OpSpec, c: &[usize]) -> Option<Block> {
     Some(match op {
         OpSpec::Zero => Block::Zero,
         OpSpec::Identity => Block::Identity,
+        OpSpec::Skip => Block::Skip,
         OpSpec::ReluConvBn { kernel, dilation } => {
             Block::ReluConvBn { kernel: *kernel, dilation: *dilation }
         }
@@ -181,7 +184,7 @@ pub(crate) fn check_op(op: &OpSpec) -> std::result::Result<(), (String, String)>
                 ));
             }
         }
-        OpSpec::Zero | OpSpec::Identity => {}
+        OpSpec::Zero | OpSpec::Identity | OpSpec::Skip => {}
     }
     let variant = match op {
         OpSpec::ConvBnAct { .. } => "conv_bn_act",

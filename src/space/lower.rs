@@ -104,6 +104,7 @@ impl Lowering<'_> {
                 self.b.op(OpType::Clip, name, &[x, lo, hi], vec![])
             }
             Act::Hswish => self.b.op(OpType::HardSwish, name, &[x], vec![]),
+            Act::None => Ok(x),
             Act::Swish => {
                 let s = self.b.op(OpType::Sigmoid, "swish_sigmoid", &[x], vec![])?;
                 self.b.op(OpType::Mul, name, &[x, s], vec![])
@@ -171,7 +172,7 @@ impl Lowering<'_> {
             | OpSpec::DwConvBnAct { .. }
             | OpSpec::InvertedResidual { .. }) => self.block(op, &[], scope, x, c, 1)?,
             OpSpec::Zero => return Ok(None),
-            OpSpec::Identity => x,
+            OpSpec::Identity | OpSpec::Skip => x,
             OpSpec::ReluConvBn { kernel, dilation } => {
                 self.relu_conv_bn(scope, x, c, *kernel, 1, *dilation)?
             }

@@ -136,6 +136,8 @@ pub enum Act {
     Hswish,
     /// Swish / SiLU (`x · Sigmoid(x)`).
     Swish,
+    /// No activation: a `conv_bn_act` with `act: none` is a convolution and BatchNorm.
+    None,
 }
 
 impl Act {
@@ -146,6 +148,7 @@ impl Act {
             Act::Relu6 => "relu6",
             Act::Hswish => "hswish",
             Act::Swish => "swish",
+            Act::None => "none",
         }
     }
 }
@@ -172,6 +175,10 @@ pub enum OpSpec {
     Zero,
     /// Passes its input through.
     Identity,
+    /// The skip choice of ProxylessNAS- and FBNet-style macro spaces: the identity where the
+    /// block keeps stride 1 and the channel count, else a 1x1 convolution (carrying the stride)
+    /// and BatchNorm that project to the block's output.
+    Skip,
     /// ReLU, then a convolution without bias (same padding), then BatchNorm.
     ReluConvBn {
         /// Kernel size.
