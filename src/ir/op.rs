@@ -127,6 +127,7 @@ ops! {
     Expand => "Expand", attrs: [], inputs: 2..=2;
     Tile => "Tile", attrs: [], inputs: 2..=2;
     Gather => "Gather", attrs: ["axis"], inputs: 2..=2;
+    ScatterND => "ScatterND", attrs: ["reduction"], inputs: 3..=3;
     // shape computation and constants
     Shape => "Shape", attrs: ["start", "end"], inputs: 1..=1;
     Size => "Size", attrs: [], inputs: 1..=1;

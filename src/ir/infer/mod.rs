@@ -279,6 +279,7 @@ fn infer_op(ctx: &Ctx) -> Result<Vec<Inferred>> {
         Expand => shape_ops::expand(ctx)?,
         Tile => shape_ops::tile(ctx)?,
         Gather => shape_ops::gather(ctx)?,
+        ScatterND => shape_ops::scatter_nd(ctx)?,
         Shape => shape_ops::shape(ctx)?,
         Size => shape_ops::size(ctx)?,
         Constant => shape_ops::constant(ctx)?,

@@ -1,5 +1,6 @@
 //! Data movement and shape computation: Concat, Split, Slice, Reshape, Flatten, Transpose,
-//! Squeeze, Unsqueeze, Pad, Expand, Tile, Gather, Shape, Size, Constant, ConstantOfShape, Range.
+//! Squeeze, Unsqueeze, Pad, Expand, Tile, Gather, ScatterND, Shape, Size, Constant,
+//! ConstantOfShape, Range.
 //!
 //! Each rule also computes the output value when its inputs are statically known, so that the
 //! shape arithmetic exporters emit (Shape → Gather → Concat → Reshape) resolves at build time.
@@ -406,6 +407,85 @@ pub fn gather(ctx: &Ctx) -> Result<Vec<Inferred>> {
         return Ok(vec![known(take(t, &idx, shape))]);
     }
     Ok(vec![unknown(x.dtype, shape)])
+}
+
+/// ScatterND: the data's type and shape; the value when data, indices and updates are known
+/// (exporters build attention masks this way, e.g. Swin's shifted windows).
+pub fn scatter_nd(ctx: &Ctx) -> Result<Vec<Inferred>> {
+    let x = ctx.ty(0)?;
+    let ind = ctx.ty(1)?;
+    let upd = ctx.ty(2)?;
+    if ind.dtype != DType::I64 {
+        return Err(ctx.err(format!("indices must be int64, got {}", ind.dtype)));
+    }
+    if upd.dtype != x.dtype {
+        return Err(ctx.err(format!("updates are {}, data is {}", upd.dtype, x.dtype)));
+    }
+    let k = match ind.shape.last() {
+        Some(&k) if (1..=x.rank()).contains(&k) => k,
+        _ => {
+            return Err(ctx.err(format!(
+                "indices {:?} must end in a dimension of 1 to {} (the data's rank)",
+                ind.shape,
+                x.rank()
+            )));
+        }
+    };
+    let mut want = ind.shape[..ind.rank() - 1].to_vec();
+    want.extend(&x.shape[k..]);
+    if upd.shape != want {
+        return Err(ctx.err(format!("updates {:?} should be {want:?}", upd.shape)));
+    }
+    let reduction = ctx.string("reduction", "none")?;
+    let combine: fn(f64, f64) -> f64 = match reduction {
+        "none" => |_, u| u,
+        "add" => |a, u| a + u,
+        "mul" => |a, u| a * u,
+        "max" => f64::max,
+        "min" => f64::min,
+        other => return Err(ctx.attr_err("reduction", format!("unknown reduction '{other}'"))),
+    };
+    if let (Some(d), Some(i), Some(u)) = (ctx.data(0), ctx.data(1), ctx.data(2))
+        && small(&x.shape)
+    {
+        let st = strides(&x.shape);
+        let slice: usize = x.shape[k..].iter().product();
+        let idx = i.to_i64();
+        let mut offsets = Vec::with_capacity(idx.len() / k);
+        for row in idx.chunks(k) {
+            let mut off = 0usize;
+            for (j, &v) in row.iter().enumerate() {
+                let dim = x.shape[j] as i64;
+                let v = if v < 0 { v + dim } else { v };
+                if !(0..dim).contains(&v) {
+                    return Err(
+                        ctx.err(format!("index {v} out of range for axis {j} of size {dim}"))
+                    );
+                }
+                off += v as usize * st[j];
+            }
+            offsets.push(off);
+        }
+        let apply = |out: &mut Vec<f64>, upd: &[f64]| {
+            for (r, &off) in offsets.iter().enumerate() {
+                for e in 0..slice {
+                    out[off + e] = combine(out[off + e], upd[r * slice + e]);
+                }
+            }
+        };
+        let data = if x.dtype.is_float() {
+            let mut out = d.to_f64();
+            apply(&mut out, &u.to_f64());
+            from_f64(x.dtype, out)
+        } else {
+            let mut out: Vec<f64> = d.to_i64().iter().map(|&v| v as f64).collect();
+            let upd: Vec<f64> = u.to_i64().iter().map(|&v| v as f64).collect();
+            apply(&mut out, &upd);
+            from_i64(x.dtype, out.iter().map(|&v| v as i64).collect())
+        };
+        return Ok(vec![known(Tensor { shape: x.shape.clone(), data })]);
+    }
+    Ok(vec![unknown(x.dtype, x.shape.clone())])
 }
 
 /// Shape: always statically known.
