@@ -334,6 +334,46 @@ fn should_diff_gemm_and_matmul() {
 }
 
 #[test]
+fn should_diff_reduce_l2() {
+    let mut init = Init::new(17);
+    // Opset 17: axes are an attribute (absent: every axis).
+    for (axes, keep) in [(vec![-1i64], 1i64), (vec![0, 2], 0), (vec![], 1)] {
+        let x = init.normal_tensor(&[3, 4, 5], 1.0);
+        let name = format!("reduce_l2 axes {axes:?} keepdims {keep}");
+        check(case(&name, vec![("x", x)], move |b, v| {
+            let mut attrs = vec![("keepdims", Attr::Int(keep))];
+            if !axes.is_empty() {
+                attrs.push(("axes", Attr::Ints(axes.clone())));
+            }
+            Ok(vec![b.op(OpType::ReduceL2, "l2", &[v["x"]], attrs)?])
+        }));
+    }
+}
+
+#[test]
+fn should_diff_einsum() {
+    let mut init = Init::new(13);
+    // MaxViT's attention products (spaced subscripts as the exporter writes them), a
+    // contraction over two letters, and an implicit-output equation.
+    for (eq, sa, sb) in [
+        ("B G H I D, B G H J D -> B G H I J", vec![2, 1, 2, 3, 4], vec![2, 1, 2, 5, 4]),
+        ("B G H I J, B G H J D -> B G H I D", vec![2, 1, 2, 3, 5], vec![2, 1, 2, 5, 4]),
+        ("abc,cbd->da", vec![3, 2, 4], vec![4, 2, 5]),
+        ("ij,jk", vec![3, 4], vec![4, 2]),
+    ] {
+        let (a, bm) = (init.normal_tensor(&sa, 1.0), init.normal_tensor(&sb, 1.0));
+        check(case(&format!("einsum {eq}"), vec![("a", a), ("b", bm)], move |b, v| {
+            Ok(vec![b.op(
+                OpType::Einsum,
+                "einsum",
+                &[v["a"], v["b"]],
+                vec![("equation", Attr::String(eq.to_string()))],
+            )?])
+        }));
+    }
+}
+
+#[test]
 fn should_diff_normalization() {
     let mut init = Init::new(4);
     for training in [true, false] {

@@ -96,6 +96,7 @@ ops! {
     ConvTranspose => "ConvTranspose", attrs: ["auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads", "strides"], inputs: 2..=3;
     Gemm => "Gemm", attrs: ["alpha", "beta", "transA", "transB"], inputs: 2..=3;
     MatMul => "MatMul", attrs: [], inputs: 2..=2;
+    Einsum => "Einsum", attrs: ["equation"], inputs: 1..=MANY;
     // normalisation
     BatchNormalization => "BatchNormalization", attrs: ["epsilon", "momentum", "training_mode"], inputs: 5..=5;
     LayerNormalization => "LayerNormalization", attrs: ["axis", "epsilon", "stash_type"], inputs: 2..=3;

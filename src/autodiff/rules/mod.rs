@@ -8,6 +8,7 @@
 mod activation;
 mod arith;
 mod conv;
+mod einsum;
 mod linalg;
 mod norm;
 mod pool;
@@ -152,8 +153,10 @@ pub fn rule(op: OpType) -> Option<Rule> {
         Conv => conv::conv,
         Gemm => linalg::gemm,
         MatMul => linalg::matmul,
+        Einsum => einsum::einsum,
         BatchNormalization => norm::batch_norm,
         LayerNormalization => norm::layer_norm,
+        ReduceL2 => norm::reduce_l2,
         AveragePool => pool::average_pool,
         MaxPool => pool::max_pool,
         GlobalAveragePool => pool::global_average_pool,

@@ -75,6 +75,31 @@ pub fn batch_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     Ok(out)
 }
 
+/// ReduceL2: `y = √Σx²` over the axes, `dX = dY·x/y` (0 where `y` is 0, as PyTorch's norm).
+pub fn reduce_l2(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    let x = c.x(0)?;
+    let xs = c.shape(x);
+    let r = xs.len();
+    let given = c.const_ints(1).or_else(|| c.ints("axes")).unwrap_or_default();
+    let mut axes: Vec<usize> = given.iter().map(|&a| c.axis(a, r)).collect();
+    if axes.is_empty() {
+        if c.int("noop_with_empty_axes", 0) != 0 {
+            return Err(c.err("ReduceL2 with noop_with_empty_axes is |x|, not supported"));
+        }
+        axes = (0..r).collect();
+    }
+    let kept: Vec<usize> =
+        xs.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
+    let g = c.e.reshape("g_keepdims", c.g()?, &kept)?;
+    let y = c.e.reshape("y_keepdims", c.y(0), &kept)?;
+    let tiny = c.e.scalar(f32::MIN_POSITIVE)?;
+    let safe = c.e.op(OpType::Max, "y_safe", &[y, tiny], vec![])?;
+    let gy = c.e.div("g_over_y", g, safe)?;
+    let mut out = vec![None; c.inputs.len()];
+    out[0] = Some(c.e.mul("dx", x, gy)?);
+    Ok(out)
+}
+
 /// LayerNormalization: statistics are recomputed from x.
 /// `dX = inv·(dxh − mean(dxh) − xhat·mean(dxh·xhat))` with `dxh = dY·γ`.
 pub fn layer_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {

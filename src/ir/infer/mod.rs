@@ -6,6 +6,7 @@
 
 mod broadcast;
 mod conv;
+pub mod einsum;
 mod elementwise;
 mod eval;
 mod linalg;
@@ -260,6 +261,7 @@ fn infer_op(ctx: &Ctx) -> Result<Vec<Inferred>> {
         GlobalAveragePool | GlobalMaxPool => conv::global_pool(ctx)?,
         Gemm => linalg::gemm(ctx)?,
         MatMul => linalg::matmul(ctx)?,
+        Einsum => einsum::einsum(ctx)?,
         BatchNormalization => norm::batch_norm(ctx)?,
         LayerNormalization => norm::layer_norm(ctx)?,
         InstanceNormalization => norm::instance_norm(ctx)?,
