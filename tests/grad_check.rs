@@ -622,3 +622,49 @@ fn shape_paths_have_no_gradient_and_unsupported_ops_name_the_node() {
         "{msg}"
     );
 }
+
+#[test]
+fn should_diff_pow_with_tensor_exponents() {
+    // A tensor exponent is used elementwise (regression: the first exponent was used for every
+    // element, the ONNX suite's test_pow_example gave [4, 32, 108] instead of [4, 80, 1458]).
+    let mut init = Init::new(20);
+    let x = uniform(&mut init, &[2, 3], 0.5, 2.0);
+    check(case("pow tensor exponent", vec![("x", x)], |b, v| {
+        let p = b.param("p", Tensor::f32([2, 3], vec![4.0, 5.0, 6.0, 1.5, -1.0, 2.5]))?;
+        Ok(vec![b.op(OpType::Pow, "pow", &[v["x"], p], vec![])?])
+    }));
+    // The exponent broadcasts the base: the base's gradient is summed back to its shape.
+    let x = uniform(&mut init, &[3], 0.5, 2.0);
+    check(case("pow exponent broadcasts the base", vec![("x", x)], |b, v| {
+        let p = b.param("p", Tensor::f32([2, 3], vec![2.0, 3.0, 0.5, -2.0, 1.0, 4.0]))?;
+        Ok(vec![b.op(OpType::Pow, "pow", &[v["x"], p], vec![])?])
+    }));
+    // An integer exponent tensor (opset 12 on).
+    let x = uniform(&mut init, &[2, 3], 0.5, 2.0);
+    check(case("pow int64 exponents", vec![("x", x)], |b, v| {
+        let p = b.param("p", Tensor::i64_vec(vec![1, 2, 3]))?;
+        Ok(vec![b.op(OpType::Pow, "pow", &[v["x"], p], vec![])?])
+    }));
+}
+
+#[test]
+fn pow_example_of_the_onnx_suite_is_exact() {
+    // x = [1, 2, 3], y = [4, 5, 6]: d/dx Σ x^y = y·x^(y−1) = [4, 80, 1458].
+    let mut b = GraphBuilder::new("pow");
+    let x = b.param("x", Tensor::f32([3], vec![1.0, 2.0, 3.0])).expect("x");
+    let p = b.param("y", Tensor::f32([3], vec![4.0, 5.0, 6.0])).expect("y");
+    let z = b.op(OpType::Pow, "pow", &[x, p], vec![]).expect("pow");
+    b.output(z);
+    let g = b.finish();
+    let opts = TrainingOptions {
+        loss: Loss::Sum,
+        params: ParamSet::Named(vec![]),
+        activation_grads: vec!["x".into()],
+        ..Default::default()
+    };
+    let tg = build_training_graph(&g, &opts).expect("training graph");
+    let mut s = common::runtime().session(&intrain::onnx::to_bytes(&tg.graph)).expect("session");
+    let out = s.run(&[]).expect("run");
+    let name = tg.activation_grads[0].1.clone().expect("x influences the loss");
+    assert_eq!(out[&name].to_f64(), vec![4.0, 80.0, 1458.0]);
+}

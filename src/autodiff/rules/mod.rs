@@ -113,12 +113,6 @@ impl RuleCtx<'_> {
         self.e.graph().value(v).data.as_ref().map(|t| t.to_i64())
     }
 
-    /// A statically known input as a scalar.
-    pub fn const_scalar(&self, i: usize) -> Option<f64> {
-        let v = self.inputs.get(i).copied().flatten()?;
-        self.e.graph().value(v).data.as_ref().and_then(|t| t.to_f64().first().copied())
-    }
-
     /// An error about this node.
     pub fn err(&self, reason: impl Into<String>) -> Error {
         Error::node(
