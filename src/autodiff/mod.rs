@@ -10,6 +10,7 @@
 //! [`gradient_support`] is the single source of truth for which ops can be differentiated; the
 //! `inspect` and `ops` commands and the README's op table read it.
 
+mod compat;
 mod emit;
 mod loss;
 mod rules;

@@ -61,7 +61,7 @@ pub fn unary(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
         OpType::Exp => c.e.mul("dx", g, y)?,
         OpType::Log => c.e.div("dx", g, x)?,
         OpType::Abs => {
-            let s = c.e.op(OpType::Sign, "sign", &[x], vec![])?;
+            let s = c.e.sign("sign", x)?;
             c.e.mul("dx", g, s)?
         }
         OpType::Pow => {

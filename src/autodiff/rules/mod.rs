@@ -11,6 +11,7 @@ mod conv;
 mod linalg;
 mod norm;
 mod pool;
+mod pool_nd;
 mod shape;
 
 pub use conv::{ConvUse, conv_group};
@@ -148,8 +149,8 @@ pub fn rule(op: OpType) -> Option<Rule> {
         MatMul => linalg::matmul,
         BatchNormalization => norm::batch_norm,
         LayerNormalization => norm::layer_norm,
-        AveragePool => pool::average_pool,
-        MaxPool => pool::max_pool,
+        AveragePool => pool_nd::average_pool,
+        MaxPool => pool_nd::max_pool,
         GlobalAveragePool => pool::global_average_pool,
         ReduceMean | ReduceSum => shape::reduce,
         Reshape | Flatten | Squeeze | Unsqueeze => shape::reshape_like,
