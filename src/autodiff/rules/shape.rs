@@ -13,7 +13,7 @@ pub fn identity(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     if c.node.op == OpType::Dropout && c.e.opset() >= 12 {
         let training = c.const_ints(2).is_some_and(|v| v.iter().any(|&b| b != 0));
         let ratio = match c.inputs.get(1).copied().flatten() {
-            Some(r) => c.e.graph().value(r).data.as_ref().map(|t| t.to_f64()[0]),
+            Some(r) => c.e.graph().value(r).data.as_ref().and_then(|t| t.to_f64().first().copied()),
             None => Some(0.5),
         };
         if training && ratio != Some(0.0) {
