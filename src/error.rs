@@ -38,7 +38,9 @@ pub enum Error {
     #[error("invalid model: {0}")]
     InvalidModel(String),
     /// The model's opset is outside what we support.
-    #[error("opset {found} of domain '{domain}' is not supported (supported: {min} to {max})")]
+    #[error(
+        "opset {found} of domain '{domain}' is not supported (supported: {min} to {max}, the opsets ONNX Runtime 1.31 runs)"
+    )]
     Opset {
         /// Domain ("" is the default ONNX domain).
         domain: String,

@@ -14,7 +14,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use intrain::autodiff::{BnMode, Loss, ParamSet, TrainingOptions, build_training_graph};
-use intrain::ir::{Attr, Graph, GraphBuilder, OpType, Tensor, ValueId};
+use intrain::ir::{Attr, Graph, GraphBuilder, OpType, Tensor, TensorData, ValueId};
 use intrain::nets::init::Init;
 use intrain::runtime::Runtime;
 
@@ -351,6 +351,20 @@ fn should_diff_reduce_l2() {
 }
 
 #[test]
+fn should_diff_scatter_nd_data() {
+    // SwinV2 zeroes a slice of a parameter this way (`qkv_bias[k:2k].zero_()`): constant
+    // indices and updates, the data differentiated (the scattered rows get no gradient).
+    let x = Init::new(19).normal_tensor(&[6, 4], 1.0);
+    check(case("scatter_nd rows", vec![("x", x)], |b, v| {
+        let idx =
+            b.param("indices", Tensor::new([2, 1], TensorData::I64(vec![4, 1])).expect("t"))?;
+        let upd = b.param("updates", Tensor::f32([2, 4], vec![0.5; 8]))?;
+        let y = b.op(OpType::ScatterND, "scatter", &[v["x"], idx, upd], vec![])?;
+        Ok(vec![b.op(OpType::Mul, "sq", &[y, y], vec![])?])
+    }));
+}
+
+#[test]
 fn should_diff_einsum() {
     let mut init = Init::new(13);
     // MaxViT's attention products (spaced subscripts as the exporter writes them), a
@@ -661,4 +675,463 @@ fn shape_paths_have_no_gradient_and_unsupported_ops_name_the_node() {
             && msg.contains("cannot differentiate"),
         "{msg}"
     );
+}
+
+/// The case with its graph at `opset`.
+fn at(mut c: Case, opset: i64) -> Case {
+    c.opset = opset;
+    c
+}
+
+#[test]
+fn should_diff_pow_with_tensor_exponents() {
+    // A tensor exponent is used elementwise (regression: the first exponent was used for every
+    // element, the ONNX suite's test_pow_example gave [4, 32, 108] instead of [4, 80, 1458]).
+    let mut init = Init::new(20);
+    let x = uniform(&mut init, &[2, 3], 0.5, 2.0);
+    check(case("pow tensor exponent", vec![("x", x)], |b, v| {
+        let p = b.param("p", Tensor::f32([2, 3], vec![4.0, 5.0, 6.0, 1.5, -1.0, 2.5]))?;
+        Ok(vec![b.op(OpType::Pow, "pow", &[v["x"], p], vec![])?])
+    }));
+    // The exponent broadcasts the base: the base's gradient is summed back to its shape.
+    let x = uniform(&mut init, &[3], 0.5, 2.0);
+    check(case("pow exponent broadcasts the base", vec![("x", x)], |b, v| {
+        let p = b.param("p", Tensor::f32([2, 3], vec![2.0, 3.0, 0.5, -2.0, 1.0, 4.0]))?;
+        Ok(vec![b.op(OpType::Pow, "pow", &[v["x"], p], vec![])?])
+    }));
+    // An integer exponent tensor (opset 12 on).
+    let x = uniform(&mut init, &[2, 3], 0.5, 2.0);
+    check(case("pow int64 exponents", vec![("x", x)], |b, v| {
+        let p = b.param("p", Tensor::i64_vec(vec![1, 2, 3]))?;
+        Ok(vec![b.op(OpType::Pow, "pow", &[v["x"], p], vec![])?])
+    }));
+}
+
+#[test]
+fn pow_example_of_the_onnx_suite_is_exact() {
+    // x = [1, 2, 3], y = [4, 5, 6]: d/dx Σ x^y = y·x^(y−1) = [4, 80, 1458].
+    let mut b = GraphBuilder::new("pow");
+    let x = b.param("x", Tensor::f32([3], vec![1.0, 2.0, 3.0])).expect("x");
+    let p = b.param("y", Tensor::f32([3], vec![4.0, 5.0, 6.0])).expect("y");
+    let z = b.op(OpType::Pow, "pow", &[x, p], vec![]).expect("pow");
+    b.output(z);
+    let g = b.finish();
+    let opts = TrainingOptions {
+        loss: Loss::Sum,
+        params: ParamSet::Named(vec![]),
+        activation_grads: vec!["x".into()],
+        ..Default::default()
+    };
+    let tg = build_training_graph(&g, &opts).expect("training graph");
+    let mut s = common::runtime().session(&intrain::onnx::to_bytes(&tg.graph)).expect("session");
+    let out = s.run(&[]).expect("run");
+    let name = tg.activation_grads[0].1.clone().expect("x influences the loss");
+    assert_eq!(out[&name].to_f64(), vec![4.0, 80.0, 1458.0]);
+}
+
+/// A pool case on a `spread` input (distinct values, so finite differences cross no tie).
+#[allow(clippy::too_many_arguments)]
+fn pool_case(
+    name: &str,
+    op: OpType,
+    shape: &[usize],
+    kernel: &[i64],
+    strides: &[i64],
+    pads: &[i64],
+    dilations: &[i64],
+    extra: Vec<(&'static str, Attr)>,
+) -> Case {
+    let x = spread(&mut Init::new(name.len() as u64 + 31), shape);
+    let (kernel, strides, pads, dilations) =
+        (kernel.to_vec(), strides.to_vec(), pads.to_vec(), dilations.to_vec());
+    let mut c = case(name, vec![("x", x)], move |b, v| {
+        let mut attrs = vec![
+            ("kernel_shape", Attr::Ints(kernel.clone())),
+            ("strides", Attr::Ints(strides.clone())),
+            ("pads", Attr::Ints(pads.clone())),
+            ("dilations", Attr::Ints(dilations.clone())),
+        ];
+        attrs.extend(extra.iter().cloned());
+        Ok(vec![b.op(op, "pool", &[v["x"]], attrs)?])
+    });
+    c.opset = 22;
+    if op == OpType::MaxPool {
+        c.eps = 1e-3;
+    }
+    c
+}
+
+#[test]
+fn should_diff_pools_of_any_rank_and_dilation() {
+    use OpType::{AveragePool as Avg, MaxPool as Max};
+    let ceil = || vec![("ceil_mode", Attr::Int(1))];
+    let count_pad = || vec![("count_include_pad", Attr::Int(1))];
+    for c in [
+        pool_case("avgpool 1-D k3 s2 p1", Avg, &[2, 3, 9], &[3], &[2], &[1, 1], &[1], vec![]),
+        pool_case("maxpool 1-D k3 s2 p1", Max, &[2, 3, 9], &[3], &[2], &[1, 1], &[1], vec![]),
+        pool_case("maxpool 1-D k2 ceil", Max, &[2, 2, 8], &[2], &[3], &[0, 0], &[1], ceil()),
+        pool_case(
+            "avgpool 3-D k2 s1 p(0,1)",
+            Avg,
+            &[1, 2, 4, 5, 3],
+            &[2, 2, 2],
+            &[1, 2, 1],
+            &[0, 1, 0, 1, 0, 1],
+            &[1, 1, 1],
+            count_pad(),
+        ),
+        pool_case(
+            "maxpool 3-D k2 s2 p1",
+            Max,
+            &[1, 2, 5, 4, 4],
+            &[2, 2, 2],
+            &[2, 2, 2],
+            &[1, 1, 1, 1, 1, 1],
+            &[1, 1, 1],
+            vec![],
+        ),
+        pool_case(
+            "avgpool 2-D dilated",
+            Avg,
+            &[2, 2, 7, 8],
+            &[2, 3],
+            &[1, 2],
+            &[1; 4],
+            &[2, 2],
+            vec![],
+        ),
+        pool_case(
+            "avgpool 2-D dilated ceil count pad",
+            Avg,
+            &[1, 2, 8, 7],
+            &[3, 2],
+            &[2, 2],
+            &[1, 0, 1, 1],
+            &[2, 3],
+            [ceil(), count_pad()].concat(),
+        ),
+        pool_case(
+            "maxpool 2-D dilated",
+            Max,
+            &[2, 2, 7, 8],
+            &[3, 2],
+            &[1, 2],
+            &[1; 4],
+            &[2, 2],
+            vec![],
+        ),
+        pool_case(
+            "maxpool 3-D dilated ceil",
+            Max,
+            &[1, 1, 7, 6, 6],
+            &[2, 2, 2],
+            &[2, 2, 2],
+            &[0; 6],
+            &[2, 2, 3],
+            ceil(),
+        ),
+        // Undilated 2-D MaxPool before opset 13 takes the N-D rule (opset-7 forms only).
+        at(
+            pool_case(
+                "maxpool 2-D opset 8",
+                Max,
+                &[2, 2, 6, 6],
+                &[3, 3],
+                &[2, 2],
+                &[1; 4],
+                &[1, 1],
+                vec![],
+            ),
+            10,
+        ),
+    ] {
+        check(c);
+    }
+    // MaxPool with its Indices output: the gradient flows through Y only.
+    let x = spread(&mut Init::new(40), &[2, 2, 6, 5]);
+    let mut c = case("maxpool with indices", vec![("x", x)], |b, v| {
+        let outs = b.op_full(
+            OpType::MaxPool,
+            "pool",
+            &[Some(v["x"])],
+            vec![
+                ("kernel_shape", Attr::Ints(vec![2, 2])),
+                ("strides", Attr::Ints(vec![2, 2])),
+                ("storage_order", Attr::Int(1)),
+            ],
+            2,
+        )?;
+        Ok(vec![outs[0]])
+    });
+    c.opset = 22;
+    c.eps = 1e-3;
+    check(c);
+}
+
+#[test]
+fn max_pool_ties_give_the_gradient_to_the_first_maximum() {
+    // A 1-D and a dilated 2-D window full of equal values: PyTorch's convention, the first
+    // position in window order gets the whole gradient.
+    for (shape, kernel, dilations, expect) in [
+        (vec![1, 1, 4], vec![2], vec![1], vec![1.0, 0.0, 1.0, 0.0]),
+        (
+            vec![1, 1, 3, 3],
+            vec![2, 2],
+            vec![2, 2],
+            vec![1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        ),
+    ] {
+        let n: usize = shape.iter().product();
+        let mut b = GraphBuilder::from_graph(Graph::new("ties", 22).expect("graph"));
+        let x = b.param("x", Tensor::f32(shape.clone(), vec![2.0; n])).expect("x");
+        let strides = vec![2; kernel.len()];
+        let y = b
+            .op(
+                OpType::MaxPool,
+                "pool",
+                &[x],
+                vec![
+                    ("kernel_shape", Attr::Ints(kernel)),
+                    ("strides", Attr::Ints(strides)),
+                    ("dilations", Attr::Ints(dilations)),
+                ],
+            )
+            .expect("pool");
+        b.output(y);
+        let g = b.finish();
+        let opts = TrainingOptions {
+            loss: Loss::Sum,
+            params: ParamSet::Named(vec![]),
+            activation_grads: vec!["x".into()],
+            ..Default::default()
+        };
+        let tg = build_training_graph(&g, &opts).expect("training graph");
+        let mut s =
+            common::runtime().session(&intrain::onnx::to_bytes(&tg.graph)).expect("session");
+        let out = s.run(&[]).expect("run");
+        let name = tg.activation_grads[0].1.clone().expect("gradient");
+        assert_eq!(out[&name].to_f64(), expect, "{shape:?}");
+    }
+}
+
+#[test]
+fn should_diff_gather_gelu_tanh_matmul_vectors_and_strided_slices() {
+    let mut init = Init::new(21);
+    let x = || Init::new(22).normal_tensor(&[3, 4, 5], 1.0);
+    check(case("gather 2-D indices", vec![("x", x())], |b, v| {
+        let i = b.param(
+            "i",
+            Tensor::new([2, 3], intrain::ir::TensorData::I64(vec![0, 2, -1, 2, 2, 1])).expect("i"),
+        )?;
+        Ok(vec![b.op(OpType::Gather, "g", &[v["x"], i], vec![("axis", Attr::Int(1))])?])
+    }));
+    check(case("gather 3-D indices axis 0", vec![("x", x())], |b, v| {
+        let i = b.param(
+            "i",
+            Tensor::new([2, 1, 2], intrain::ir::TensorData::I64(vec![2, 0, 2, -3])).expect("i"),
+        )?;
+        Ok(vec![b.op(OpType::Gather, "g", &[v["x"], i], vec![])?])
+    }));
+    let xg = init.normal_tensor(&[2, 3, 4], 2.5);
+    let mut c = case("gelu tanh", vec![("x", xg)], |b, v| {
+        Ok(vec![b.op(
+            OpType::Gelu,
+            "gelu",
+            &[v["x"]],
+            vec![("approximate", Attr::String("tanh".into()))],
+        )?])
+    });
+    c.opset = 20;
+    check(c);
+    for (sa, sb) in [
+        (vec![4], vec![4, 5]),
+        (vec![2, 3, 4], vec![4]),
+        (vec![4], vec![4]),
+        (vec![4], vec![2, 4, 3]),
+    ] {
+        let (a, bm) = (init.normal_tensor(&sa, 1.0), init.normal_tensor(&sb, 1.0));
+        check(case(&format!("matmul {sa:?} x {sb:?}"), vec![("a", a), ("b", bm)], |b, v| {
+            Ok(vec![b.op(OpType::MatMul, "mm", &[v["a"], v["b"]], vec![])?])
+        }));
+    }
+    for (name, starts, ends, axes, steps) in [
+        ("slice negative step", vec![-1], vec![i64::MIN], vec![2], vec![-1]),
+        ("slice step -2 and unit step", vec![3, 1], vec![0, 3], vec![2, 1], vec![-2, 1]),
+        ("slice step 2 and step -3", vec![0, 20], vec![3, -20], vec![0, 2], vec![2, -3]),
+    ] {
+        check(case(name, vec![("x", x())], move |b, v| {
+            let st = b.param("st", Tensor::i64_vec(starts.clone()))?;
+            let en = b.param("en", Tensor::i64_vec(ends.clone()))?;
+            let ax = b.param("ax", Tensor::i64_vec(axes.clone()))?;
+            let sp = b.param("sp", Tensor::i64_vec(steps.clone()))?;
+            Ok(vec![b.op(OpType::Slice, "slice", &[v["x"], st, en, ax, sp], vec![])?])
+        }));
+    }
+}
+
+#[test]
+fn should_diff_old_opset_forms() {
+    let x = || Init::new(23).normal_tensor(&[2, 3, 4], 1.0);
+    // Dropout with its ratio attribute (opset 7 to 11), as identity.
+    check(at(
+        case("dropout ratio attribute (opset 11)", vec![("x", x())], |b, v| {
+            Ok(vec![b.op(OpType::Dropout, "drop", &[v["x"]], vec![("ratio", Attr::Float(0.3))])?])
+        }),
+        11,
+    ));
+    // Clip with min/max attributes (before opset 11); Relu's mask is a Clip too.
+    let mut c = at(
+        case(
+            "clip attributes (opset 10)",
+            vec![("x", Init::new(24).normal_tensor(&[2, 3, 4], 2.0))],
+            |b, v| {
+                let a = vec![("min", Attr::Float(-1.0)), ("max", Attr::Float(1.5))];
+                Ok(vec![
+                    b.op(OpType::Clip, "clip", &[v["x"]], a)?,
+                    b.op(OpType::Relu, "relu", &[v["x"]], vec![])?,
+                ])
+            },
+        ),
+        10,
+    );
+    c.eps = 1e-3;
+    check(c);
+    // Squeeze, Unsqueeze, ReduceSum, ReduceMean and Split with attributes (before opset 13).
+    check(at(
+        case(
+            "axes and split attributes (opset 12)",
+            vec![("x", Init::new(25).normal_tensor(&[2, 1, 4], 1.0))],
+            |b, v| {
+                let s =
+                    b.op(OpType::Squeeze, "sq", &[v["x"]], vec![("axes", Attr::Ints(vec![1]))])?;
+                let u =
+                    b.op(OpType::Unsqueeze, "unsq", &[s], vec![("axes", Attr::Ints(vec![0, 3]))])?;
+                let r = b.op(
+                    OpType::ReduceSum,
+                    "rs",
+                    &[u],
+                    vec![("axes", Attr::Ints(vec![3])), ("keepdims", Attr::Int(0))],
+                )?;
+                let m = b.op(
+                    OpType::ReduceMean,
+                    "rm",
+                    &[v["x"]],
+                    vec![("axes", Attr::Ints(vec![-1])), ("keepdims", Attr::Int(1))],
+                )?;
+                let parts = b.op_full(
+                    OpType::Split,
+                    "split",
+                    &[Some(v["x"])],
+                    vec![("axis", Attr::Int(2)), ("split", Attr::Ints(vec![1, 3]))],
+                    2,
+                )?;
+                Ok(vec![r, m, parts[1]])
+            },
+        ),
+        12,
+    ));
+    // Pad with pads/value attributes (before 11), Slice with starts/ends/axes attributes (before 10).
+    check(at(
+        case("pad and slice attributes (opset 9)", vec![("x", x())], |b, v| {
+            let p = b.op(
+                OpType::Pad,
+                "pad",
+                &[v["x"]],
+                vec![("pads", Attr::Ints(vec![0, 1, 2, 0, 0, 1])), ("value", Attr::Float(0.5))],
+            )?;
+            let s = b.op(
+                OpType::Slice,
+                "slice",
+                &[v["x"]],
+                vec![
+                    ("starts", Attr::Ints(vec![1, -3])),
+                    ("ends", Attr::Ints(vec![3, 100])),
+                    ("axes", Attr::Ints(vec![2, 1])),
+                ],
+            )?;
+            Ok(vec![p, s])
+        }),
+        9,
+    ));
+    // Softmax and LogSoftmax before opset 13: normalised over every axis from `axis` on
+    // (default 1).
+    for op in [OpType::Softmax, OpType::LogSoftmax] {
+        check(at(
+            case(&format!("{op} 2-D coercion (opset 12)"), vec![("x", x())], move |b, v| {
+                Ok(vec![
+                    b.op(op, "sm", &[v["x"]], vec![])?,
+                    b.op(op, "sm0", &[v["x"]], vec![("axis", Attr::Int(0))])?,
+                ])
+            }),
+            12,
+        ));
+    }
+    // Opset 8: no Where, Sign or Expand: selects, signs and broadcasts are emitted as
+    // arithmetic and Tile.
+    let xs = Init::new(26).normal_tensor(&[2, 3, 2, 2], 2.0);
+    let mut c = at(
+        case("where-free selects (opset 8)", vec![("x", xs)], |b, v| {
+            Ok(vec![
+                b.op(OpType::LeakyRelu, "lrelu", &[v["x"]], vec![("alpha", Attr::Float(0.1))])?,
+                b.op(OpType::Elu, "elu", &[v["x"]], vec![])?,
+                b.op(OpType::HardSigmoid, "hsig", &[v["x"]], vec![])?,
+                b.op(OpType::Abs, "abs", &[v["x"]], vec![])?,
+                b.op(OpType::GlobalAveragePool, "gap", &[v["x"]], vec![])?,
+            ])
+        }),
+        8,
+    );
+    c.eps = 1e-3;
+    check(c);
+    let xs = Init::new(27).normal_tensor(&[2, 3, 2, 2], 1.0);
+    check(at(
+        case("expand-free broadcast (opset 7)", vec![("x", xs)], |b, v| {
+            let m = b.op(
+                OpType::ReduceMean,
+                "rm",
+                &[v["x"]],
+                vec![("axes", Attr::Ints(vec![2, 3])), ("keepdims", Attr::Int(0))],
+            )?;
+            Ok(vec![b.op(OpType::GlobalAveragePool, "gap", &[v["x"]], vec![])?, m])
+        }),
+        7,
+    ));
+    // Conv before opset 10: the input gradient by ConvTranspose (Slice has no steps to flip the
+    // weight); Gemm before 11 (C required).
+    let mut c = conv_case("conv opset 9", 2, 3, 3, 1, [1, 1, 1, 1], 1, 1, true, 5);
+    c.opset = 9;
+    check(c);
+    let mut init = Init::new(28);
+    let (a, bm, cc) = (
+        init.normal_tensor(&[3, 4], 1.0),
+        init.normal_tensor(&[4, 5], 1.0),
+        init.normal_tensor(&[5], 1.0),
+    );
+    check(at(
+        case("gemm opset 10", vec![("a", a), ("b", bm), ("c", cc)], |b, v| {
+            Ok(vec![b.op(OpType::Gemm, "gemm", &[v["a"], v["b"], v["c"]], vec![])?])
+        }),
+        10,
+    ));
+}
+
+#[test]
+fn training_mode_dropout_is_refused() {
+    let mut b = GraphBuilder::new("drop");
+    let x = b.param("x", Init::new(29).normal_tensor(&[2, 3], 1.0)).expect("x");
+    let r = b.param("ratio", Tensor::f32_scalar(0.5)).expect("ratio");
+    let t = b
+        .param("training", Tensor::new([], intrain::ir::TensorData::Bool(vec![true])).expect("t"))
+        .expect("training");
+    let y = b.op(OpType::Dropout, "drop", &[x, r, t], vec![]).expect("dropout");
+    b.output(y);
+    let g = b.finish();
+    let opts = TrainingOptions {
+        loss: Loss::Sum,
+        params: ParamSet::Named(vec![]),
+        activation_grads: vec!["x".into()],
+        ..Default::default()
+    };
+    let msg = build_training_graph(&g, &opts).expect_err("refused").to_string();
+    assert!(msg.contains("'drop'") && msg.contains("training mode"), "{msg}");
 }

@@ -1,9 +1,9 @@
 //! Emitting nodes into the training graph: a builder with cached constants and the small
 //! helpers every gradient rule needs (reductions, unbroadcasting, reshapes).
 //!
-//! Only op forms valid in every opset from 13 to 21 are emitted (ReduceSum with an axes input,
-//! Squeeze/Unsqueeze/Split/Pad with their vector inputs), so a training graph keeps the forward
-//! graph's opset.
+//! Ops are emitted in the form of the forward graph's opset (ReduceSum's axes an attribute before
+//! 13, Expand as Tile before 8; `compat.rs` has the other helpers whose form depends on the
+//! opset), so a training graph keeps the forward graph's opset.
 
 use std::collections::HashMap;
 
@@ -148,8 +148,12 @@ impl Emitter {
         keepdims: bool,
     ) -> Result<ValueId> {
         let a: Vec<i64> = axes.iter().map(|&a| a as i64).collect();
+        let k = ("keepdims", Attr::Int(keepdims as i64));
+        if self.b.graph().opset < 13 {
+            return self.op(OpType::ReduceSum, name, &[x], vec![k, ("axes", Attr::Ints(a))]);
+        }
         let ax = self.ints(&a)?;
-        self.op(OpType::ReduceSum, name, &[x, ax], vec![("keepdims", Attr::Int(keepdims as i64))])
+        self.op(OpType::ReduceSum, name, &[x, ax], vec![k])
     }
 
     /// Mean over `axes`, as ReduceSum times 1/count.
@@ -170,6 +174,9 @@ impl Emitter {
     pub fn reshape(&mut self, name: &str, x: ValueId, shape: &[usize]) -> Result<ValueId> {
         if self.shape(x) == shape {
             return Ok(x);
+        }
+        if shape.contains(&0) {
+            return self.empty(name, x, shape);
         }
         let s: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
         let sv = self.ints(&s)?;
@@ -204,6 +211,12 @@ impl Emitter {
     pub fn expand(&mut self, name: &str, x: ValueId, shape: &[usize]) -> Result<ValueId> {
         if self.shape(x) == shape {
             return Ok(x);
+        }
+        if shape.contains(&0) {
+            return self.empty(name, x, shape);
+        }
+        if self.b.graph().opset < 8 {
+            return self.tile_to(name, x, shape);
         }
         let s: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
         let sv = self.ints(&s)?;
@@ -249,6 +262,9 @@ impl Emitter {
     /// A zero tensor of `shape` (a broadcast scalar).
     pub fn zeros(&mut self, name: &str, shape: &[usize]) -> Result<ValueId> {
         let z = self.scalar(0.0)?;
+        if self.b.graph().opset < 8 {
+            return self.tile_to(name, z, shape);
+        }
         let s: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
         let sv = self.ints(&s)?;
         self.op(OpType::Expand, name, &[z, sv], vec![])

@@ -32,7 +32,11 @@ pub fn append(e: &mut Emitter, loss: Loss, y: ValueId) -> Result<LossHead> {
     let shape = e.shape(y);
     let numel: usize = shape.iter().product();
     e.push_scope("loss");
-    let head = match loss {
+    // The loss is computed in float32 (ONNX Runtime lacks some 16-bit reductions, and intrain
+    // reads float32 results); the gradient goes back in the output's own type.
+    let dtype = e.graph().value(y).ty.dtype;
+    let y = if dtype == DType::F32 || !dtype.is_float() { y } else { e.cast_f32("output_f32", y)? };
+    let mut head = match loss {
         Loss::CrossEntropy => {
             if shape.len() != 2 {
                 return Err(Error::Usage(format!(
@@ -42,8 +46,7 @@ pub fn append(e: &mut Emitter, loss: Loss, y: ValueId) -> Result<LossHead> {
             let (n, classes) = (shape[0], shape[1]);
             let name = e.graph().fresh_name("labels");
             let labels = e.builder().input(&name, TensorType::new(DType::I64, [n]))?;
-            let ax = e.ints(&[1])?;
-            let col = e.op(OpType::Unsqueeze, "labels_col", &[labels, ax], vec![])?;
+            let col = e.reshape("labels_col", labels, &[n, 1])?;
             let range = e.tensor(
                 "classes",
                 Tensor::new(
@@ -83,6 +86,10 @@ pub fn append(e: &mut Emitter, loss: Loss, y: ValueId) -> Result<LossHead> {
             LossHead { loss, grad, target_input: None }
         }
     };
+    if dtype != DType::F32 && dtype.is_float() {
+        let to = ("to", Attr::Int(dtype.onnx_code() as i64));
+        head.grad = e.op(OpType::Cast, "grad_in_output_type", &[head.grad], vec![to])?;
+    }
     e.pop_scope();
     Ok(head)
 }

@@ -10,6 +10,7 @@
 //! [`gradient_support`] is the single source of truth for which ops can be differentiated; the
 //! `inspect` and `ops` commands and the README's op table read it.
 
+mod compat;
 mod emit;
 mod loss;
 mod rules;
@@ -35,6 +36,80 @@ pub enum GradSupport {
     NoGradient,
     /// Not differentiable by intrain yet: differentiating through it is an error naming the node.
     Unsupported,
+}
+
+/// What an op's gradient rule covers: the attributes, ranks and inputs it differentiates (the
+/// rest is refused with an error naming the node), and its convention at kinks and ties. Empty
+/// for ops without a rule. The README's op table prints it.
+pub fn gradient_limits(op: OpType) -> &'static str {
+    use OpType::*;
+    match op {
+        Abs => "any shape; 0 at 0",
+        Add | Sub | Mul | Div => "numpy broadcasting",
+        Sum | Mean => "any number of inputs, numpy broadcasting",
+        Neg | Reciprocal | Sqrt | Exp | Log | Sigmoid | Tanh | Erf | Softplus | Elu => "any shape",
+        Relu => "any shape; 0 at 0",
+        LeakyRelu => "any shape; alpha at 0",
+        HardSigmoid => "any alpha, beta; 0 at the bounds",
+        HardSwish => "any shape",
+        Gelu => "approximate none and tanh",
+        Clip => {
+            "bounds as inputs (opset 11+) or min/max attributes, constant or computed; gradient only strictly inside the bounds"
+        }
+        Pow => {
+            "the base's gradient for any exponent (scalar, tensor, integer, broadcast); the exponent's gradient is refused"
+        }
+        Where => "X and Y, broadcast; the condition has none",
+        Identity => "any",
+        Dropout => {
+            "as identity (dropout off); ratio attribute (opset up to 11) or input; refused when training_mode is a constant true with a non-zero ratio"
+        }
+        Cast | CastLike => "between float types; casts to integer types stop the gradient",
+        Softmax | LogSoftmax => {
+            "any axis: one axis from opset 13, before it the axes from `axis` on (the 2-D coercion)"
+        }
+        Conv => {
+            "2-D input (N, C, H, W) only; strides, pads, auto_pad, dilations, groups (depthwise included); input, weight and bias"
+        }
+        Gemm => "transA, transB, alpha, beta; C broadcast",
+        MatMul => "any ranks, 1-D operands included; batch dimensions broadcast",
+        Einsum => {
+            "two operands without ellipsis, no subscript repeated within an operand or summed within one operand only (batched products such as attention's)"
+        }
+        ScatterND => {
+            "the data, without reduction (scattered positions get 0); the updates' gradient is refused"
+        }
+        ReduceL2 => {
+            "any axes (attribute or input as the opset has it), keepdims; 0 where the norm is 0"
+        }
+        BatchNormalization => {
+            "spatial=1; running statistics (training_mode=0, `--bn as-is`) or batch statistics (`--bn train`, any momentum and epsilon) at any opset; X, scale and B"
+        }
+        LayerNormalization => "any axis; X, scale and B through Y (Mean and InvStdDev have none)",
+        AveragePool => {
+            "1-D, 2-D and 3-D; kernel, strides, pads, auto_pad, dilations, ceil_mode, count_include_pad"
+        }
+        MaxPool => {
+            "1-D, 2-D and 3-D; kernel, strides, pads, auto_pad, dilations, ceil_mode, storage_order; through Y (Indices has none); tied maxima: the first in window order gets the gradient, as in PyTorch"
+        }
+        GlobalAveragePool => "any spatial rank",
+        ReduceMean | ReduceSum => {
+            "any axes (attribute or input as the opset has it), keepdims, noop_with_empty_axes"
+        }
+        Reshape | Flatten | Squeeze | Unsqueeze => {
+            "any (axes attribute or input as the opset has it)"
+        }
+        Transpose => "any perm",
+        Concat => "any axis",
+        Split => "any sizes: split attribute (up to opset 12) or input, num_outputs (18+)",
+        Slice => {
+            "constant starts, ends, axes, steps (attributes before opset 10); any steps, negative included"
+        }
+        Pad => "constant mode, non-negative pads (attribute before opset 11), axes input (18+)",
+        Expand => "any broadcast",
+        Gather => "constant indices of any rank, any axis; the data's gradient (indices have none)",
+        _ => "",
+    }
 }
 
 /// The differentiation status of an op.

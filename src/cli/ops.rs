@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::autodiff::{GradSupport, gradient_support};
+use crate::autodiff::{GradSupport, gradient_limits, gradient_support};
 use crate::ir::OpType;
 
 /// Arguments of `ops`.
@@ -15,9 +15,12 @@ pub struct OpsArgs {
     markdown: bool,
 }
 
-/// The README's table of supported ops, generated from the code.
+/// The README's table of supported ops, generated from the code: the opset each op is read from,
+/// whether it has a gradient rule, and what the rule covers.
 pub fn markdown_table() -> String {
-    let mut out = String::from("| op | since opset | gradient |\n|---|---|---|\n");
+    let mut out = String::from(
+        "| op | since opset | gradient | what the gradient covers |\n|---|---|---|---|\n",
+    );
     let mut ops: Vec<OpType> = OpType::ALL.to_vec();
     ops.sort_by_key(|o| o.name());
     for op in ops {
@@ -27,7 +30,8 @@ pub fn markdown_table() -> String {
             GradSupport::Unsupported => "not yet",
         };
         let since = op.since_opset().max(crate::ir::MIN_OPSET);
-        out.push_str(&format!("| {} | {since} | {g} |\n", op.name()));
+        let limits = gradient_limits(op);
+        out.push_str(&format!("| {} | {since} | {g} | {limits} |\n", op.name()));
     }
     out
 }
@@ -38,7 +42,10 @@ pub fn run(a: OpsArgs) -> anyhow::Result<ExitCode> {
         out!("{}", markdown_table());
     } else {
         for op in OpType::ALL {
-            outln!("{:<24} {:?}", op.name(), gradient_support(*op));
+            let limits = gradient_limits(*op);
+            let support = format!("{:?}", gradient_support(*op));
+            let line = format!("{:<24} {:<12} {limits}", op.name(), support);
+            outln!("{}", line.trim_end());
         }
     }
     Ok(ExitCode::SUCCESS)

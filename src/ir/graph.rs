@@ -88,15 +88,15 @@ pub struct Graph {
     node_names: HashMap<String, NodeId>,
 }
 
-/// Oldest opset of the default domain we read.
-pub const MIN_OPSET: i64 = 13;
-/// Newest opset of the default domain we read.
-pub const MAX_OPSET: i64 = 21;
+/// Oldest opset of the default domain we read (the oldest ONNX Runtime guarantees to run).
+pub const MIN_OPSET: i64 = 7;
+/// Newest opset of the default domain we read (the newest ONNX Runtime 1.31 runs).
+pub const MAX_OPSET: i64 = 26;
 /// The opset of graphs that intrain builds itself.
 pub const BUILD_OPSET: i64 = 17;
 
 impl Graph {
-    /// An empty graph for `opset` (13 to 21).
+    /// An empty graph for `opset` ([`MIN_OPSET`] to [`MAX_OPSET`]).
     pub fn new(name: impl Into<String>, opset: i64) -> Result<Graph> {
         if !(MIN_OPSET..=MAX_OPSET).contains(&opset) {
             return Err(Error::Opset {

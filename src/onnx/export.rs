@@ -1,6 +1,7 @@
 //! IR → ONNX model bytes.
 //!
-//! Writes IR version 10, the graph's opset for the default domain, initializers as raw
+//! Writes IR version 10 (or the first IR version of the graph's opset, for opsets 23 to 26), the
+//! graph's opset for the default domain, initializers as raw
 //! little-endian data, and static shapes on every input, output and intermediate value (so
 //! Netron shows them and `onnx.checker.check_model(full_check=True)` accepts the file).
 
@@ -13,8 +14,20 @@ use super::pb;
 use crate::error::{Error, Result};
 use crate::ir::{Graph, TensorType, ValueSource};
 
-/// The IR version written.
+/// The IR version written for opsets up to 22.
 pub const IR_VERSION: i64 = 10;
+
+/// The IR version written for a graph of `opset`: [`IR_VERSION`], or the IR version the ONNX
+/// release that introduced the opset writes (23: 11, 24: 12, 25 and 26: 13), which ONNX's checker
+/// requires.
+pub fn ir_version_for(opset: i64) -> i64 {
+    match opset {
+        ..=22 => IR_VERSION,
+        23 => 11,
+        24 => 12,
+        _ => 13,
+    }
+}
 
 fn value_info(name: &str, ty: &TensorType) -> pb::ValueInfoProto {
     use pb::tensor_shape_proto::{Dimension, dimension::Value as V};
@@ -86,7 +99,7 @@ pub fn to_model_proto(graph: &Graph) -> pb::ModelProto {
         ..Default::default()
     };
     pb::ModelProto {
-        ir_version: Some(IR_VERSION),
+        ir_version: Some(ir_version_for(graph.opset)),
         opset_import: vec![pb::OperatorSetIdProto {
             domain: Some(String::new()),
             version: Some(graph.opset),

@@ -1,6 +1,7 @@
 //! ONNX model → IR.
 //!
-//! Reads opsets 13 to 21 of the default domain, with external data next to the model. Dynamic
+//! Reads opsets 7 to 26 of the default domain (those ONNX Runtime 1.31 runs; nodes keep their
+//! opset's form, e.g. Squeeze axes as an attribute before 13), with external data next to the model. Dynamic
 //! input dimensions must be given values ([`ImportOptions`]); everything downstream then has a
 //! static shape. Exporters' quirks handled here: unnamed nodes get a name, initializers listed
 //! as graph inputs (IR < 4) are treated as initializers, omitted optional outputs are named.

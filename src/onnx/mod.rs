@@ -8,5 +8,5 @@ mod import;
 #[rustfmt::skip]
 pub mod pb;
 
-pub use export::{IR_VERSION, save, save_with_metadata, to_bytes, to_model_proto};
+pub use export::{IR_VERSION, ir_version_for, save, save_with_metadata, to_bytes, to_model_proto};
 pub use import::{ImportOptions, ImportedModel, load_model, model_from_bytes};

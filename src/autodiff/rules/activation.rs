@@ -2,10 +2,11 @@
 
 use super::RuleCtx;
 use crate::error::{Error, Result};
+use crate::ir::infer::softmax_axis;
 use crate::ir::{Attr, OpType, ValueId};
 
-/// Elementwise activations: Relu, LeakyRelu, Clip (ReLU6), Sigmoid, Tanh, HardSigmoid,
-/// HardSwish, Erf, Gelu, Elu, Softplus.
+/// Elementwise activations: Relu, LeakyRelu, Clip (bounds as inputs or, before opset 11,
+/// attributes), Sigmoid, Tanh, HardSigmoid, HardSwish, Erf, Gelu (exact and tanh), Elu, Softplus.
 pub fn activation(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let g = c.g()?;
     let x = c.x(0)?;
@@ -19,10 +20,15 @@ pub fn activation(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let alpha = c.float("alpha", default_alpha);
     let beta = c.float("beta", 0.5);
     let tanh_gelu = matches!(c.node.attrs.get("approximate"), Some(Attr::String(s)) if s == "tanh");
-    let clip_bounds: Vec<(usize, ValueId)> =
+    // Clip's bounds: inputs from opset 11, `min`/`max` attributes before.
+    let mut clip_bounds: Vec<(usize, ValueId)> =
         (1..3).filter_map(|i| c.inputs.get(i).copied().flatten().map(|b| (i, b))).collect();
-    if tanh_gelu {
-        return Err(c.err("the tanh approximation of Gelu is not supported yet"));
+    if op == OpType::Clip && c.e.opset() < 11 {
+        for (i, name) in [(1, "min"), (2, "max")] {
+            if let Some(Attr::Float(v)) = c.node.attrs.get(name) {
+                clip_bounds.push((i, c.e.scalar(*v)?));
+            }
+        }
     }
     let e = &mut *c.e;
     let d = match op {
@@ -32,8 +38,7 @@ pub fn activation(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
         // gives NaN, not 0: it is reported, not hidden. The output mask equals the input mask
         // and needs no extra read of x.
         OpType::Relu => {
-            let (zero, one) = (e.scalar(0.0)?, e.scalar(1.0)?);
-            let clipped = e.op(OpType::Clip, "clip", &[y, zero, one], vec![])?;
+            let clipped = e.clip("clip", y, 0.0, 1.0)?;
             let m = e.op(OpType::Ceil, "mask", &[clipped], vec![])?;
             e.mul("dx", g, m)?
         }
@@ -41,7 +46,7 @@ pub fn activation(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
             let zero = e.scalar(0.0)?;
             let m = e.op(OpType::Greater, "mask", &[x, zero], vec![])?;
             let ga = e.scale("g_alpha", g, alpha)?;
-            e.op(OpType::Where, "dx", &[m, g, ga], vec![])?
+            e.select("dx", m, g, ga)?
         }
         OpType::Clip => {
             // Gradient inside (min, max), zero outside (PyTorch's hardtanh/relu6 convention).
@@ -56,7 +61,7 @@ pub fn activation(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
                 });
             }
             match mask {
-                Some(m) => e.op(OpType::Where, "dx", &[m, g, zero], vec![])?,
+                Some(m) => e.select("dx", m, g, zero)?,
                 None => g,
             }
         }
@@ -83,7 +88,7 @@ pub fn activation(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
             let hi = e.op(OpType::Less, "below1", &[lin, one], vec![])?;
             let m = e.op(OpType::And, "inside", &[lo, hi], vec![])?;
             let ga = e.scale("g_alpha", g, alpha)?;
-            e.op(OpType::Where, "dx", &[m, ga, zero], vec![])?
+            e.select("dx", m, ga, zero)?
         }
         OpType::HardSwish => {
             // y = x * clip(x/6 + 1/2, 0, 1): dy/dx = 0 (x < -3), 1 (x > 3), x/3 + 1/2 between.
@@ -96,8 +101,8 @@ pub fn activation(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
             let one = e.scalar(1.0)?;
             let above = e.op(OpType::Greater, "above3", &[x, hi_b], vec![])?;
             let below = e.op(OpType::Less, "below_m3", &[x, lo_b], vec![])?;
-            let s1 = e.op(OpType::Where, "slope_hi", &[above, one, mid], vec![])?;
-            let s2 = e.op(OpType::Where, "slope_all", &[below, zero, s1], vec![])?;
+            let s1 = e.select("slope_hi", above, one, mid)?;
+            let s2 = e.select("slope_all", below, zero, s1)?;
             e.mul("dx", g, s2)?
         }
         OpType::Erf => {
@@ -107,6 +112,30 @@ pub fn activation(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
             let ex = e.op(OpType::Exp, "exp", &[nxx], vec![])?;
             let t = e.scale("d_erf", ex, std::f32::consts::FRAC_2_SQRT_PI)?;
             e.mul("dx", g, t)?
+        }
+        OpType::Gelu if tanh_gelu => {
+            // y = x/2 (1 + tanh u), u = √(2/π) (x + 0.044715 x³):
+            // dy/dx = (1 + t)/2 + x/2 (1 − t²) √(2/π) (1 + 3·0.044715 x²), t = tanh u.
+            let k = (2.0 / std::f32::consts::PI).sqrt();
+            let xx = e.mul("x2", x, x)?;
+            let xxx = e.mul("x3", xx, x)?;
+            let cubic = e.scale("cubic", xxx, 0.044715)?;
+            let inner = e.add("x_cubic", x, cubic)?;
+            let u = e.scale("u", inner, k)?;
+            let t = e.op(OpType::Tanh, "tanh", &[u], vec![])?;
+            let one = e.scalar(1.0)?;
+            let one_t = e.add("one_t", one, t)?;
+            let left = e.scale("left", one_t, 0.5)?;
+            let tt = e.mul("t2", t, t)?;
+            let sech2 = e.sub("sech2", one, tt)?;
+            let xx3 = e.scale("x2_3c", xx, 3.0 * 0.044715)?;
+            let du = e.add("du_dx_over_k", one, xx3)?;
+            let du = e.scale("du_dx", du, k)?;
+            let xs = e.mul("x_sech2", x, sech2)?;
+            let xsd = e.mul("x_sech2_du", xs, du)?;
+            let right = e.scale("right", xsd, 0.5)?;
+            let dd = e.add("dgelu", left, right)?;
+            e.mul("dx", g, dd)?
         }
         OpType::Gelu => {
             // Φ(x) + x φ(x), Φ(x) = (1 + erf(x/√2))/2, φ(x) = exp(-x²/2)/√(2π)
@@ -129,7 +158,7 @@ pub fn activation(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
             let a = e.scalar(alpha)?;
             let ya = e.add("y_alpha", y, a)?;
             let gn = e.mul("g_neg", g, ya)?;
-            e.op(OpType::Where, "dx", &[m, g, gn], vec![])?
+            e.select("dx", m, g, gn)?
         }
         OpType::Softplus => {
             let s = e.op(OpType::Sigmoid, "sigmoid", &[x], vec![])?;
@@ -140,21 +169,28 @@ pub fn activation(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     Ok(vec![Some(d)])
 }
 
-/// Softmax: dx = y (dy - Σ dy y); LogSoftmax: dx = dy - softmax Σ dy.
+/// Softmax: dx = y (dy - Σ dy y); LogSoftmax: dx = dy - softmax Σ dy. The sums run over the
+/// normalised axes: the one axis from opset 13, every axis from `axis` on before.
 pub fn softmax(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let g = c.g()?;
     let y = c.y(0);
     let rank = c.shape(y).len();
-    let axis = c.axis(c.int("axis", -1), rank);
+    let opset = c.e.opset();
+    let attr = match c.node.attrs.get("axis") {
+        Some(Attr::Int(a)) => Some(*a),
+        _ => None,
+    };
+    let axis = c.axis(softmax_axis(opset, attr), rank);
+    let axes: Vec<usize> = if opset >= 13 { vec![axis] } else { (axis..rank).collect() };
     let e = &mut *c.e;
     let d = if c.node.op == OpType::Softmax {
         let gy = e.mul("g_y", g, y)?;
-        let s = e.reduce_sum("sum_gy", gy, &[axis], true)?;
+        let s = e.reduce_sum("sum_gy", gy, &axes, true)?;
         let t = e.sub("g_minus", g, s)?;
         e.mul("dx", y, t)?
     } else {
         let p = e.op(OpType::Exp, "softmax", &[y], vec![])?;
-        let s = e.reduce_sum("sum_g", g, &[axis], true)?;
+        let s = e.reduce_sum("sum_g", g, &axes, true)?;
         let ps = e.mul("p_sum", p, s)?;
         e.sub("dx", g, ps)?
     };

@@ -2,7 +2,7 @@
 
 use super::RuleCtx;
 use crate::error::Result;
-use crate::ir::{OpType, ValueId};
+use crate::ir::{DType, OpType, Tensor, ValueId};
 
 /// Add, Sub, Mul, Div, Sum, Mean: gradients reduced back over broadcast axes.
 pub fn arith(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
@@ -42,7 +42,7 @@ pub fn arith(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     Ok(out)
 }
 
-/// Neg, Reciprocal, Sqrt, Exp, Log, Pow (constant exponent), Abs.
+/// Neg, Reciprocal, Sqrt, Exp, Log, Pow (the base's gradient, any exponent), Abs.
 pub fn unary(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let g = c.g()?;
     let x = c.x(0)?;
@@ -61,18 +61,44 @@ pub fn unary(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
         OpType::Exp => c.e.mul("dx", g, y)?,
         OpType::Log => c.e.div("dx", g, x)?,
         OpType::Abs => {
-            let s = c.e.op(OpType::Sign, "sign", &[x], vec![])?;
+            let s = c.e.sign("sign", x)?;
             c.e.mul("dx", g, s)?
         }
         OpType::Pow => {
             if c.need(1) {
                 return Err(c.err("gradient with respect to the exponent is not supported"));
             }
-            let p = c.const_scalar(1).ok_or_else(|| c.err("the exponent must be a constant"))?;
-            let pm1 = c.e.scalar((p - 1.0) as f32)?;
+            // d/dx x^p = p·x^(p−1), elementwise with p broadcast: a scalar or a tensor exponent.
+            let p = c.x(1)?;
+            let known = c.e.graph().value(p).data.clone();
+            let (pm1, pf) = match known {
+                Some(t) if t.shape.is_empty() => {
+                    let p = t.to_f64()[0];
+                    (c.e.scalar((p - 1.0) as f32)?, c.e.scalar(p as f32)?)
+                }
+                Some(t) => {
+                    let pv = t.to_f64();
+                    let shape = t.shape.clone();
+                    let pm1 =
+                        Tensor::f32(shape.clone(), pv.iter().map(|&v| (v - 1.0) as f32).collect());
+                    let pf = Tensor::f32(shape, pv.iter().map(|&v| v as f32).collect());
+                    (c.e.tensor("p_minus_1", pm1)?, c.e.tensor("p_f32", pf)?)
+                }
+                None => {
+                    let pf = if c.e.graph().value(p).ty.dtype == DType::F32 {
+                        p
+                    } else {
+                        c.e.cast_f32("p_f32", p)?
+                    };
+                    let one = c.e.scalar(1.0)?;
+                    (c.e.sub("p_minus_1", pf, one)?, pf)
+                }
+            };
             let xp = c.e.op(OpType::Pow, "x_pm1", &[x, pm1], vec![])?;
             let t = c.e.mul("g_xpm1", g, xp)?;
-            c.e.scale("dx", t, p as f32)?
+            let d = c.e.mul("dx_full", t, pf)?;
+            let xs = c.shape(x);
+            c.e.unbroadcast("dx", d, &xs)?
         }
         _ => return Err(c.err("unexpected op")),
     };

@@ -114,7 +114,8 @@ pub fn conv_group(
         let stride1 = sp.strides.iter().all(|&s| s == 1);
         let eff: Vec<usize> = (0..2).map(|i| sp.dilations[i] * (sp.kernel[i] - 1)).collect();
         let fits = (0..2).all(|i| sp.pads_begin[i] <= eff[i] && sp.pads_end[i] <= eff[i]);
-        dx = Some(if stride1 && fits {
+        // The flipped weight needs Slice with steps (opset 10); before, the ConvTranspose form.
+        dx = Some(if stride1 && fits && e.opset() >= 10 {
             // Weight (Co, Ci/g, kh, kw) → (Ci, Co/g, kh, kw), spatially flipped; siblings'
             // flipped weights side by side along the (Co) input channels of this convolution.
             let mut flipped = Vec::with_capacity(uses.len());
@@ -231,8 +232,7 @@ pub fn conv_group(
             let rows = if uses.len() == 1 {
                 dw_all
             } else {
-                let (starts, ends, axes) = (e.ints(&[start])?, e.ints(&[end])?, e.ints(&[0])?);
-                e.op(OpType::Slice, "dw_rows", &[dw_all, starts, ends, axes], vec![])?
+                e.slice("dw_rows", dw_all, &[start], &[end], &[0])?
             };
             let wsu = e.shape(u.w);
             per_use[k].0 = Some(e.reshape("dw", rows, &wsu)?);

@@ -12,6 +12,7 @@ mod einsum;
 mod linalg;
 mod norm;
 mod pool;
+mod pool_nd;
 mod shape;
 
 pub use conv::{ConvUse, conv_group};
@@ -114,12 +115,6 @@ impl RuleCtx<'_> {
         self.e.graph().value(v).data.as_ref().map(|t| t.to_i64())
     }
 
-    /// A statically known input as a scalar.
-    pub fn const_scalar(&self, i: usize) -> Option<f64> {
-        let v = self.inputs.get(i).copied().flatten()?;
-        self.e.graph().value(v).data.as_ref().and_then(|t| t.to_f64().first().copied())
-    }
-
     /// An error about this node.
     pub fn err(&self, reason: impl Into<String>) -> Error {
         Error::node(
@@ -157,8 +152,8 @@ pub fn rule(op: OpType) -> Option<Rule> {
         BatchNormalization => norm::batch_norm,
         LayerNormalization => norm::layer_norm,
         ReduceL2 => norm::reduce_l2,
-        AveragePool => pool::average_pool,
-        MaxPool => pool::max_pool,
+        AveragePool => pool_nd::average_pool,
+        MaxPool => pool_nd::max_pool,
         GlobalAveragePool => pool::global_average_pool,
         ReduceMean | ReduceSum => shape::reduce,
         Reshape | Flatten | Squeeze | Unsqueeze => shape::reshape_like,
@@ -169,6 +164,7 @@ pub fn rule(op: OpType) -> Option<Rule> {
         Pad => shape::pad,
         Expand => shape::expand,
         Gather => shape::gather,
+        ScatterND => shape::scatter_nd,
         _ => return None,
     })
 }

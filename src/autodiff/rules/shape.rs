@@ -1,13 +1,27 @@
 //! Data movement: Identity, Dropout, Cast, reshapes, Transpose, Concat, Split, Slice, Pad,
-//! Expand, ReduceMean, ReduceSum.
+//! Expand, Gather, ReduceMean, ReduceSum.
 
 use super::RuleCtx;
 use crate::error::Result;
 use crate::ir::{Attr, OpType, ValueId};
 
 /// Identity and Dropout (differentiated as identity: intrain scores at initialisation, where
-/// dropout is off).
+/// dropout is off). A Dropout that the model forces into training mode (a constant true
+/// `training_mode` input) with a non-zero ratio draws random masks: refused rather than
+/// differentiated as something it does not compute.
 pub fn identity(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    if c.node.op == OpType::Dropout && c.e.opset() >= 12 {
+        let training = c.const_ints(2).is_some_and(|v| v.iter().any(|&b| b != 0));
+        let ratio = match c.inputs.get(1).copied().flatten() {
+            Some(r) => c.e.graph().value(r).data.as_ref().and_then(|t| t.to_f64().first().copied()),
+            None => Some(0.5),
+        };
+        if training && ratio != Some(0.0) {
+            return Err(c.err(
+                "Dropout in training mode (training_mode input true) draws random masks; intrain differentiates dropout as off (export the model in eval mode)",
+            ));
+        }
+    }
     let mut out = vec![None; c.inputs.len()];
     out[0] = Some(c.g()?);
     Ok(out)
@@ -92,10 +106,38 @@ fn slice_axis(
     start: usize,
     end: usize,
 ) -> Result<ValueId> {
-    let s = c.e.ints(&[start as i64])?;
-    let e = c.e.ints(&[end as i64])?;
-    let a = c.e.ints(&[axis as i64])?;
-    c.e.op(OpType::Slice, name, &[g, s, e, a], vec![])
+    c.e.slice(name, g, &[start as i64], &[end as i64], &[axis as i64])
+}
+
+/// The transpose of a gather along `axis`: `g` has size `idx.len()` on `axis`, the result size
+/// `dim`, with `out[.., i, ..] = Σ_{j: idx[j] = i} g[.., j, ..]` (a MatMul with a constant one-hot
+/// matrix; `idx` already normalised to `0..dim`).
+fn scatter_axis(
+    c: &mut RuleCtx,
+    name: &str,
+    g: ValueId,
+    axis: usize,
+    idx: &[usize],
+    dim: usize,
+) -> Result<ValueId> {
+    let gs = c.shape(g);
+    let r = gs.len();
+    let k = idx.len();
+    let mut onehot = vec![0f32; k * dim];
+    for (j, &i) in idx.iter().enumerate() {
+        onehot[j * dim + i] = 1.0;
+    }
+    let s = c.e.tensor(&format!("{name}_onehot"), crate::ir::Tensor::f32([k, dim], onehot))?;
+    let mut perm: Vec<usize> = (0..r).filter(|&a| a != axis).collect();
+    perm.push(axis);
+    let last = axis == r - 1;
+    let gt = if last { g } else { c.e.transpose(&format!("{name}_last"), g, &perm)? };
+    let scattered = c.e.op(OpType::MatMul, &format!("{name}_scattered"), &[gt, s], vec![])?;
+    let mut inv = vec![0; r];
+    for (i, &p) in perm.iter().enumerate() {
+        inv[p] = i;
+    }
+    if last { Ok(scattered) } else { c.e.transpose(name, scattered, &inv) }
 }
 
 /// Concat: each input gets its slice of the gradient.
@@ -135,32 +177,68 @@ pub fn split(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     Ok(out)
 }
 
-/// Slice with unit steps: the gradient padded with zeros back to the input's shape.
+/// Slice (any steps; starts, ends, axes as attributes before opset 10): each unit-step axis is
+/// padded back with zeros, each other axis (negative or larger steps) scattered back through a
+/// one-hot matrix.
 pub fn slice(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let xs = c.shape(c.x(0)?);
     let r = xs.len() as i64;
-    let starts = c.const_ints(1).ok_or_else(|| c.err("starts must be constant"))?;
-    let ends = c.const_ints(2).ok_or_else(|| c.err("ends must be constant"))?;
-    let axes = c.const_ints(3).unwrap_or_else(|| (0..starts.len() as i64).collect());
-    let steps = c.const_ints(4).unwrap_or_else(|| vec![1; starts.len()]);
-    if steps.iter().any(|&s| s != 1) {
-        return Err(c.err("only unit-step slices are differentiated"));
+    let attr_form = c.e.opset() < 10;
+    let get = |c: &RuleCtx, i: usize, name: &str| {
+        if attr_form { c.ints(name) } else { c.const_ints(i) }
+    };
+    let starts = get(c, 1, "starts").ok_or_else(|| c.err("starts must be constant"))?;
+    let ends = get(c, 2, "ends").ok_or_else(|| c.err("ends must be constant"))?;
+    let axes = get(c, 3, "axes").unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let steps =
+        if attr_form { None } else { c.const_ints(4) }.unwrap_or_else(|| vec![1; starts.len()]);
+    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+        return Err(c.err("starts, ends, axes and steps have different lengths"));
     }
     let mut begin = vec![0i64; xs.len()];
     let mut end_pad = vec![0i64; xs.len()];
+    // Axes with a non-unit step: (axis, the input index of each output position).
+    let mut strided: Vec<(usize, Vec<usize>)> = Vec::new();
     for k in 0..starts.len() {
         let a = if axes[k] < 0 { axes[k] + r } else { axes[k] } as usize;
         let dim = xs[a] as i64;
-        let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v }.clamp(0, dim);
-        let (s, e) = (norm(starts[k]), norm(ends[k]).max(norm(starts[k])));
-        begin[a] = s;
-        end_pad[a] = dim - e;
+        let step = steps[k];
+        let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+        if step == 1 {
+            let (s, e) = (norm(starts[k]).clamp(0, dim), norm(ends[k]).clamp(0, dim));
+            begin[a] = s;
+            end_pad[a] = dim - e.max(s);
+            continue;
+        }
+        if step == 0 {
+            return Err(c.err("slice step 0"));
+        }
+        // The forward's clamping (shape_ops::slice): positive steps within [0, dim], negative
+        // ones within [-1, dim - 1].
+        let (s, e) = if step > 0 {
+            (norm(starts[k]).clamp(0, dim), norm(ends[k]).clamp(0, dim))
+        } else {
+            (norm(starts[k]).clamp(0, dim - 1), norm(ends[k]).clamp(-1, dim - 1))
+        };
+        let mut idx = Vec::new();
+        let mut i = s;
+        while (step > 0 && i < e) || (step < 0 && i > e) {
+            idx.push(i as usize);
+            i += step;
+        }
+        strided.push((a, idx));
     }
-    let g = c.g()?;
-    begin.extend(end_pad);
-    let pads = c.e.ints(&begin)?;
+    let mut d = c.g()?;
+    for (a, idx) in strided {
+        d = scatter_axis(c, &format!("dx_axis{a}"), d, a, &idx, xs[a])?;
+    }
     let mut out = vec![None; c.inputs.len()];
-    out[0] = Some(c.e.op(OpType::Pad, "dx", &[g, pads], vec![])?);
+    out[0] = Some(if begin.iter().chain(&end_pad).all(|&p| p == 0) {
+        d
+    } else {
+        begin.extend(end_pad);
+        c.e.pad_zeros("dx", d, &begin)?
+    });
     Ok(out)
 }
 
@@ -175,7 +253,8 @@ pub fn pad(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     }
     let xs = c.shape(c.x(0)?);
     let r = xs.len();
-    let pads = c.const_ints(1).ok_or_else(|| c.err("pads must be constant"))?;
+    let pads = if c.e.opset() < 11 { c.ints("pads") } else { c.const_ints(1) }
+        .ok_or_else(|| c.err("pads must be constant"))?;
     let axes: Vec<usize> = match c.const_ints(3) {
         Some(a) => a.iter().map(|&v| c.axis(v, r)).collect(),
         None => (0..r).collect(),
@@ -188,11 +267,8 @@ pub fn pad(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let starts: Vec<i64> = (0..n).map(|k| pads[k]).collect();
     let ends: Vec<i64> = (0..n).map(|k| pads[k] + xs[axes[k]] as i64).collect();
     let ax: Vec<i64> = axes.iter().map(|&a| a as i64).collect();
-    let s = c.e.ints(&starts)?;
-    let e = c.e.ints(&ends)?;
-    let a = c.e.ints(&ax)?;
     let mut out = vec![None; c.inputs.len()];
-    out[0] = Some(c.e.op(OpType::Slice, "dx", &[g, s, e, a], vec![])?);
+    out[0] = Some(c.e.slice("dx", g, &starts, &ends, &ax)?);
     Ok(out)
 }
 
@@ -205,42 +281,48 @@ pub fn expand(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     Ok(out)
 }
 
-/// Gather with constant indices (scalar or 1-D): the gradient is scattered back with a
-/// constant one-hot matrix, `dData = gᵀ-moved · S` where `S[k, idx[k]] = 1` (repeated indices
-/// accumulate).
+/// Gather with constant indices of any rank: the gradient is scattered back with a constant
+/// one-hot matrix, `dData = g · S` along the gathered axis, where `S[k, idx[k]] = 1` over the
+/// flattened indices (repeated indices accumulate).
 pub fn gather(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let xs = c.shape(c.x(0)?);
     let r = xs.len();
     let axis = c.axis(c.int("axis", 0), r);
     let idx = c.const_ints(1).ok_or_else(|| c.err("only constant indices are differentiated"))?;
-    let ishape = c.shape(c.x(1)?);
-    if ishape.len() > 1 {
-        return Err(c.err("only scalar or 1-D indices are differentiated"));
-    }
     let d = xs[axis];
-    let k = idx.len();
-    let mut onehot = vec![0f32; k * d];
-    for (j, &i) in idx.iter().enumerate() {
-        let i = if i < 0 { i + d as i64 } else { i };
-        if !(0..d as i64).contains(&i) {
-            return Err(c.err(format!("index {i} out of range")));
+    let mut norm = Vec::with_capacity(idx.len());
+    for &i in &idx {
+        let j = if i < 0 { i + d as i64 } else { i };
+        if !(0..d as i64).contains(&j) {
+            return Err(c.err(format!("index {i} out of range for an axis of size {d}")));
         }
-        onehot[j * d + i as usize] = 1.0;
+        norm.push(j as usize);
     }
-    let s = c.e.tensor("scatter", crate::ir::Tensor::f32([k, d], onehot))?;
     let g = c.g()?;
-    // Bring the gathered axis (size k, restored for a scalar index) last.
+    // The index axes (none for a scalar index) flattened into one axis of size k.
     let mut gshape = xs.clone();
-    gshape[axis] = k;
+    gshape[axis] = norm.len();
     let g = c.e.reshape("g_axis", g, &gshape)?;
-    let mut perm: Vec<usize> = (0..r).filter(|&a| a != axis).collect();
-    perm.push(axis);
-    let gt = if axis == r - 1 { g } else { c.e.transpose("g_last", g, &perm)? };
-    let scattered = c.e.op(OpType::MatMul, "scattered", &[gt, s], vec![])?;
-    let mut inv = vec![0; r];
-    for (i, &p) in perm.iter().enumerate() {
-        inv[p] = i;
-    }
-    let dx = if axis == r - 1 { scattered } else { c.e.transpose("dx", scattered, &inv)? };
+    let dx = scatter_axis(c, "dx", g, axis, &norm, d)?;
     Ok(vec![Some(dx), None])
+}
+
+/// ScatterND without reduction: the data's gradient is dY with the scattered positions zeroed
+/// (they were overwritten); the updates' gradient (a GatherND of dY) is not supported.
+pub fn scatter_nd(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    if c.node.attrs.get("reduction").is_some_and(|r| *r != Attr::String("none".into())) {
+        return Err(c.err("only ScatterND without reduction is differentiated"));
+    }
+    if c.need(2) {
+        return Err(c.err("the gradient with respect to the updates is not supported"));
+    }
+    let g = c.g()?;
+    let indices = c.x(1)?;
+    let us = c.shape(c.x(2)?);
+    let zeros = c.e.zeros("zero_updates", &us)?;
+    let mut out = vec![None; c.inputs.len()];
+    if c.need(0) {
+        out[0] = Some(c.e.op(OpType::ScatterND, "dx", &[g, indices, zeros], vec![])?);
+    }
+    Ok(out)
 }

@@ -324,8 +324,9 @@ pub fn pool(ctx: &Ctx) -> Result<Vec<Inferred>> {
         1 => true,
         v => return Err(ctx.attr_err("ceil_mode", format!("must be 0 or 1, got {v}"))),
     };
-    if ctx.op == OpType::MaxPool && ctx.int("storage_order", 0)? != 0 {
-        return Err(ctx.attr_err("storage_order", "only row-major (0) is supported"));
+    // storage_order only numbers the Indices output (row- or column-major).
+    if ctx.op == OpType::MaxPool && !matches!(ctx.int("storage_order", 0)?, 0 | 1) {
+        return Err(ctx.attr_err("storage_order", "must be 0 or 1"));
     }
     if ctx.op == OpType::AveragePool {
         let c = ctx.int("count_include_pad", 0)?;

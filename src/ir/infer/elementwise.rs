@@ -27,7 +27,9 @@ pub fn unary(ctx: &Ctx) -> Result<Vec<Inferred>> {
         }
         OpType::Not if x.ty.dtype != DType::Bool => return Err(ctx.err("input must be bool")),
         OpType::Dropout => {
-            let mask = unknown(DType::Bool, x.ty.shape.clone());
+            // The mask is bool from opset 10, the data's type before.
+            let mask_type = if ctx.opset >= 10 { DType::Bool } else { x.ty.dtype };
+            let mask = unknown(mask_type, x.ty.shape.clone());
             return Ok(vec![unknown(x.ty.dtype, x.ty.shape.clone()), mask]);
         }
         _ => {}
@@ -96,6 +98,9 @@ pub fn broadcast(ctx: &Ctx) -> Result<Vec<Inferred>> {
                 ctx.err(format!("input {i} is {d} but input {} is {dtype}", data_inputs[0]))
             );
         }
+    }
+    if ctx.op == Equal && dtype.is_float() && ctx.opset < 11 {
+        return Err(ctx.err(format!("float inputs need opset 11, the model has {}", ctx.opset)));
     }
     if ctx.op == Where && ctx.ty(0)?.dtype != DType::Bool {
         return Err(ctx.err("condition (input 0) must be bool"));

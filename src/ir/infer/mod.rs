@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 pub use broadcast::broadcast_shapes;
 pub use conv::{ConvGeometry, SpatialParams, conv_geometry};
+pub use norm::softmax_axis;
 
 use super::attr::Attr;
 use super::dtype::{DType, TensorType};
@@ -104,6 +105,17 @@ impl<'a> Ctx<'a> {
                     v.name
                 ))),
             },
+        }
+    }
+
+    /// An integer list that is attribute `name` in the opsets where that attribute exists
+    /// ([`OpType::attr_opsets`]) and input `i` from the opset that made it an input.
+    pub fn ints_attr_or_input(&self, i: usize, name: &str) -> Result<Option<Vec<i64>>> {
+        let (first, last) = self.op.attr_opsets(name);
+        if (first..=last).contains(&self.opset) {
+            Ok(self.ints(name)?.map(<[i64]>::to_vec))
+        } else {
+            self.const_ints(i, name)
         }
     }
 
@@ -212,24 +224,25 @@ fn check_signature(ctx: &Ctx) -> Result<()> {
         if !op.allowed_attrs().contains(&name.as_str()) {
             return Err(ctx.attr_err(name, "not supported by intrain for this op"));
         }
+        let (first, last) = op.attr_opsets(name);
+        if ctx.opset < first {
+            return Err(ctx.attr_err(
+                name,
+                format!("exists from opset {first}, the model has opset {}", ctx.opset),
+            ));
+        }
+        if ctx.opset > last {
+            return Err(ctx.attr_err(
+                name,
+                format!(
+                    "exists up to opset {last} (an input or gone from opset {}), the model has opset {}",
+                    last + 1,
+                    ctx.opset
+                ),
+            ));
+        }
     }
-    // Attributes that became inputs in the opsets we read.
-    if matches!(
-        op,
-        OpType::ReduceMean
-            | OpType::ReduceMax
-            | OpType::ReduceMin
-            | OpType::ReduceSumSquare
-            | OpType::ReduceL2
-    ) && ctx.opset >= 18
-        && ctx.attrs.contains_key("axes")
-    {
-        return Err(ctx.attr_err("axes", "is an input, not an attribute, from opset 18"));
-    }
-    if op == OpType::Split && ctx.opset < 18 && ctx.attrs.contains_key("num_outputs") {
-        return Err(ctx.attr_err("num_outputs", "exists only from opset 18"));
-    }
-    let (min, max) = op.input_arity();
+    let (min, max) = op.input_arity_at(ctx.opset);
     let n = ctx.inputs.len();
     if n < min || n > max {
         let want = if min == max {
@@ -239,7 +252,15 @@ fn check_signature(ctx: &Ctx) -> Result<()> {
         } else {
             format!("{min} to {max}")
         };
-        return Err(ctx.err(format!("has {n} inputs, expected {want}")));
+        return Err(ctx.err(format!("has {n} inputs, expected {want} at opset {}", ctx.opset)));
+    }
+    if let Some(most) = op.max_outputs_at(ctx.opset)
+        && ctx.n_outputs > most
+    {
+        return Err(ctx.err(format!(
+            "declares {} outputs, opset {} allows {most}",
+            ctx.n_outputs, ctx.opset
+        )));
     }
     for i in 0..min {
         if ctx.inputs[i].is_none() {

@@ -24,7 +24,16 @@ pub fn batch_norm(ctx: &Ctx) -> Result<Vec<Inferred>> {
         return Err(ctx.attr_err("training_mode", format!("must be 0 or 1, got {training}")));
     }
     if training == 0 && ctx.n_outputs > 1 {
+        if ctx.opset < 14 {
+            return Err(ctx.err(format!(
+                "training-mode BatchNormalization (several outputs) at opset {} is not supported (from opset 14 it is)",
+                ctx.opset
+            )));
+        }
         return Err(ctx.err("running statistics outputs exist only with training_mode=1"));
+    }
+    if ctx.int("spatial", 1)? != 1 {
+        return Err(ctx.attr_err("spatial", "only spatial=1 (per-channel statistics) is supported"));
     }
     let stat = ctx.ty(3)?.dtype;
     Ok(vec![unknown(x.dtype, x.shape.clone()), unknown(stat, vec![c]), unknown(stat, vec![c])])
@@ -74,12 +83,23 @@ pub fn instance_norm(ctx: &Ctx) -> Result<Vec<Inferred>> {
     Ok(vec![unknown(x.dtype, x.shape.clone())])
 }
 
-/// Softmax and LogSoftmax (opset >= 13: one axis).
+/// The axis attribute of Softmax and LogSoftmax with its per-opset default: from opset 13 the
+/// op normalises along that one axis (default -1); before, over the input flattened to 2-D at
+/// that axis (default 1), i.e. jointly over every axis from it on.
+pub fn softmax_axis(opset: i64, attr: Option<i64>) -> i64 {
+    attr.unwrap_or(if opset >= 13 { -1 } else { 1 })
+}
+
+/// Softmax and LogSoftmax.
 pub fn softmax(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let x = ctx.ty(0)?;
     if !x.dtype.is_float() {
         return Err(ctx.err(format!("input must be a float tensor, got {}", x.dtype)));
     }
-    ctx.axis(ctx.int("axis", -1)?, x.rank(), "axis")?;
+    let axis = match ctx.attrs.get("axis") {
+        None => None,
+        Some(_) => Some(ctx.int("axis", 0)?),
+    };
+    ctx.axis(softmax_axis(ctx.opset, axis), x.rank(), "axis")?;
     Ok(vec![unknown(x.dtype, x.shape.clone())])
 }

@@ -2,24 +2,13 @@
 
 use super::{Ctx, Inferred, unknown};
 use crate::error::Result;
-use crate::ir::op::OpType;
 
 /// The reduced axes of a Reduce* node (sorted, deduplicated, non-negative), or `None` when the
 /// node is a no-op (empty axes with `noop_with_empty_axes=1`).
 pub fn reduce_axes(ctx: &Ctx) -> Result<Option<Vec<usize>>> {
     let rank = ctx.ty(0)?.rank();
-    let axes: Option<Vec<i64>> = match ctx.op {
-        OpType::ReduceSum => ctx.const_ints(1, "axes")?,
-        _ if ctx.opset >= 18 => ctx.const_ints(1, "axes")?,
-        _ => {
-            if ctx.opt_input(1).is_some() {
-                return Err(
-                    ctx.err(format!("axes is an attribute in opset {}, not an input", ctx.opset))
-                );
-            }
-            ctx.ints("axes")?.map(|a| a.to_vec())
-        }
-    };
+    // An attribute up to opset 12 (ReduceSum) or 17 (the others), an input after.
+    let axes = ctx.ints_attr_or_input(1, "axes")?;
     let axes = axes.unwrap_or_default();
     if axes.is_empty() {
         if ctx.int("noop_with_empty_axes", 0)? != 0 {

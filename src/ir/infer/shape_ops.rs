@@ -111,7 +111,7 @@ pub fn split(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let x = ctx.ty(0)?;
     let axis = ctx.axis(ctx.int("axis", 0)?, x.rank(), "axis")?;
     let dim = x.shape[axis];
-    let sizes: Vec<usize> = if let Some(s) = ctx.const_ints(1, "split")? {
+    let sizes: Vec<usize> = if let Some(s) = ctx.ints_attr_or_input(1, "split")? {
         if s.iter().any(|&v| v < 0) || s.iter().sum::<i64>() as usize != dim {
             return Err(ctx.err(format!("split sizes {s:?} do not add up to {dim}")));
         }
@@ -138,13 +138,14 @@ pub fn split(ctx: &Ctx) -> Result<Vec<Inferred>> {
         .collect())
 }
 
-/// Slice (opset >= 10: starts, ends, axes, steps as inputs).
+/// Slice (starts, ends, axes as attributes before opset 10; as inputs, with steps, from 10).
 pub fn slice(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let x = ctx.ty(0)?;
     let rank = x.rank() as i64;
-    let starts = ctx.const_ints(1, "starts")?.unwrap_or_default();
-    let ends = ctx.const_ints(2, "ends")?.unwrap_or_default();
-    let axes = ctx.const_ints(3, "axes")?.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let starts = ctx.ints_attr_or_input(1, "starts")?.unwrap_or_default();
+    let ends = ctx.ints_attr_or_input(2, "ends")?.unwrap_or_default();
+    let axes =
+        ctx.ints_attr_or_input(3, "axes")?.unwrap_or_else(|| (0..starts.len() as i64).collect());
     let steps = ctx.const_ints(4, "steps")?.unwrap_or_else(|| vec![1; starts.len()]);
     if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
         return Err(ctx.err("starts, ends, axes and steps have different lengths"));
@@ -274,10 +275,10 @@ pub fn transpose(ctx: &Ctx) -> Result<Vec<Inferred>> {
     Ok(vec![unknown(x.dtype, shape)])
 }
 
-/// Squeeze (axes as input, opset >= 13).
+/// Squeeze (axes an attribute before opset 13, an input from 13).
 pub fn squeeze(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let x = ctx.ty(0)?;
-    let axes: Vec<usize> = match ctx.const_ints(1, "axes")? {
+    let axes: Vec<usize> = match ctx.ints_attr_or_input(1, "axes")? {
         Some(a) => a.iter().map(|&a| ctx.axis(a, x.rank(), "axis")).collect::<Result<_>>()?,
         None => (0..x.rank()).filter(|&i| x.shape[i] == 1).collect(),
     };
@@ -291,10 +292,10 @@ pub fn squeeze(ctx: &Ctx) -> Result<Vec<Inferred>> {
     Ok(vec![with_data(ctx, x.dtype, shape)])
 }
 
-/// Unsqueeze (axes as input, opset >= 13).
+/// Unsqueeze (axes an attribute before opset 13, an input from 13).
 pub fn unsqueeze(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let x = ctx.ty(0)?;
-    let raw = ctx.const_ints(1, "axes")?.unwrap_or_default();
+    let raw = ctx.ints_attr_or_input(1, "axes")?.ok_or_else(|| ctx.err("axes are required"))?;
     let out_rank = x.rank() + raw.len();
     let mut axes: Vec<usize> =
         raw.iter().map(|&a| ctx.axis(a, out_rank, "axis")).collect::<Result<_>>()?;
@@ -309,14 +310,21 @@ pub fn unsqueeze(ctx: &Ctx) -> Result<Vec<Inferred>> {
     Ok(vec![with_data(ctx, x.dtype, shape)])
 }
 
-/// Pad (pads as input, opset >= 11; axes input from opset 18).
+/// Pad (pads and value attributes before opset 11, inputs from 11; axes input from opset 18;
+/// mode `wrap` from 19).
 pub fn pad(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let x = ctx.ty(0)?;
     let mode = ctx.string("mode", "constant")?;
     if !matches!(mode, "constant" | "reflect" | "edge" | "wrap") {
         return Err(ctx.attr_err("mode", format!("unknown mode '{mode}'")));
     }
-    let pads = ctx.const_ints(1, "pads")?.unwrap_or_default();
+    if mode == "wrap" && ctx.opset < 19 {
+        return Err(ctx.attr_err(
+            "mode",
+            format!("'wrap' exists from opset 19, the model has {}", ctx.opset),
+        ));
+    }
+    let pads = ctx.ints_attr_or_input(1, "pads")?.unwrap_or_default();
     let axes: Vec<usize> = match ctx.const_ints(3, "axes")? {
         Some(a) => a.iter().map(|&a| ctx.axis(a, x.rank(), "axis")).collect::<Result<_>>()?,
         None => (0..x.rank()).collect(),
