@@ -4,9 +4,10 @@
 //! BatchNorm kept and folded, each with float64 references beside it).
 //!
 //! Run: `cargo run --release --example conformance -- [CORPUS] [--models a,b] [--out FILE.json]`
-//! (CORPUS defaults to `target/conformance`). Prints one Markdown table (model, exporter, BN
-//! mode, nodes, parameters, relative errors, verdict, time) and writes every per-tensor error to
-//! `CORPUS/results.json`.
+//! (CORPUS defaults to `target/conformance`). Prints one Markdown table with a row per
+//! architecture (each export's verdict in both BN modes, the worst errors, time), writes one row
+//! per check (model, exporter, BN mode, nodes, parameters, relative errors, verdict, time) to
+//! `CORPUS/checks.md` and every per-tensor error to `CORPUS/results.json`.
 //!
 //! Verdict rule, per (model, export, BN mode): the loss within 1e-5 relative of PyTorch float64
 //! (or within PyTorch's own float32 error where that is larger); every parameter's gradient std
@@ -51,6 +52,11 @@ struct Row {
     worst: (f64, f64, String),
     verdict: String,
     seconds: f64,
+}
+
+/// `x <= bound`, false for NaN.
+fn within(x: f64, bound: f64) -> bool {
+    x <= bound
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -161,7 +167,7 @@ fn check_mode(
             } else {
                 f64::INFINITY
             };
-            if !(ratio <= 1.0) {
+            if !within(ratio, 1.0) {
                 failures.push(format!(
                     "{name}: zero at f32 but {omax:.1e} against PyTorch's {noise:.1e}"
                 ));
@@ -192,10 +198,10 @@ fn check_mode(
     row.median_err = median(&mut errs.clone());
     let median_bound = MEDIAN_TOL.max(median(&mut f32_errs));
     let mut problems = Vec::new();
-    if !(row.loss_err <= loss_bound) {
+    if !within(row.loss_err, loss_bound) {
         problems.push(format!("loss {:.3e}", row.loss_err));
     }
-    if !(row.median_err <= median_bound) {
+    if !within(row.median_err, median_bound) {
         problems.push(format!("median {:.2e}", row.median_err));
     }
     if !failures.is_empty() {
@@ -212,6 +218,17 @@ fn check_mode(
         "verdict": row.verdict, "seconds": row.seconds,
     });
     Ok((row, detail))
+}
+
+/// The op a refusal names (`ScatterND`), or its first words.
+fn short_reason(verdict: &str) -> String {
+    if let Some(i) = verdict.find("' (") {
+        let rest = &verdict[i + 3..];
+        if let Some(j) = rest.find(')') {
+            return format!("refused, {}", &rest[..j]);
+        }
+    }
+    verdict.chars().take(60).collect()
 }
 
 fn main() -> Result<()> {
@@ -270,13 +287,13 @@ fn main() -> Result<()> {
             }
         }
     }
-    println!(
-        "| model | export | BN | nodes | params | loss err | grad err median | grad err worst (PyTorch f32) | verdict | time |"
+    // Every check, one row each, into CORPUS/checks.md.
+    let mut detail = String::from(
+        "| model | export | BN | nodes | params | loss err | grad err median | grad err worst (PyTorch f32) | verdict | time |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
-        println!(
-            "| {} | {} | {} | {} | {:.2} M | {:.1e} | {:.1e} | {:.1e} ({:.1e}) | {} | {:.1} s |",
+        detail.push_str(&format!(
+            "| {} | {} | {} | {} | {:.2} M | {:.1e} | {:.1e} | {:.1e} ({:.1e}) | {} | {:.1} s |\n",
             r.model,
             r.variant,
             r.mode,
@@ -286,8 +303,54 @@ fn main() -> Result<()> {
             r.median_err,
             r.worst.0,
             r.worst.1,
-            r.verdict,
+            r.verdict.replace('|', "/"),
             r.seconds
+        ));
+    }
+    std::fs::write(corpus.join("checks.md"), detail)?;
+    // One row per architecture on stdout: each export's verdicts (train / as-is BN).
+    println!(
+        "| model | params | ts | ts_folded | dynamo | dynamo_folded | worst loss err | worst grad err (PyTorch f32 there) | time |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut names: Vec<&str> = rows.iter().map(|r| r.model.as_str()).collect();
+    names.dedup();
+    for m in &names {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.model == *m).collect();
+        let cell = |variant: &str| {
+            let v: Vec<String> = mine
+                .iter()
+                .filter(|r| r.variant == variant)
+                .map(|r| {
+                    let mode = if r.mode == "train" { "train" } else { "as-is" };
+                    if r.verdict == "match" {
+                        format!("{mode} ✓")
+                    } else if r.verdict.starts_with("MISMATCH") {
+                        format!("{mode} ✗")
+                    } else {
+                        format!("{mode}: {}", short_reason(&r.verdict))
+                    }
+                })
+                .collect();
+            if v.is_empty() { "—".to_string() } else { v.join(", ") }
+        };
+        let loss = mine.iter().map(|r| r.loss_err).filter(|e| e.is_finite()).fold(0.0, f64::max);
+        let worst = mine
+            .iter()
+            .filter(|r| r.worst.0.is_finite())
+            .max_by(|a, b| a.worst.0.total_cmp(&b.worst.0));
+        let params = mine.iter().map(|r| r.params).max().unwrap_or(0);
+        let secs: f64 = mine.iter().map(|r| r.seconds).sum();
+        println!(
+            "| {m} | {:.1} M | {} | {} | {} | {} | {:.0e} | {} | {:.0} s |",
+            params as f64 / 1e6,
+            cell("ts"),
+            cell("ts_folded"),
+            cell("dynamo"),
+            cell("dynamo_folded"),
+            loss,
+            worst.map(|r| format!("{:.0e} ({:.0e})", r.worst.0, r.worst.1)).unwrap_or_default(),
+            secs
         );
     }
     let matched = rows.iter().filter(|r| r.verdict == "match").count();

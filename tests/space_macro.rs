@@ -374,7 +374,7 @@ fn skip_projection_and_activation_free_convs_match_pytorch_counts() {
         let g = s.lower(&a, &LowerOptions::default()).expect("lower");
         for n in g.nodes() {
             let in_none_conv = arch.split('|').enumerate().any(|(k, stage)| {
-                stage.split(':').last().unwrap_or("").split(',').enumerate().any(|(j, b)| {
+                stage.split(':').next_back().unwrap_or("").split(',').enumerate().any(|(j, b)| {
                     b.ends_with("-none") && n.name.starts_with(&format!("stage{}/block{j}/", k + 1))
                 })
             });
