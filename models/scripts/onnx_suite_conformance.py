@@ -283,7 +283,7 @@ def reference(node, opset, ins, expected, node_like_type=None):
         if len(ins) > 2 and ins[2] is not None:
             y = y + ins[2]
         return [y]
-    if op in ("ReduceMean", "ReduceSum"):
+    if op in ("ReduceMean", "ReduceSum", "ReduceL2"):
         axes_in = opset >= (13 if op == "ReduceSum" else 18)
         axes = ins[1] if axes_in and len(ins) > 1 and ins[1] is not None else None
         axes = [int(v) for v in axes.tolist()] if axes is not None else list(a.get("axes", []))
@@ -292,6 +292,8 @@ def reference(node, opset, ins, expected, node_like_type=None):
             if a.get("noop_with_empty_axes", 0):
                 return [x]
             axes = list(range(x.dim()))
+        if op == "ReduceL2":
+            return [torch.sqrt(torch.sum(x * x, dim=tuple(axes), keepdim=keep))]
         f = torch.mean if op == "ReduceMean" else torch.sum
         return [f(x, dim=tuple(axes), keepdim=keep)]
     if op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze"):
