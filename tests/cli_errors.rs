@@ -219,8 +219,9 @@ fn unsupported_attribute_value_names_the_attribute() {
 #[test]
 fn dynamic_dimension_without_value_names_input_and_dimension() {
     let p = common::root().join("models/onnx/tinyresnet_ts_unfolded.onnx").display().to_string();
+    // `grad` without --input, --batch or --dim cannot know the batch (`inspect` assumes 1).
     expect_error(
-        &["inspect", &p],
+        &["grad", &p],
         &[&p, "input 'input'", "dynamic dimension 'batch'", "--dim batch=N"],
     );
     let (code, out, _) = intrain(&["inspect", &p, "--dim", "batch=4"]);
