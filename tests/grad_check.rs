@@ -365,6 +365,44 @@ fn should_diff_scatter_nd_data() {
 }
 
 #[test]
+fn should_diff_extrema_tile_and_instance_norm() {
+    let mut init = Init::new(23);
+    // Distinct values keep the finite differences off ties.
+    let x = spread(&mut init, &[2, 3, 4]);
+    let y = spread(&mut init, &[3, 1]);
+    for op in [OpType::Max, OpType::Min] {
+        let (a, b) = (x.clone(), y.clone());
+        check(case(&format!("{op:?} broadcast"), vec![("a", a), ("b", b)], move |bld, v| {
+            Ok(vec![bld.op(op, "m", &[v["a"], v["b"]], vec![])?])
+        }));
+    }
+    for (op, axes) in [(OpType::ReduceMax, vec![1i64]), (OpType::ReduceMin, vec![0, 2])] {
+        let xx = x.clone();
+        check(case(&format!("{op:?} axes {axes:?}"), vec![("x", xx)], move |bld, v| {
+            let attrs = vec![("axes", Attr::Ints(axes.clone())), ("keepdims", Attr::Int(0))];
+            Ok(vec![bld.op(op, "r", &[v["x"]], attrs)?])
+        }));
+    }
+    let img = spread(&mut init, &[2, 3, 4, 5]);
+    check(case("global max pool", vec![("x", img.clone())], |bld, v| {
+        Ok(vec![bld.op(OpType::GlobalMaxPool, "gmp", &[v["x"]], vec![])?])
+    }));
+    check(case("tile", vec![("x", x.clone())], |bld, v| {
+        let reps = bld.param("repeats", Tensor::i64_vec(vec![2, 1, 3]))?;
+        Ok(vec![bld.op(OpType::Tile, "tile", &[v["x"], reps], vec![])?])
+    }));
+    let (scale, bias) = (init.normal_tensor(&[3], 1.0), init.normal_tensor(&[3], 1.0));
+    check(case("instance norm", vec![("x", img), ("scale", scale), ("bias", bias)], |bld, v| {
+        Ok(vec![bld.op(
+            OpType::InstanceNormalization,
+            "in",
+            &[v["x"], v["scale"], v["bias"]],
+            vec![("epsilon", Attr::Float(1e-3))],
+        )?])
+    }));
+}
+
+#[test]
 fn should_diff_einsum() {
     let mut init = Init::new(13);
     // MaxViT's attention products (spaced subscripts as the exporter writes them), a

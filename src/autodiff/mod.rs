@@ -76,6 +76,15 @@ pub fn gradient_limits(op: OpType) -> &'static str {
         Einsum => {
             "two operands without ellipsis, no subscript repeated within an operand or summed within one operand only (batched products such as attention's)"
         }
+        Max | Min => {
+            "any number of inputs, numpy broadcasting; tied inputs share the gradient evenly (PyTorch's maximum/minimum); opset 11 or later"
+        }
+        ReduceMax | ReduceMin => {
+            "any axes (attribute or input as the opset has it), keepdims; tied extrema share the gradient evenly (PyTorch's amax/amin); opset 11 or later"
+        }
+        GlobalMaxPool => "any rank; tied maxima share the gradient evenly; opset 11 or later",
+        Tile => "constant repeats",
+        InstanceNormalization => "any rank with spatial axes; input, scale and B",
         ScatterND => {
             "the data, without reduction (scattered positions get 0); the updates' gradient is refused"
         }

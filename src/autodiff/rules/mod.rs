@@ -9,6 +9,7 @@ mod activation;
 mod arith;
 mod conv;
 mod einsum;
+mod extrema;
 mod linalg;
 mod norm;
 mod pool;
@@ -152,6 +153,10 @@ pub fn rule(op: OpType) -> Option<Rule> {
         BatchNormalization => norm::batch_norm,
         LayerNormalization => norm::layer_norm,
         ReduceL2 => norm::reduce_l2,
+        Max | Min => extrema::elementwise,
+        ReduceMax | ReduceMin | GlobalMaxPool => extrema::reduce,
+        Tile => shape::tile,
+        InstanceNormalization => norm::instance_norm,
         AveragePool => pool_nd::average_pool,
         MaxPool => pool_nd::max_pool,
         GlobalAveragePool => pool::global_average_pool,

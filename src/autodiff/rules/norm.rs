@@ -1,4 +1,5 @@
-//! BatchNormalization (batch statistics or running statistics) and LayerNormalization.
+//! BatchNormalization (batch statistics or running statistics), LayerNormalization,
+//! InstanceNormalization and ReduceL2.
 
 use super::RuleCtx;
 use crate::error::Result;
@@ -137,6 +138,54 @@ pub fn layer_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
         let m1 = c.e.reduce_mean("mean_dxhat", dxh, &axes, true)?;
         let p = c.e.mul("dxhat_xhat", dxh, xhat)?;
         let m2 = c.e.reduce_mean("mean_dxhat_xhat", p, &axes, true)?;
+        let t = c.e.mul("xhat_m2", xhat, m2)?;
+        let a = c.e.sub("a", dxh, m1)?;
+        let b = c.e.sub("b", a, t)?;
+        out[0] = Some(c.e.mul("dx", b, inv)?);
+    }
+    Ok(out)
+}
+
+/// InstanceNormalization: per sample and channel over the spatial axes,
+/// `dX = inv·(dxh − mean(dxh) − xhat·mean(dxh·xhat))` with `dxh = dY·γ`; `dγ = Σ dY·xhat`,
+/// `dβ = Σ dY` over batch and space.
+pub fn instance_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    let g = c.g()?;
+    let x = c.x(0)?;
+    let scale = c.x(1)?;
+    let xs = c.shape(x);
+    if xs.len() < 3 {
+        return Err(c.err("the input needs spatial axes"));
+    }
+    let eps = c.float("epsilon", 1e-5);
+    let spatial: Vec<usize> = (2..xs.len()).collect();
+    let mut bshape = vec![1usize; xs.len()];
+    bshape[1] = xs[1];
+    let mean = c.e.reduce_mean("mean", x, &spatial, true)?;
+    let d = c.e.sub("centered", x, mean)?;
+    let dd = c.e.mul("sq", d, d)?;
+    let var = c.e.reduce_mean("var", dd, &spatial, true)?;
+    let e = c.e.scalar(eps)?;
+    let ve = c.e.add("var_eps", var, e)?;
+    let sd = c.e.op(OpType::Sqrt, "std", &[ve], vec![])?;
+    let inv = c.e.op(OpType::Reciprocal, "inv", &[sd], vec![])?;
+    let xhat = c.e.mul("xhat", d, inv)?;
+    let mut batch_space = vec![0usize];
+    batch_space.extend(&spatial);
+    let mut out = vec![None; c.inputs.len()];
+    if c.need(1) {
+        let gx = c.e.mul("g_xhat", g, xhat)?;
+        out[1] = Some(c.e.reduce_sum("dscale", gx, &batch_space, false)?);
+    }
+    if c.need(2) {
+        out[2] = Some(c.e.reduce_sum("dbias", g, &batch_space, false)?);
+    }
+    if c.need(0) {
+        let s4 = c.e.reshape("scale_b", scale, &bshape)?;
+        let dxh = c.e.mul("dxhat", g, s4)?;
+        let m1 = c.e.reduce_mean("mean_dxhat", dxh, &spatial, true)?;
+        let p = c.e.mul("dxhat_xhat", dxh, xhat)?;
+        let m2 = c.e.reduce_mean("mean_dxhat_xhat", p, &spatial, true)?;
         let t = c.e.mul("xhat_m2", xhat, m2)?;
         let a = c.e.sub("a", dxh, m1)?;
         let b = c.e.sub("b", a, t)?;

@@ -1,5 +1,5 @@
 //! Data movement: Identity, Dropout, Cast, reshapes, Transpose, Concat, Split, Slice, Pad,
-//! Expand, Gather, ReduceMean, ReduceSum.
+//! Expand, Tile, Gather, ScatterND, ReduceMean, ReduceSum.
 
 use super::RuleCtx;
 use crate::error::Result;
@@ -324,5 +324,25 @@ pub fn scatter_nd(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     if c.need(0) {
         out[0] = Some(c.e.op(OpType::ScatterND, "dx", &[g, indices, zeros], vec![])?);
     }
+    Ok(out)
+}
+
+/// Tile: the sum of dY over the copies.
+pub fn tile(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    let x = c.x(0)?;
+    let xs = c.shape(x);
+    let reps = c.const_ints(1).ok_or_else(|| c.err("repeats must be a constant"))?;
+    // dY (r0·d0, r1·d1, ...) viewed as (r0, d0, r1, d1, ...), summed over the r axes.
+    let mut split = Vec::with_capacity(2 * xs.len());
+    let mut axes = Vec::with_capacity(xs.len());
+    for (i, (&d, &r)) in xs.iter().zip(&reps).enumerate() {
+        split.push(r.max(0) as usize);
+        split.push(d);
+        axes.push(2 * i);
+    }
+    let g = c.e.reshape("g_copies", c.g()?, &split)?;
+    let s = c.e.reduce_sum("g_summed", g, &axes, false)?;
+    let mut out = vec![None; c.inputs.len()];
+    out[0] = Some(c.e.reshape("dx", s, &xs)?);
     Ok(out)
 }
