@@ -403,6 +403,32 @@ fn should_diff_extrema_tile_and_instance_norm() {
 }
 
 #[test]
+fn should_diff_conv_transpose() {
+    let mut init = Init::new(29);
+    // (stride, pad, output_padding, group, dilation)
+    for (s, p, op, grp, d) in [(1, 0, 0, 1, 1), (2, 1, 1, 1, 1), (2, 0, 0, 2, 1), (1, 1, 0, 1, 2)] {
+        let x = init.normal_tensor(&[2, 4, 5, 5], 1.0);
+        let w = init.normal_tensor(&[4, 6 / grp, 3, 3], 0.5);
+        let b = init.normal_tensor(&[6], 1.0);
+        let name = format!("conv_transpose s{s} p{p} op{op} g{grp} d{d}");
+        check(case(&name, vec![("x", x), ("w", w), ("b", b)], move |bld, v| {
+            Ok(vec![bld.op(
+                OpType::ConvTranspose,
+                "convt",
+                &[v["x"], v["w"], v["b"]],
+                vec![
+                    ("strides", Attr::Ints(vec![s, s])),
+                    ("pads", Attr::Ints(vec![p, p, p, p])),
+                    ("output_padding", Attr::Ints(vec![op, op])),
+                    ("group", Attr::Int(grp as i64)),
+                    ("dilations", Attr::Ints(vec![d, d])),
+                ],
+            )?])
+        }));
+    }
+}
+
+#[test]
 fn should_diff_einsum() {
     let mut init = Init::new(13);
     // MaxViT's attention products (spaced subscripts as the exporter writes them), a

@@ -72,6 +72,9 @@ pub fn gradient_limits(op: OpType) -> &'static str {
             "2-D input (N, C, H, W) only; strides, pads, auto_pad, dilations, groups (depthwise included); input, weight and bias"
         }
         Gemm => "transA, transB, alpha, beta; C broadcast",
+        ConvTranspose => {
+            "2-D; strides, pads, dilations, groups, output_padding (not output_shape or auto_pad); input, weight and bias"
+        }
         MatMul => "any ranks, 1-D operands included; batch dimensions broadcast",
         Einsum => {
             "two operands without ellipsis, no subscript repeated within an operand or summed within one operand only (batched products such as attention's)"

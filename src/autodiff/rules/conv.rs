@@ -300,3 +300,39 @@ impl Im2col<'_> {
         })
     }
 }
+
+/// ConvTranspose (2-D, explicit pads; no `output_shape` or `auto_pad`). It is the adjoint of a
+/// convolution with the same weight and geometry, so `dX = Conv(dY, W)` and `dW` is that
+/// convolution's weight gradient with dY as its input and X as its output gradient.
+pub fn conv_transpose(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    for a in ["output_shape", "auto_pad"] {
+        if c.node.attrs.get(a).is_some_and(|v| *v != Attr::String("NOTSET".into())) {
+            return Err(c.err(format!("the {a} attribute is not supported")));
+        }
+    }
+    let g = c.g()?;
+    let x = c.x(0)?;
+    let w = c.x(1)?;
+    // The adjoint convolution: geometry attributes only.
+    let mut adjoint = c.node.clone();
+    adjoint.op = OpType::Conv;
+    adjoint.attrs.retain(|k, _| {
+        matches!(k.as_str(), "strides" | "pads" | "dilations" | "group" | "kernel_shape")
+    });
+    let mut out = vec![None; c.inputs.len()];
+    if c.need(0) {
+        let attrs: Vec<(&str, Attr)> =
+            adjoint.attrs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        out[0] = Some(c.e.op(OpType::Conv, "dx", &[g, w], attrs)?);
+    }
+    if c.need(1) {
+        let u = ConvUse { node: &adjoint, w, g: x, need_w: true, need_b: false };
+        out[1] = conv_group(c.e, g, false, &[u])?.per_use[0].0;
+    }
+    if c.need(2) {
+        let rank = c.shape(g).len();
+        let axes: Vec<usize> = (0..rank).filter(|&a| a != 1).collect();
+        out[2] = Some(c.e.reduce_sum("db", g, &axes, false)?);
+    }
+    Ok(out)
+}

@@ -147,6 +147,7 @@ pub fn rule(op: OpType) -> Option<Rule> {
         | Softplus => activation::activation,
         Softmax | LogSoftmax => activation::softmax,
         Conv => conv::conv,
+        ConvTranspose => conv::conv_transpose,
         Gemm => linalg::gemm,
         MatMul => linalg::matmul,
         Einsum => einsum::einsum,
