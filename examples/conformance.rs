@@ -243,6 +243,10 @@ fn check_mode(
 
 /// The op a refusal names (`ScatterND`), or its first words.
 fn short_reason(verdict: &str) -> String {
+    if let Some(i) = verdict.find("unsupported op '") {
+        let rest = &verdict[i + "unsupported op '".len()..];
+        return format!("refused, no {}", rest.split('\'').next().unwrap_or(""));
+    }
     if let Some(i) = verdict.find("' (") {
         let rest = &verdict[i + 3..];
         if let Some(j) = rest.find(')') {
