@@ -453,7 +453,7 @@ fn total(
 
 /// BatchNormalization with batch statistics, as PyTorch computes it in training mode:
 /// `mean = Σx/M`, `d = x − mean`, `var = Σd²/M` (biased, two passes, so a large mean costs no
-/// precision; the sum of squares accumulates in float64), then an inference-mode BatchNormalization of `d` with mean 0 and that variance.
+/// precision; both sums accumulate in float64), then an inference-mode BatchNormalization of `d` with mean 0 and that variance.
 /// `d` and `inv = 1/√(var + ε)` are kept for the backward. The model's running statistics,
 /// momentum and `training_mode` play no part. ONNX Runtime's own training-mode kernel is not
 /// used: it writes the running statistics back into its input buffers, and ONNX Runtime 1.31
@@ -485,14 +485,14 @@ fn emit_bn_train(
     let mut bshape = vec![1usize; xs.len()];
     bshape[1] = ch;
     e.push_scope(&node.name);
-    // The sum of squares accumulates in float64 (PyTorch's CPU BatchNorm accumulates its
-    // statistics in double): float32 sums over thousands of elements put errors of 1e-7 to 1e-6
-    // into every normalised value, which deep train-mode networks amplify (a ReLU input near zero
-    // flips sign) into gradient errors of 1e-3; with this sum in float64 the median gradient
-    // error against float64 PyTorch drops ~25x. The mean's sum in float32 costs no measurable
-    // precision (measured on ShuffleNetV2, ResNet-50, MNASNet 1.3, RegNetX-800MF).
+    // Both sums accumulate in float64, as PyTorch's CPU BatchNorm accumulates its statistics:
+    // float32 sums over thousands of elements put errors of 1e-7 to 1e-6 into every normalised
+    // value, which deep train-mode networks amplify (a ReLU input near zero flips sign) into
+    // gradient errors of 1e-3. The sum of squares matters most (median gradient error against
+    // float64 PyTorch 25x lower on ShuffleNetV2); the mean's sum in float32 still costs RegNetY
+    // (squeeze-excitation) tensors up to 2e-2.
     let inv_count = 1.0 / axes.iter().map(|&a| xs[a]).product::<usize>().max(1) as f32;
-    let mean = e.reduce_sum("batch_mean_sum", x, &axes, true)?;
+    let mean = sum_f64(e, "batch_mean", x, &axes, true)?;
     let mean = e.scale("batch_mean", mean, inv_count)?;
     let centered = e.sub("centered", x, mean)?;
     let sq = e.mul("sq", centered, centered)?;
