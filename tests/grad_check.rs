@@ -723,10 +723,10 @@ fn shape_paths_have_no_gradient_and_unsupported_ops_name_the_node() {
         let target = b.concat("target", &[n, m1], 0)?;
         Ok(vec![b.op(OpType::Reshape, "reshape", &[v["x"], target], vec![])?])
     }));
-    // GlobalMaxPool has no gradient rule yet: the error names the node and op.
+    // ReduceSumSquare has no gradient rule yet: the error names the node and op.
     let mut b = GraphBuilder::new("g");
     let xv = b.param("x", Init::new(13).normal_tensor(&[2, 3, 4, 4], 1.0)).expect("x");
-    let y = b.op(OpType::GlobalMaxPool, "pick_max", &[xv], vec![]).expect("gmp");
+    let y = b.op(OpType::ReduceSumSquare, "pick_max", &[xv], vec![]).expect("rss");
     let r = b.op(OpType::ReduceSum, "s", &[y], vec![("keepdims", Attr::Int(0))]).expect("sum");
     b.output(r);
     let g = b.finish();
@@ -735,7 +735,7 @@ fn shape_paths_have_no_gradient_and_unsupported_ops_name_the_node() {
     let msg = err.to_string();
     assert!(
         msg.contains("pick_max")
-            && msg.contains("GlobalMaxPool")
+            && msg.contains("ReduceSumSquare")
             && msg.contains("cannot differentiate"),
         "{msg}"
     );
