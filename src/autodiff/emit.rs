@@ -231,14 +231,7 @@ impl Emitter {
         axes: &[usize],
         keepdims: bool,
     ) -> Result<ValueId> {
-        let a: Vec<i64> = axes.iter().map(|&a| a as i64).collect();
-        let k = ("keepdims", Attr::Int(keepdims as i64));
-        if self.b.graph().opset >= 18 {
-            let ax = self.ints(&a)?;
-            self.op(OpType::ReduceMax, name, &[x, ax], vec![k])
-        } else {
-            self.op(OpType::ReduceMax, name, &[x], vec![k, ("axes", Attr::Ints(a))])
-        }
+        self.reduce_extremum(OpType::ReduceMax, name, x, axes, keepdims)
     }
 
     /// ReduceMin over `axes` (attribute before opset 18, input from 18).
@@ -249,13 +242,24 @@ impl Emitter {
         axes: &[usize],
         keepdims: bool,
     ) -> Result<ValueId> {
+        self.reduce_extremum(OpType::ReduceMin, name, x, axes, keepdims)
+    }
+
+    fn reduce_extremum(
+        &mut self,
+        op: OpType,
+        name: &str,
+        x: ValueId,
+        axes: &[usize],
+        keepdims: bool,
+    ) -> Result<ValueId> {
         let a: Vec<i64> = axes.iter().map(|&a| a as i64).collect();
         let k = ("keepdims", Attr::Int(keepdims as i64));
         if self.b.graph().opset >= 18 {
             let ax = self.ints(&a)?;
-            self.op(OpType::ReduceMin, name, &[x, ax], vec![k])
+            self.op(op, name, &[x, ax], vec![k])
         } else {
-            self.op(OpType::ReduceMin, name, &[x], vec![k, ("axes", Attr::Ints(a))])
+            self.op(op, name, &[x], vec![k, ("axes", Attr::Ints(a))])
         }
     }
 

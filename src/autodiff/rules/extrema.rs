@@ -45,8 +45,7 @@ fn reduced_axes(c: &RuleCtx, rank: usize) -> Vec<usize> {
     if c.node.op == OpType::GlobalMaxPool {
         return (2..rank).collect();
     }
-    let given = c.const_ints(1).or_else(|| c.ints("axes")).unwrap_or_default();
-    let axes: Vec<usize> = given.iter().map(|&a| c.axis(a, rank)).collect();
+    let axes = c.reduce_axes(rank);
     if axes.is_empty() { (0..rank).collect() } else { axes }
 }
 
@@ -63,8 +62,7 @@ pub fn reduce(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let x = c.x(0)?;
     let xs = c.shape(x);
     let axes = reduced_axes(c, xs.len());
-    let kept: Vec<usize> =
-        xs.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
+    let kept = super::kept_shape(&xs, &axes);
     let g = c.e.reshape("g_keepdims", c.g()?, &kept)?;
     let y = c.e.reshape("y_keepdims", c.y(0), &kept)?;
     let mask = equal_mask(c, "at_extremum", x, y)?;

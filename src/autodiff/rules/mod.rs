@@ -125,10 +125,22 @@ impl RuleCtx<'_> {
         )
     }
 
+    /// The axes a Reduce* node names (the `axes` input or attribute, as its opset has it),
+    /// normalised; empty when it names none.
+    pub fn reduce_axes(&self, rank: usize) -> Vec<usize> {
+        let given = self.const_ints(1).or_else(|| self.ints("axes")).unwrap_or_default();
+        given.iter().map(|&a| self.axis(a, rank)).collect()
+    }
+
     /// Normalises an axis.
     pub fn axis(&self, a: i64, rank: usize) -> usize {
         if a < 0 { (a + rank as i64) as usize } else { a as usize }
     }
+}
+
+/// `shape` with the `axes` set to 1 (a reduction's output with keepdims).
+pub fn kept_shape(shape: &[usize], axes: &[usize]) -> Vec<usize> {
+    shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect()
 }
 
 /// A gradient rule: returns one gradient per input (`None` where not needed or not defined).

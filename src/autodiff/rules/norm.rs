@@ -81,16 +81,14 @@ pub fn reduce_l2(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let x = c.x(0)?;
     let xs = c.shape(x);
     let r = xs.len();
-    let given = c.const_ints(1).or_else(|| c.ints("axes")).unwrap_or_default();
-    let mut axes: Vec<usize> = given.iter().map(|&a| c.axis(a, r)).collect();
+    let mut axes = c.reduce_axes(r);
     if axes.is_empty() {
         if c.int("noop_with_empty_axes", 0) != 0 {
             return Err(c.err("ReduceL2 with noop_with_empty_axes is |x|, not supported"));
         }
         axes = (0..r).collect();
     }
-    let kept: Vec<usize> =
-        xs.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
+    let kept = super::kept_shape(&xs, &axes);
     let g = c.e.reshape("g_keepdims", c.g()?, &kept)?;
     let y = c.e.reshape("y_keepdims", c.y(0), &kept)?;
     let tiny = c.e.scalar(f32::MIN_POSITIVE)?;
