@@ -191,6 +191,44 @@ def reference(node, opset, ins, expected, node_like_type=None):
     }
     if op in unary:
         return [unary[op](x)]
+    if op in ("Max", "Min"):
+        f = torch.maximum if op == "Max" else torch.minimum
+        y = ins[0]
+        for t in ins[1:]:
+            y = f(y, t)
+        return [y]
+    if op in ("ReduceMax", "ReduceMin", "GlobalMaxPool"):
+        if op == "GlobalMaxPool":
+            axes, keep = list(range(2, x.dim())), True
+        else:
+            axes_in = opset >= 18
+            axes = ins[1] if axes_in and len(ins) > 1 and ins[1] is not None else None
+            axes = [int(v) for v in axes.tolist()] if axes is not None else list(a.get("axes", []))
+            keep = bool(a.get("keepdims", 1))
+            if not axes:
+                if a.get("noop_with_empty_axes", 0):
+                    return [x]
+                axes = list(range(x.dim()))
+        if x.numel() == 0:  # an empty reduction: its fill value, and an empty gradient
+            return [torch.from_numpy(expected[0]).double() + 0 * x.sum(dim=tuple(axes), keepdim=keep)]
+        f = torch.amax if op != "ReduceMin" else torch.amin
+        return [f(x, dim=tuple(axes), keepdim=keep)]
+    if op == "Tile":
+        return [x.repeat(*[int(r) for r in ins[1].tolist()])]
+    if op == "InstanceNormalization":
+        return [F.instance_norm(x, weight=ins[1], bias=ins[2], eps=a.get("epsilon", 1e-5))]
+    if op == "ConvTranspose":
+        if "output_shape" in a or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            return None
+        rank = x.dim() - 2
+        pads = a.get("pads", [0] * (2 * rank))
+        if pads[:rank] != pads[rank:]:
+            return None
+        convt = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[rank]
+        b = ins[2] if len(ins) > 2 else None
+        return [convt(x, ins[1], b, stride=a.get("strides", [1] * rank), padding=pads[:rank],
+                      output_padding=a.get("output_padding", [0] * rank),
+                      groups=a.get("group", 1), dilation=a.get("dilations", [1] * rank))]
     if op == "Elu":
         return [F.elu(x, alpha=a.get("alpha", 1.0))]
     if op == "LeakyRelu":

@@ -6,13 +6,14 @@ use super::RuleCtx;
 use crate::error::Result;
 use crate::ir::{OpType, ValueId};
 
-/// `1.0` where `x` equals `y` (broadcast), else `0.0`.
+/// `1` where `x` equals `y` (broadcast), else `0`, in x's float type.
 fn equal_mask(c: &mut RuleCtx, name: &str, x: ValueId, y: ValueId) -> Result<ValueId> {
     if c.e.opset() < 11 {
         return Err(c.err("needs opset 11 or later (Equal on floats) for its gradient"));
     }
     let eq = c.e.op(OpType::Equal, &format!("{name}_eq"), &[x, y], vec![])?;
-    c.e.cast_f32(name, eq)
+    let to = c.e.graph().value(x).ty.dtype.onnx_code() as i64;
+    c.e.op(OpType::Cast, name, &[eq], vec![("to", crate::ir::Attr::Int(to))])
 }
 
 /// Max and Min of any number of broadcast inputs: each input's share of dY is 1/(number of
