@@ -3,9 +3,9 @@
 //! Run: `cargo run --release --example build_and_run -- [OUT.onnx] [ARCH]`
 //! (ARCH defaults to the all-`nor_conv_3x3` cell; OUT defaults to `nb201.onnx` in the temp folder).
 
+use intrain::init::Init;
 use intrain::ir::cost::{graph_cost, parameter_count};
-use intrain::nets::init::Init;
-use intrain::nets::nb201::{Cell, Nb201Options, build};
+use intrain::nets::nb201::{DENSE, Nb201Options, build};
 use intrain::runtime::{Runtime, RuntimeOptions};
 
 fn main() -> anyhow::Result<()> {
@@ -15,8 +15,8 @@ fn main() -> anyhow::Result<()> {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("nb201.onnx"));
     let cell = match args.next() {
-        Some(arch) => Cell::parse(&arch)?,
-        None => Cell::dense(),
+        Some(arch) => arch,
+        None => DENSE.to_string(),
     };
     let opts = Nb201Options { batch: 8, resolution: 32, ..Default::default() };
     let graph = build(&cell, &opts)?;

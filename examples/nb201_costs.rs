@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use intrain::ir::cost::{graph_cost, parameter_count};
-use intrain::nets::nb201::{Cell, Nb201Options, SPACE_YAML, build};
+use intrain::nets::nb201::{Nb201Options, SPACE_YAML, build};
 use intrain::space::{Arch, SearchSpace};
 
 fn main() -> anyhow::Result<()> {
@@ -27,7 +27,7 @@ fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     let opts = Nb201Options { batch: 1, resolution: 32, ..Default::default() };
     let none = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|";
-    let ours_base = graph_cost(&build(&Cell::parse(none)?, &opts)?).flops as f64 / 1e6;
+    let ours_base = graph_cost(&build(none, &opts)?).flops as f64 / 1e6;
     let csv_base = rows
         .iter()
         .find(|r| r.0 == none)
@@ -37,9 +37,8 @@ fn main() -> anyhow::Result<()> {
     let space = SearchSpace::from_yaml(SPACE_YAML, "nb201.yaml")?;
     let mut canonical = BTreeSet::new();
     for (arch, params, flops) in &rows {
-        let cell = Cell::parse(arch)?;
         canonical.insert(Arch::parse(&space, arch)?.canonical(&space).format(&space));
-        let g = build(&cell, &opts)?;
+        let g = build(arch, &opts)?;
         if format!("{:.6}", parameter_count(&g) as f64 / 1e6) == *params {
             params_ok += 1;
         } else {

@@ -5,7 +5,7 @@
 
 use intrain::analysis::policy::{Policy, evaluate};
 use intrain::runtime::{Runtime, RuntimeOptions};
-use intrain::scoring::{Protocol, score_arch};
+use intrain::scoring::{PassOverrides, Protocol, Target, score};
 use intrain::space::{Arch, SearchSpace};
 
 fn main() -> anyhow::Result<()> {
@@ -17,12 +17,18 @@ fn main() -> anyhow::Result<()> {
     // The paper's protocol: batch 64, 64x64, Kaiming init, batch-statistics BN, seed 0.
     let protocol = Protocol::default();
     let rt = Runtime::new(&RuntimeOptions::default())?;
-    let scored = score_arch(&rt, &space, &arch, &protocol)?;
+    let scored = score(
+        &rt,
+        Target::Arch { space: &space, arch: &arch },
+        &protocol,
+        &PassOverrides::default(),
+    )?;
     let s = &scored.report.score;
-    println!("{}", scored.record.arch);
+    let params = scored.costs.map_or(0, |c| c.params);
+    println!("{}", scored.arch.as_deref().unwrap_or_default());
     println!(
         "InTrain {:.3} = gamma {:.3} x (1 + o {:.3}) / log(L + 1), L = {}  ({} params, {:.2} s)",
-        s.intrain, s.gamma, s.o, s.layers, scored.record.params, scored.record.seconds
+        s.intrain, s.gamma, s.o, s.layers, params, scored.seconds
     );
     for l in &scored.report.layers {
         println!(

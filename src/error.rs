@@ -85,7 +85,7 @@ pub enum Error {
     },
     /// A graph input has a dimension without a value and none was given.
     #[error(
-        "input '{input}' has dynamic dimension '{dim}' (axis {axis}); give it a value with --dim {dim}=N"
+        "input '{input}' has dynamic dimension '{dim}' (axis {axis}) and no value was given for it"
     )]
     DynamicDim {
         /// Input name.
@@ -94,6 +94,12 @@ pub enum Error {
         dim: String,
         /// Axis index.
         axis: usize,
+    },
+    /// A graph input without a shape, and none was given.
+    #[error("input '{input}' has no shape and none was given")]
+    NoInputShape {
+        /// Input name.
+        input: String,
     },
     /// A data type we cannot handle.
     #[error("{what}: unsupported data type {dtype}")]
@@ -125,6 +131,31 @@ pub enum Error {
     #[error("ONNX Runtime: {0}")]
     Runtime(String),
 
+    // === Scoring ===
+    /// Scoring one architecture of a space failed.
+    #[error("architecture {arch}: {source}")]
+    Arch {
+        /// The architecture, in its string form.
+        arch: String,
+        /// What went wrong.
+        source: Box<Error>,
+    },
+    /// No layer counts under the layer rule (a model without activations, say).
+    #[error("no layer counts under the default rule; name the layers explicitly")]
+    NoLayers,
+    /// No architecture of a space meets a budget's limit.
+    #[error("{reason}")]
+    OverBudget {
+        /// Which limit: `flops` or `params`.
+        limit: &'static str,
+        /// What the cheapest architecture costs.
+        reason: String,
+    },
+    /// A scoring setting does not apply to the target (e.g. an input resolution for an ONNX
+    /// model, whose input shape is its own).
+    #[error("{0}")]
+    Protocol(String),
+
     // === Usage ===
     /// An invalid argument given by the caller.
     #[error("{0}")]
@@ -143,6 +174,11 @@ impl Error {
     /// Wraps this error with the path of the file it came from.
     pub fn in_file(self, path: impl Into<PathBuf>) -> Error {
         Error::InFile { path: path.into(), inner: Box::new(self) }
+    }
+
+    /// Wraps this error with the architecture it came from.
+    pub fn in_arch(self, arch: impl Into<String>) -> Error {
+        Error::Arch { arch: arch.into(), source: Box::new(self) }
     }
 
     /// A node-level error.

@@ -19,17 +19,20 @@
 //! - [`search`]: InTrain-NAS evolutionary search and random search, resumable;
 //! - [`nets`]: reference networks built in Rust (used by tests, examples and benchmarks).
 
+pub mod amount;
 pub mod analysis;
 pub mod autodiff;
-pub mod cli;
 pub mod error;
 pub mod eval;
+pub mod experiments;
+pub mod init;
 pub mod ir;
 pub mod nets;
 pub mod npy;
 pub mod onnx;
 pub mod plot;
 pub mod runtime;
+pub mod schemas;
 pub mod scoring;
 pub mod search;
 pub mod space;

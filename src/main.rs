@@ -1,7 +1,8 @@
-//! The `intrain` command. All logic lives in the library; see `intrain --help`.
+//! The `intrain` command: parses arguments, makes one library call, renders the result. All
+//! logic lives in the `intrain` library; see `intrain --help`.
 
-use std::process::ExitCode;
+mod cli;
 
-fn main() -> ExitCode {
-    intrain::cli::main()
+fn main() -> std::process::ExitCode {
+    cli::main()
 }

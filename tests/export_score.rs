@@ -97,7 +97,7 @@ fn dynamic_batch_is_per_sample_for_inspect_and_sized_by_input_for_grad() {
     assert_eq!(batch8["macs"].as_u64(), report["macs"].as_u64().map(|m| 8 * m));
 
     let input = tmp("batch3.npy");
-    let x = intrain::nets::init::Init::new(1).normal_tensor(&[3, 3, 32, 32], 1.0);
+    let x = intrain::init::Init::new(1).normal_tensor(&[3, 3, 32, 32], 1.0);
     intrain::npy::write(&input, &x).expect("write npy");
     let input = input.to_str().expect("utf-8 path");
     let grad = json(&["grad", model, "--input", input, "--json"]);

@@ -96,7 +96,7 @@ fn every_exported_variant_gets_finite_gradients_for_each_parameter() {
             "{file}: every parameter is differentiated"
         );
         let shape = m.graph.value(m.graph.inputs()[0]).ty.shape.clone();
-        let x = intrain::nets::init::Init::new(3).normal_tensor(&shape, 1.0);
+        let x = intrain::init::Init::new(3).normal_tensor(&shape, 1.0);
         let classes: Vec<i64> = (0..shape[0] as i64).map(|i| (3 * i + 1) % 10).collect();
         let labels = intrain::ir::Tensor::new([shape[0]], intrain::ir::TensorData::I64(classes))
             .expect("labels");

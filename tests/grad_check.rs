@@ -14,8 +14,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use intrain::autodiff::{BnMode, Loss, ParamSet, TrainingOptions, build_training_graph};
+use intrain::init::Init;
 use intrain::ir::{Attr, Graph, GraphBuilder, OpType, Tensor, TensorData, ValueId};
-use intrain::nets::init::Init;
 use intrain::runtime::Runtime;
 
 type Build = dyn Fn(&mut GraphBuilder, &BTreeMap<String, ValueId>) -> intrain::Result<Vec<ValueId>>;

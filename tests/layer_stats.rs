@@ -5,9 +5,9 @@ mod common;
 
 use intrain::analysis::participation::{covariance, layer, participation_ratio};
 use intrain::autodiff::{Loss, TrainingOptions, build_training_graph};
+use intrain::init::Init;
 use intrain::ir::builder::Conv2d;
 use intrain::ir::{GraphBuilder, Tensor, TensorType};
-use intrain::nets::init::Init;
 
 #[test]
 fn in_graph_gram_gives_the_activation_covariance() {

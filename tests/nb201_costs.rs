@@ -6,7 +6,7 @@
 mod common;
 
 use intrain::ir::cost::{graph_cost, parameter_count};
-use intrain::nets::nb201::{Cell, Nb201Options, build};
+use intrain::nets::nb201::{Nb201Options, build};
 
 /// (arch_str, params in millions, MFLOPs at 32x32), as written in the CSV.
 fn rows() -> Option<Vec<(String, String, String)>> {
@@ -62,8 +62,7 @@ fn params_and_flops_match_the_benchmark_on_a_sample() {
         if i % 53 != 0 && arch != none {
             continue;
         }
-        let cell = Cell::parse(arch).expect("arch");
-        let g = build(&cell, &opts).expect("build");
+        let g = build(arch, &opts).expect("build");
         let ours_p = same_precision(parameter_count(&g) as f64 / 1e6, params);
         let ours_f = same_precision(graph_cost(&g).flops as f64 / 1e6, flops);
         assert_eq!(
@@ -72,7 +71,7 @@ fn params_and_flops_match_the_benchmark_on_a_sample() {
             "{arch}: (params M, MFLOPs)"
         );
         if i % 265 == 0 {
-            let g16 = build(&cell, &imagenet).expect("build");
+            let g16 = build(arch, &imagenet).expect("build");
             let csv16 = imagenet_flops(arch);
             assert_eq!(
                 same_precision(graph_cost(&g16).flops as f64 / 1e6, &csv16),

@@ -9,8 +9,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use intrain::init::Init;
 use intrain::ir::{Attr, DType, Graph, GraphBuilder, OpType, Tensor, TensorType, ValueId};
-use intrain::nets::init::Init;
 use intrain::onnx::pb;
 use prost::Message;
 

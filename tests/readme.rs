@@ -10,7 +10,7 @@ fn readme_op_table_is_generated_from_the_code() {
     let end = readme.find("<!-- ops:end -->").expect("ops:end marker");
     assert_eq!(
         &readme[start..end],
-        intrain::cli::markdown_table(),
+        intrain::autodiff::op_table_markdown(),
         "README op table is stale: replace it with the output of `intrain ops --markdown`"
     );
 }

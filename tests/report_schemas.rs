@@ -8,7 +8,7 @@ use std::process::Command;
 
 #[test]
 fn report_schemas_are_current() {
-    for (file, generated) in intrain::cli::report_schemas() {
+    for (file, generated) in intrain::schemas::report_schemas() {
         let path = common::root().join("schemas").join(file);
         if std::env::var_os("INTRAIN_REGEN_SCHEMAS").is_some() {
             std::fs::write(&path, &generated).expect("write schema");

@@ -4,8 +4,8 @@
 
 mod common;
 
+use intrain::init::Init;
 use intrain::ir::{Attr, GraphBuilder, OpType, Tensor, TensorType, ValueId};
-use intrain::nets::init::Init;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

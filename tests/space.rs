@@ -63,8 +63,9 @@ fn sampling_and_mutation_are_seeded_and_stay_in_the_space() {
     assert!(a.windows(2).any(|w| w[0] != w[1]), "samples vary");
     for x in &a {
         let m = x.mutate(&s, &mut r1);
+        let (xe, me) = (&x.as_cell().expect("cell").edges, &m.as_cell().expect("cell").edges);
         let diff: usize =
-            x.edges.iter().flatten().zip(m.edges.iter().flatten()).filter(|(p, q)| p != q).count();
+            xe.iter().flatten().zip(me.iter().flatten()).filter(|(p, q)| p != q).count();
         assert_eq!(diff, 1, "a mutation changes exactly one edge");
         assert_eq!(Arch::parse(&s, &m.format(&s)).expect("parse"), m);
     }
@@ -150,7 +151,7 @@ fn export_writes_a_model_that_runs_with_readable_names() {
         "stage/cell/edge/op names"
     );
     assert!(m.graph.find_node("reduction1/conv_a/conv").is_some());
-    let x = intrain::nets::init::Init::new(0).normal_tensor(&[2, 3, 32, 32], 1.0);
+    let x = intrain::init::Init::new(0).normal_tensor(&[2, 3, 32, 32], 1.0);
     let mut s = common::runtime().session(&std::fs::read(&out).expect("bytes")).expect("session");
     let y = s.run(&[("x", &x)]).expect("run");
     assert_eq!(y["logits"].shape, vec![2, 10]);
@@ -206,8 +207,8 @@ fn every_shipped_space_validates_and_a_sample_runs() {
         let arch = Arch::sample(&s, &mut r);
         let g = s.lower(&arch, &LowerOptions { batch: 2, ..Default::default() }).expect("lower");
         let res = s.spec.input.resolution;
-        let x = intrain::nets::init::Init::new(0)
-            .normal_tensor(&[2, s.spec.input.channels, res, res], 1.0);
+        let x =
+            intrain::init::Init::new(0).normal_tensor(&[2, s.spec.input.channels, res, res], 1.0);
         let mut sess = common::runtime().session(&intrain::onnx::to_bytes(&g)).expect("session");
         let y = sess.run(&[("x", &x)]).expect("run");
         assert_eq!(y["logits"].shape, vec![2, s.spec.input.classes], "{}", path.display());

@@ -73,6 +73,7 @@ fn mobilenet_v3_large_reproduces_torchvision_exactly() {
 /// or drops; a changed op counts once, whatever options it resets).
 fn changed_choices(a: &Arch, b: &Arch) -> usize {
     let mut n = 0;
+    let (a, b) = (a.as_chain().expect("chain"), b.as_chain().expect("chain"));
     for (x, y) in a.stages.iter().zip(&b.stages) {
         n += usize::from(x.width != y.width) + usize::from(x.blocks.len() != y.blocks.len());
         for (p, q) in x.blocks.iter().zip(&y.blocks) {
@@ -346,7 +347,7 @@ fn exported_samples_run_with_readable_names() {
     ] {
         assert!(g.find_node(name).is_some(), "node {name}");
     }
-    let x = intrain::nets::init::Init::new(0).normal_tensor(&[2, 3, 224, 224], 1.0);
+    let x = intrain::init::Init::new(0).normal_tensor(&[2, 3, 224, 224], 1.0);
     let mut sess = common::runtime().session(&intrain::onnx::to_bytes(&g)).expect("session");
     let y = sess.run(&[("x", &x)]).expect("run");
     assert_eq!(y["logits"].shape, vec![2, 1000]);

@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use crate::autodiff::{Loss, TrainingGraph, TrainingOptions, build_training_graph};
 use crate::error::{Error, Result};
+use crate::init::Init;
 use crate::ir::{DType, Graph, Tensor};
-use crate::nets::init::Init;
 use crate::runtime::Runtime;
 
 /// Statistics of one gradient tensor, accumulated in f64.

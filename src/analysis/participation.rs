@@ -75,7 +75,7 @@ pub fn layer(gram: &[f64], sums: &[f64], m: usize) -> LayerSpectrum {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nets::init::Init;
+    use crate::init::Init;
 
     /// Gram matrix and channel sums of an `m x c` sample matrix (row-major).
     fn stats(a: &[f64], m: usize, c: usize) -> (Vec<f64>, Vec<f64>) {

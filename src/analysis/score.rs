@@ -16,14 +16,23 @@ use super::intrain::{Score, health, score};
 use super::participation::{LayerSpectrum, layer};
 use crate::autodiff::TrainingOptions;
 use crate::error::{Error, Result};
+use crate::init::Init;
 use crate::ir::cost::parameters;
 use crate::ir::{Graph, OpType, Tensor, ValueSource};
-use crate::nets::init::Init;
 use crate::runtime::Runtime;
 
 /// How parameters are initialised before scoring.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, schemars::JsonSchema, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    schemars::JsonSchema,
+    serde::Deserialize,
+    clap::ValueEnum,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum InitMode {
@@ -180,9 +189,7 @@ pub fn score_model(
     }
     let names = layers.unwrap_or_else(|| default_layers(&g));
     if names.is_empty() {
-        return Err(Error::Usage(
-            "no layer counts under the default rule; name them with --layers".into(),
-        ));
+        return Err(Error::NoLayers);
     }
     // A layer may repeat (a cell that passes its input through): one Gram per tensor.
     let mut unique: Vec<String> = Vec::new();

@@ -95,7 +95,7 @@ pub fn gradient_limits(op: OpType) -> &'static str {
             "any axes (attribute or input as the opset has it), keepdims; 0 where the norm is 0"
         }
         BatchNormalization => {
-            "spatial=1; running statistics (training_mode=0, `--bn as-is`) or batch statistics (`--bn train`, any momentum and epsilon) at any opset; X, scale and B"
+            "spatial=1; running statistics (training_mode=0, BN mode `eval`) or batch statistics (BN mode `train`, any momentum and epsilon) at any opset; X, scale and B"
         }
         LayerNormalization => "any axis; X, scale and B through Y (Mean and InvStdDev have none)",
         AveragePool => {
@@ -137,4 +137,25 @@ pub fn gradient_support(op: OpType) -> GradSupport {
         }
         _ => GradSupport::Unsupported,
     }
+}
+
+/// The README's table of supported ops, generated from the code: the opset each op is read from,
+/// whether it has a gradient rule, and what the rule covers.
+pub fn op_table_markdown() -> String {
+    let mut out = String::from(
+        "| op | since opset | gradient | what the gradient covers |\n|---|---|---|---|\n",
+    );
+    let mut ops: Vec<OpType> = OpType::ALL.to_vec();
+    ops.sort_by_key(|o| o.name());
+    for op in ops {
+        let g = match gradient_support(op) {
+            GradSupport::Rule => "yes",
+            GradSupport::NoGradient => "none by nature",
+            GradSupport::Unsupported => "not yet",
+        };
+        let since = op.since_opset().max(crate::ir::MIN_OPSET);
+        let limits = gradient_limits(op);
+        out.push_str(&format!("| {} | {since} | {g} | {limits} |\n", op.name()));
+    }
+    out
 }

@@ -12,27 +12,71 @@ use crate::ir::cost::parameters;
 use crate::ir::passes::merge_duplicates;
 use crate::ir::{Attr, Graph, NodeId, OpType, ValueId, ValueSource};
 
-/// Which BatchNormalization statistics the training graph uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+/// Which BatchNormalization statistics a pass uses: the one BatchNorm mode of the crate (training
+/// graphs, lowering of space architectures, scoring protocols, the command line).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum BnMode {
-    /// Batch statistics everywhere (training mode; InTrain's protocol).
+    /// Batch statistics (training mode; the paper's protocol).
     #[default]
     Train,
-    /// As each node says (`training_mode` attribute).
+    /// As the model says: each node's `training_mode` (an architecture of a space is lowered in
+    /// inference mode, running statistics 0 and 1).
+    #[serde(rename = "eval")]
+    #[value(name = "eval", alias = "as-is")]
     AsIs,
 }
 
-/// Which parameters get gradients.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Which parameter tensors get gradients (and count in o): the one parameter set of the crate.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum ParamSet {
-    /// Every parameter (see [`crate::ir::cost`] for the rule).
+    /// Every tensor with a gradient and at least 2 elements (the paper; see
+    /// [`crate::ir::cost`] for the rule).
     #[default]
     All,
-    /// Only the weights of Conv, ConvTranspose, Gemm and MatMul.
+    /// Weights of Conv, ConvTranspose, Gemm and MatMul only.
     Weights,
-    /// These parameters, by name.
+    /// These parameters, by name (a library option; not part of a scoring protocol).
+    #[serde(skip)]
+    #[schemars(skip)]
     Named(Vec<String>),
+}
+
+/// The values of [`ParamSet`] a command line offers (`Named` is for library callers).
+static PARAM_SET_VALUES: [ParamSet; 2] = [ParamSet::All, ParamSet::Weights];
+
+impl clap::ValueEnum for ParamSet {
+    fn value_variants<'a>() -> &'a [Self] {
+        &PARAM_SET_VALUES
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        use clap::builder::PossibleValue;
+        match self {
+            ParamSet::All => Some(
+                PossibleValue::new("all")
+                    .help("Every tensor with a gradient and at least 2 elements (the paper)"),
+            ),
+            ParamSet::Weights => {
+                Some(PossibleValue::new("weights").help("Conv/Gemm/MatMul weights only"))
+            }
+            ParamSet::Named(_) => None,
+        }
+    }
 }
 
 /// What a training graph outputs for each parameter's gradient.

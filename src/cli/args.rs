@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::error::{Error, Result};
-use crate::onnx::{ImportOptions, ImportedModel, load_model};
-use crate::runtime::{Device, Optimization, Runtime, RuntimeOptions};
+use intrain::error::{Error, Result};
+use intrain::onnx::{ImportOptions, ImportedModel, load_model};
+use intrain::runtime::{Device, Optimization, Runtime, RuntimeOptions};
 
 /// Execution provider choice on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -103,11 +103,6 @@ impl ModelArgs {
         Ok(o)
     }
 
-    /// Reads the model.
-    pub fn load(&self) -> Result<ImportedModel> {
-        load_model(&self.model, &self.import_options()?)
-    }
-
     /// Reads the model, with `batch` for a dynamic first axis when `--batch` is not given.
     pub fn load_with_default_batch(&self, batch: Option<usize>) -> Result<ImportedModel> {
         let mut o = self.import_options()?;
@@ -134,7 +129,7 @@ impl PassArgs {
     /// The batch of the `--input` file (its first dimension), to size a dynamic batch axis.
     pub fn input_batch(&self) -> Result<Option<usize>> {
         match &self.input {
-            Some(p) => Ok(crate::npy::read(p)?.shape.first().copied()),
+            Some(p) => Ok(intrain::npy::read(p)?.shape.first().copied()),
             None => Ok(None),
         }
     }
@@ -142,16 +137,16 @@ impl PassArgs {
     /// The pass inputs for `graph`, reading the given files.
     pub fn pass_inputs(
         &self,
-        graph: &crate::ir::Graph,
-    ) -> Result<crate::analysis::gradients::PassInputs> {
+        graph: &intrain::ir::Graph,
+    ) -> Result<intrain::analysis::gradients::PassInputs> {
         let mut inputs =
-            crate::analysis::gradients::PassInputs { seed: self.seed, ..Default::default() };
+            intrain::analysis::gradients::PassInputs { seed: self.seed, ..Default::default() };
         if let Some(p) = &self.input {
             let first = graph.value(graph.inputs()[0]).name.clone();
-            inputs.inputs.insert(first, crate::npy::read(p)?);
+            inputs.inputs.insert(first, intrain::npy::read(p)?);
         }
         if let Some(p) = &self.labels {
-            inputs.target = Some(crate::npy::read(p)?);
+            inputs.target = Some(intrain::npy::read(p)?);
         }
         Ok(inputs)
     }

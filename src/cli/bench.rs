@@ -1,16 +1,16 @@
 //! `intrain bench`: timings on the NAS-Bench-201 network, for comparison with PyTorch
 //! (`examples/bench_vs_torch.py` interleaves both and reports ratios).
 
-use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::args::RuntimeArgs;
-use crate::ir::Tensor;
-use crate::nets::init::Init;
-use crate::nets::nb201::{Cell, Nb201Options, build};
+use intrain::autodiff::BnMode;
+use intrain::init::Init;
+use intrain::ir::Tensor;
+use intrain::nets::nb201::{DENSE, Nb201Options, build};
 
 /// Arguments of `bench`.
 #[derive(Debug, Args)]
@@ -28,15 +28,6 @@ enum BenchWhat {
     Train(ForwardArgs),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum BnMode {
-    /// Running statistics (inference).
-    Eval,
-    /// Batch statistics (training mode, as scoring uses).
-    Train,
-}
-
 #[derive(Debug, Args)]
 struct ForwardArgs {
     #[command(flatten)]
@@ -51,7 +42,7 @@ struct ForwardArgs {
     #[arg(long, default_value_t = 32)]
     resolution: usize,
     /// BatchNormalization mode.
-    #[arg(long, value_enum, default_value_t = BnMode::Eval)]
+    #[arg(long, value_enum, default_value_t = BnMode::AsIs)]
     bn: BnMode,
     /// Untimed warm-up runs.
     #[arg(long, default_value_t = 2)]
@@ -71,9 +62,9 @@ struct ForwardArgs {
 
 impl ForwardArgs {
     /// Writes the benchmarked graph to `--save-graph`, if given.
-    fn save(&self, graph: &crate::ir::Graph) -> anyhow::Result<()> {
+    fn save(&self, graph: &intrain::ir::Graph) -> anyhow::Result<()> {
         if let Some(path) = &self.save_graph {
-            crate::onnx::save(graph, path)?;
+            intrain::onnx::save(graph, path)?;
         }
         Ok(())
     }
@@ -113,19 +104,16 @@ pub(crate) fn median(v: &[f64]) -> f64 {
 
 impl ForwardArgs {
     /// The benchmarked cell: `--arch`, or every edge `nor_conv_3x3`.
-    fn cell(&self) -> crate::Result<Cell> {
-        match &self.arch {
-            Some(s) => Cell::parse(s),
-            None => Ok(Cell::dense()),
-        }
+    fn cell(&self) -> &str {
+        self.arch.as_deref().unwrap_or(DENSE)
     }
 
     /// Runs `session` on `feeds` `warmup + iters` times; the timed runs' milliseconds.
     fn time(
         &self,
-        session: &mut crate::runtime::Session,
+        session: &mut intrain::runtime::Session,
         feeds: &[(&str, &Tensor)],
-    ) -> crate::Result<Vec<f64>> {
+    ) -> intrain::Result<Vec<f64>> {
         let mut times = Vec::with_capacity(self.iters);
         for i in 0..self.warmup + self.iters {
             let t = Instant::now();
@@ -149,20 +137,20 @@ fn emit<T: Serialize>(json: bool, r: &T, runtime: &str, text: String) -> anyhow:
     Ok(())
 }
 
-fn forward(a: ForwardArgs) -> anyhow::Result<ExitCode> {
-    let cell = a.cell()?;
+fn forward(a: ForwardArgs) -> anyhow::Result<super::Exit> {
+    let cell = a.cell();
     let opts = Nb201Options {
         batch: a.batch,
         resolution: a.resolution,
-        bn_training: a.bn == BnMode::Train,
+        batch_norm: a.bn,
         ..Default::default()
     };
     let rt = a.runtime.runtime()?;
     let t = Instant::now();
-    let g = build(&cell, &opts)?;
+    let g = build(cell, &opts)?;
     let build_ms = ms(t);
     let t = Instant::now();
-    let bytes = crate::onnx::to_bytes(&g);
+    let bytes = intrain::onnx::to_bytes(&g);
     let export_ms = ms(t);
     a.save(&g)?;
     let t = Instant::now();
@@ -195,7 +183,7 @@ fn forward(a: ForwardArgs) -> anyhow::Result<ExitCode> {
         r.forward_median_ms
     );
     emit(a.json, &r, &r.runtime, text)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(super::Exit::Success)
 }
 
 #[derive(Debug, Serialize)]
@@ -215,24 +203,24 @@ struct TrainReport {
     runtime: String,
 }
 
-fn train(a: ForwardArgs) -> anyhow::Result<ExitCode> {
-    use crate::autodiff::{TrainingOptions, build_training_graph};
-    let cell = a.cell()?;
+fn train(a: ForwardArgs) -> anyhow::Result<super::Exit> {
+    use intrain::autodiff::{TrainingOptions, build_training_graph};
+    let cell = a.cell();
     let opts = Nb201Options {
         batch: a.batch,
         resolution: a.resolution,
-        bn_training: true,
+        batch_norm: BnMode::Train,
         ..Default::default()
     };
     let rt = a.runtime.runtime()?;
     let t = Instant::now();
-    let g = build(&cell, &opts)?;
+    let g = build(cell, &opts)?;
     let build_ms = ms(t);
     let t = Instant::now();
     let tg = build_training_graph(&g, &TrainingOptions::default())?;
     let differentiate_ms = ms(t);
     let t = Instant::now();
-    let bytes = crate::onnx::to_bytes(&tg.graph);
+    let bytes = intrain::onnx::to_bytes(&tg.graph);
     let export_ms = ms(t);
     a.save(&tg.graph)?;
     let t = Instant::now();
@@ -241,7 +229,7 @@ fn train(a: ForwardArgs) -> anyhow::Result<ExitCode> {
     let mut init = Init::new(1);
     let x: Tensor = init.normal_tensor(&[a.batch, 3, a.resolution, a.resolution], 1.0);
     let labels =
-        Tensor::new([a.batch], crate::ir::TensorData::I64(init.labels(a.batch, opts.classes)))
+        Tensor::new([a.batch], intrain::ir::TensorData::I64(init.labels(a.batch, opts.classes)))
             .ok_or_else(|| anyhow::anyhow!("labels"))?;
     let label_name = tg.target_input.clone().unwrap_or_default();
     let times = a.time(&mut session, &[("x", &x), (label_name.as_str(), &labels)])?;
@@ -277,11 +265,11 @@ fn train(a: ForwardArgs) -> anyhow::Result<ExitCode> {
         r.end_to_end_ms
     );
     emit(a.json, &r, &r.runtime, text)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(super::Exit::Success)
 }
 
 /// Runs `bench`.
-pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+pub fn run(a: BenchArgs) -> anyhow::Result<super::Exit> {
     match a.what {
         BenchWhat::Forward(f) => forward(f),
         BenchWhat::Train(f) => train(f),

@@ -4,14 +4,14 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use super::target::{ScoreOutput, TargetArgs};
-use crate::analysis::policy::{CheckResult, Policy, default_policy, evaluate};
-use crate::error::Error;
+use super::target::TargetArgs;
+use intrain::analysis::policy::{CheckResult, Policy, default_policy, evaluate};
+use intrain::error::Error;
+use intrain::scoring::ScoreOutput;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -66,7 +66,7 @@ struct CheckReport<'a> {
 }
 
 /// Runs `check`.
-pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
+pub fn run(a: CheckArgs) -> anyhow::Result<super::Exit> {
     let base = match &a.policy {
         Some(p) => default_policy().overridden_by(&Policy::read(p)?),
         None => default_policy(),
@@ -121,7 +121,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if passed { super::Exit::Success } else { super::Exit::CheckFailed })
 }
 
 /// Escapes a GitHub Actions annotation message.

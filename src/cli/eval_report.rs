@@ -4,33 +4,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde::Serialize;
-
-use crate::error::{Error, Result};
-use crate::eval::{Correlation, GroundTruth, PAPER_BATCH_STUDY, paper_value};
-use crate::plot::{Figure, Panel, Series};
-use crate::scoring::{Protocol, ScoreRecord};
-use crate::space::SearchSpace;
-use crate::stats::mean_std;
-
-/// The result for one batch size.
-#[derive(Debug, Clone, Serialize)]
-pub struct EvalResult {
-    /// Batch size.
-    pub batch: usize,
-    /// Protocol (of the first seed).
-    pub protocol: Protocol,
-    /// Seeds.
-    pub seeds: Vec<u64>,
-    /// Per target and proxy.
-    pub correlations: Vec<Correlation>,
-    /// Mean forward+backward pass time per architecture (ms; first run of a fresh session).
-    pub mean_pass_ms: f64,
-    /// Mean end-to-end time per architecture (ms; lowering, differentiation, session, pass).
-    pub mean_total_ms: f64,
-    /// Scores with NaN/Inf somewhere (reported per layer; left out of the score).
-    pub non_finite_archs: usize,
-}
+use intrain::error::{Error, Result};
+use intrain::eval::{Correlation, GroundTruth, PAPER_BATCH_STUDY, paper_value};
+use intrain::experiments::eval_grid::{EvalOutcome, EvalResult, Inputs};
+use intrain::plot::{Figure, Panel, Series};
+use intrain::scoring::{Proxy, ScoreRecord};
+use intrain::stats::mean_std;
 
 fn cell(c: &Correlation, with_paper: bool) -> String {
     let (k, ks) = c.kendall_mean_std;
@@ -60,33 +39,30 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 
 /// Writes results.md, results.json, scores-bB.csv and scatter-TARGET-bB.png into `out`;
 /// returns the Markdown.
-#[allow(clippy::too_many_arguments)]
 pub fn write_outputs(
     out: &Path,
-    space: &SearchSpace,
-    cell_set: &str,
-    cells: &[String],
-    truth: &GroundTruth,
-    targets: &[String],
-    proxies: &[String],
-    records: &[Vec<Vec<ScoreRecord>>],
-    results: &[EvalResult],
+    inp: &Inputs,
+    proxies: &[Proxy],
+    outcome: &EvalOutcome,
 ) -> Result<String> {
+    let (space, cell_set, cells, truth, targets) =
+        (&inp.space, &inp.cell_set, &inp.cells, &inp.truth, &inp.targets);
+    let (records, results) = (&outcome.records, &outcome.results);
     let nb201 = space.spec.name == "nas-bench-201";
     let mut md = String::new();
     for r in results {
         let p = &r.protocol;
         let _ = writeln!(
             md,
-            "### {}: Kendall tau-b [95% bootstrap] / Spearman rho\n\ncells: {cell_set}; seeds {:?}; batch {}; resolution {}; init {:?}; BN {:?}; layers {:?}; o over {:?}; NaN/Inf in {} scores\n",
+            "### {}: Kendall tau-b [95% bootstrap] / Spearman rho\n\ncells: {cell_set}; seeds {:?}; batch {}; resolution {}; init {}; BN {}; layers {}; o over {}; NaN/Inf in {} scores\n",
             space.spec.name,
             r.seeds,
             r.batch,
             p.resolution_for(space.spec.input.resolution),
-            p.init,
-            p.bn,
-            p.layers,
-            p.params,
+            super::value_name(&p.init),
+            super::value_name(&p.bn),
+            super::value_name(&p.layers),
+            super::value_name(&p.params),
             r.non_finite_archs
         );
         let _ = writeln!(md, "| proxy | {} |", targets.join(" | "));
@@ -97,7 +73,7 @@ pub fn write_outputs(
                 .map(|t| {
                     r.correlations
                         .iter()
-                        .find(|c| &c.proxy == proxy && &c.target == t)
+                        .find(|c| c.proxy == proxy.name() && &c.target == t)
                         .map_or("-".into(), |c| cell(c, nb201))
                 })
                 .collect();
@@ -151,7 +127,8 @@ pub fn write_outputs(
 }
 
 fn seed_mean(recs: &[Vec<ScoreRecord>], i: usize, proxy: &str) -> f64 {
-    let v: Vec<f64> = recs.iter().map(|row| row[i].proxy(proxy).unwrap_or(f64::NAN)).collect();
+    let proxy = Proxy::named(proxy).expect("a registered proxy");
+    let v: Vec<f64> = recs.iter().map(|row| proxy.value(&row[i])).collect();
     mean_std(&v).0
 }
 

@@ -1,13 +1,12 @@
 //! `intrain grad`: loss and per-parameter gradient statistics of one forward + backward pass.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
 use super::args::{ModelArgs, PassArgs, RuntimeArgs};
-use crate::analysis::gradients::gradients;
-use crate::autodiff::{BnMode, Loss, ParamSet, TrainingOptions, build_training_graph};
+use intrain::analysis::gradients::gradients;
+use intrain::autodiff::{BnMode, Loss, ParamSet, TrainingOptions, build_training_graph};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LossArg {
@@ -17,22 +16,6 @@ enum LossArg {
     Mse,
     /// Sum of the output (SynFlow-style).
     Sum,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum BnArg {
-    /// Batch statistics (training mode) everywhere.
-    Train,
-    /// As each BatchNormalization node says.
-    AsIs,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ParamsArg {
-    /// Every parameter.
-    All,
-    /// Only Conv/Gemm/MatMul weights.
-    Weights,
 }
 
 /// Arguments of `grad`.
@@ -48,11 +31,11 @@ pub struct GradArgs {
     #[arg(long, value_enum, default_value_t = LossArg::Ce)]
     loss: LossArg,
     /// BatchNormalization statistics.
-    #[arg(long, value_enum, default_value_t = BnArg::Train)]
-    bn: BnArg,
+    #[arg(long, value_enum, default_value_t = BnMode::Train)]
+    bn: BnMode,
     /// Which parameters to differentiate.
-    #[arg(long, value_enum, default_value_t = ParamsArg::All)]
-    params: ParamsArg,
+    #[arg(long, value_enum, default_value_t = ParamSet::All)]
+    params: ParamSet,
     /// Also write the training graph (forward + loss + backward) as ONNX, e.g. to open in Netron.
     #[arg(long, value_name = "OUT.onnx")]
     save_graph: Option<PathBuf>,
@@ -62,7 +45,7 @@ pub struct GradArgs {
 }
 
 /// Runs `grad`.
-pub fn run(a: GradArgs) -> anyhow::Result<ExitCode> {
+pub fn run(a: GradArgs) -> anyhow::Result<super::Exit> {
     let m = a.model.load_with_default_batch(a.pass.input_batch()?)?;
     let opts = TrainingOptions {
         loss: match a.loss {
@@ -70,20 +53,14 @@ pub fn run(a: GradArgs) -> anyhow::Result<ExitCode> {
             LossArg::Mse => Loss::Mse,
             LossArg::Sum => Loss::Sum,
         },
-        batch_norm: match a.bn {
-            BnArg::Train => BnMode::Train,
-            BnArg::AsIs => BnMode::AsIs,
-        },
-        params: match a.params {
-            ParamsArg::All => ParamSet::All,
-            ParamsArg::Weights => ParamSet::Weights,
-        },
+        batch_norm: a.bn,
+        params: a.params.clone(),
         ..Default::default()
     };
     let inputs = a.pass.pass_inputs(&m.graph)?;
     if let Some(out) = &a.save_graph {
         let tg = build_training_graph(&m.graph, &opts)?;
-        crate::onnx::save(&tg.graph, out)?;
+        intrain::onnx::save(&tg.graph, out)?;
         eprintln!(
             "intrain: wrote the training graph ({} nodes) to {}",
             tg.graph.nodes().len(),
@@ -94,7 +71,7 @@ pub fn run(a: GradArgs) -> anyhow::Result<ExitCode> {
     let report = gradients(&rt, &m.graph, &opts, &inputs)?;
     if a.json {
         super::print_json(&report)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(super::Exit::Success);
     }
     outln!(
         "loss {:.6} ({:?}), training graph {} nodes, seed {}",
@@ -133,5 +110,5 @@ pub fn run(a: GradArgs) -> anyhow::Result<ExitCode> {
     if bad > 0 {
         eprintln!("intrain: warning: {bad} non-finite gradient values");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(super::Exit::Success)
 }

@@ -1,15 +1,14 @@
 //! `intrain inspect`: what is in a model.
 
 use std::collections::BTreeMap;
-use std::process::ExitCode;
 
 use clap::Args;
 use serde::Serialize;
 
 use super::args::ModelArgs;
-use crate::autodiff::{GradSupport, gradient_support};
-use crate::ir::cost::{graph_cost, node_cost, parameters};
-use crate::ir::{Graph, OpType};
+use intrain::autodiff::{GradSupport, gradient_support};
+use intrain::ir::cost::{graph_cost, node_cost, parameters};
+use intrain::ir::{Graph, OpType};
 
 /// Arguments of `inspect`.
 #[derive(Debug, Args)]
@@ -103,7 +102,7 @@ pub struct InspectReport {
     pub node_list: Option<Vec<NodeInfo>>,
 }
 
-fn tensor_info(g: &Graph, ids: &[crate::ir::ValueId]) -> Vec<TensorInfo> {
+fn tensor_info(g: &Graph, ids: &[intrain::ir::ValueId]) -> Vec<TensorInfo> {
     ids.iter()
         .map(|&i| {
             let v = g.value(i);
@@ -117,7 +116,7 @@ fn tensor_info(g: &Graph, ids: &[crate::ir::ValueId]) -> Vec<TensorInfo> {
 }
 
 /// Builds the report for a graph.
-pub fn report(path: &str, m: &crate::onnx::ImportedModel, with_nodes: bool) -> InspectReport {
+pub fn report(path: &str, m: &intrain::onnx::ImportedModel, with_nodes: bool) -> InspectReport {
     let g = &m.graph;
     let mut hist: BTreeMap<OpType, (usize, u64)> = BTreeMap::new();
     for n in g.nodes() {
@@ -245,7 +244,7 @@ fn render(r: &InspectReport) {
 }
 
 /// Runs `inspect`.
-pub fn run(a: InspectArgs) -> anyhow::Result<ExitCode> {
+pub fn run(a: InspectArgs) -> anyhow::Result<super::Exit> {
     // A dynamic batch axis is costed per sample unless --batch says otherwise.
     let m = a.model.load_with_default_batch(Some(1))?;
     let mut r = report(&a.model.model.display().to_string(), &m, a.nodes);
@@ -255,5 +254,5 @@ pub fn run(a: InspectArgs) -> anyhow::Result<ExitCode> {
     } else {
         render(&r);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(super::Exit::Success)
 }

@@ -1,7 +1,5 @@
-//! The command-line interface: argument parsing, rendering, exit codes.
-//!
-//! Exit codes: 0 success; 1 the command ran but a check failed; 2 bad input or another error
-//! (one line on stderr naming the file, node, op or attribute).
+//! The command-line interface: each command parses its arguments, makes one library call and
+//! renders the result (text, JSON, Markdown, CSV, plots). Exit codes are [`Exit`].
 
 /// `println!` that exits quietly (code 0) when stdout is a closed pipe (`intrain ... | head`).
 macro_rules! outln {
@@ -44,20 +42,42 @@ mod search;
 mod search_report;
 mod search_table;
 mod space_cmd;
-pub mod target;
+mod target;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use args::{ModelArgs, RuntimeArgs};
-pub use ops::markdown_table;
-
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success
-  1  the command ran but a check failed (e.g. `check` below threshold)
-  2  bad input or error: one line on stderr names the file, node, op or attribute";
+  0    success
+  1    the command ran but a check failed (e.g. `check` below threshold)
+  2    bad input or error: one line on stderr names the file, node, op or attribute
+  130  interrupted (Ctrl-C); a search resumes with --resume";
+
+/// How a command ends, as the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: success.
+    Success,
+    /// 1: the command ran but a check failed (`check` below a threshold).
+    CheckFailed,
+    /// 2: bad input or another error (one line on stderr).
+    Error,
+    /// 130: interrupted by Ctrl-C; the work done so far is kept.
+    Interrupted,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(match e {
+            Exit::Success => 0,
+            Exit::CheckFailed => 1,
+            Exit::Error => 2,
+            Exit::Interrupted => 130,
+        })
+    }
+}
 
 /// intrain: will this network train well? Scores, diagnoses and searches architectures before
 /// any training, from one forward and one backward pass on ONNX Runtime.
@@ -161,9 +181,9 @@ pub fn main() -> ExitCode {
                     let _ = e.print();
                     if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
                     {
-                        ExitCode::from(2)
+                        Exit::Error.into()
                     } else {
-                        ExitCode::SUCCESS
+                        Exit::Success.into()
                     }
                 }
                 _ => {
@@ -173,13 +193,13 @@ pub fn main() -> ExitCode {
                         text.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad arguments");
                     let first = first.trim_start_matches("error: ");
                     eprintln!("intrain: error: {first} (see --help)");
-                    ExitCode::from(2)
+                    Exit::Error.into()
                 }
             };
         }
     };
     match run(cli) {
-        Ok(code) => code,
+        Ok(code) => code.into(),
         Err(e) => {
             // The cause chain, without the causes a message already quotes (typed errors such
             // as `Error::Io` print their source themselves).
@@ -190,14 +210,34 @@ pub fn main() -> ExitCode {
                     msg = format!("{msg}: {c}");
                 }
             }
-            let msg = msg.replace('\n', " ");
+            let mut msg = msg.replace('\n', " ");
+            if let Some(h) = e.downcast_ref::<intrain::Error>().and_then(hint) {
+                msg = format!("{msg}; {h}");
+            }
             eprintln!("intrain: error: {msg}");
-            ExitCode::from(2)
+            Exit::Error.into()
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// The flag that fixes an error the library reports in its own terms.
+fn hint(e: &intrain::Error) -> Option<String> {
+    use intrain::Error;
+    match e {
+        Error::DynamicDim { dim, .. } => Some(format!("give it a value with --dim {dim}=N")),
+        Error::NoInputShape { input } => {
+            Some(format!("give one with --input-shape {input}=D0,D1,.."))
+        }
+        Error::NoLayers => Some("give them with --layers".into()),
+        Error::OverBudget { limit, .. } => Some(format!("relax --max-{limit}")),
+        Error::Provider { provider, .. } if provider == "CUDA" => Some("use --device cpu".into()),
+        Error::InFile { inner, .. } => hint(inner),
+        Error::Arch { source, .. } => hint(source),
+        _ => None,
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Grad(a) => grad::run(a),
@@ -222,13 +262,7 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The JSON Schemas of intrain's reports and files, by file name under `schemas/`
-/// (`space.schema.json` comes from [`crate::space::spec::json_schema`]).
-pub fn report_schemas() -> Vec<(&'static str, String)> {
-    let pretty = |s: schemars::Schema| serde_json::to_string_pretty(&s).unwrap_or_default() + "\n";
-    vec![
-        ("score.schema.json", pretty(schemars::schema_for!(target::ScoreOutput))),
-        ("policy.schema.json", pretty(schemars::schema_for!(crate::analysis::policy::Policy))),
-        ("score-record.schema.json", pretty(schemars::schema_for!(crate::scoring::ScoreRecord))),
-    ]
+/// The command-line name of a value (`train`, `as-is`, `grammar`), as `--help` lists it.
+pub(crate) fn value_name<T: clap::ValueEnum>(v: &T) -> String {
+    v.to_possible_value().map(|p| p.get_name().to_string()).unwrap_or_default()
 }

@@ -1,11 +1,9 @@
 //! `intrain ops`: the supported operators and whether they can be differentiated.
 
-use std::process::ExitCode;
-
 use clap::Args;
 
-use crate::autodiff::{GradSupport, gradient_limits, gradient_support};
-use crate::ir::OpType;
+use intrain::autodiff::{gradient_limits, gradient_support, op_table_markdown};
+use intrain::ir::OpType;
 
 /// Arguments of `ops`.
 #[derive(Debug, Args)]
@@ -15,31 +13,10 @@ pub struct OpsArgs {
     markdown: bool,
 }
 
-/// The README's table of supported ops, generated from the code: the opset each op is read from,
-/// whether it has a gradient rule, and what the rule covers.
-pub fn markdown_table() -> String {
-    let mut out = String::from(
-        "| op | since opset | gradient | what the gradient covers |\n|---|---|---|---|\n",
-    );
-    let mut ops: Vec<OpType> = OpType::ALL.to_vec();
-    ops.sort_by_key(|o| o.name());
-    for op in ops {
-        let g = match gradient_support(op) {
-            GradSupport::Rule => "yes",
-            GradSupport::NoGradient => "none by nature",
-            GradSupport::Unsupported => "not yet",
-        };
-        let since = op.since_opset().max(crate::ir::MIN_OPSET);
-        let limits = gradient_limits(op);
-        out.push_str(&format!("| {} | {since} | {g} | {limits} |\n", op.name()));
-    }
-    out
-}
-
 /// Runs `ops`.
-pub fn run(a: OpsArgs) -> anyhow::Result<ExitCode> {
+pub fn run(a: OpsArgs) -> anyhow::Result<super::Exit> {
     if a.markdown {
-        out!("{}", markdown_table());
+        out!("{}", op_table_markdown());
     } else {
         for op in OpType::ALL {
             let limits = gradient_limits(*op);
@@ -48,5 +25,5 @@ pub fn run(a: OpsArgs) -> anyhow::Result<ExitCode> {
             outln!("{}", line.trim_end());
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(super::Exit::Success)
 }

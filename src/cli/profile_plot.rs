@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use super::target::ScoreOutput;
-use crate::error::Result;
-use crate::plot::{Color, Figure, Panel, Series};
+use intrain::error::Result;
+use intrain::plot::{Color, Figure, Panel, Series};
+use intrain::scoring::ScoreOutput;
 
 /// Tick labels: at most `max` names, evenly spread, shortened to their last path parts.
 fn name_ticks(names: &[&str], max: usize) -> Vec<(f64, String)> {

@@ -2,15 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Args;
 use serde::Serialize;
 
 use super::args::{ModelArgs, RuntimeArgs};
-use crate::error::Error;
-use crate::ir::{DType, Tensor};
-use crate::nets::init::Init;
+use intrain::error::Error;
+use intrain::init::Init;
+use intrain::ir::{DType, Tensor};
 
 /// Arguments of `run`.
 #[derive(Debug, Args)]
@@ -77,10 +76,10 @@ fn summarize(name: &str, t: &Tensor) -> OutputSummary {
 }
 
 /// Runs `run`.
-pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
+pub fn run(a: RunArgs) -> anyhow::Result<super::Exit> {
     // A dynamic batch axis takes the batch of the first --input file.
     let first_batch = match a.inputs.first().and_then(|spec| spec.split_once('=')) {
-        Some((_, file)) => crate::npy::read(std::path::Path::new(file))?.shape.first().copied(),
+        Some((_, file)) => intrain::npy::read(std::path::Path::new(file))?.shape.first().copied(),
         None => None,
     };
     let m = a.model.load_with_default_batch(first_batch)?;
@@ -93,7 +92,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         let id = g.find(name).filter(|id| g.inputs().contains(id)).ok_or_else(|| {
             Error::Usage(format!("--input '{spec}': the model has no input '{name}'"))
         })?;
-        let t = crate::npy::read(std::path::Path::new(file))?;
+        let t = intrain::npy::read(std::path::Path::new(file))?;
         let want = &g.value(id).ty;
         if t.shape != want.shape || t.dtype() != want.dtype {
             return Err(Error::Usage(format!(
@@ -117,7 +116,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         feeds.push((v.name.clone(), t));
     }
     let rt = a.runtime.runtime()?;
-    let mut session = rt.session(&crate::onnx::to_bytes(g))?;
+    let mut session = rt.session(&intrain::onnx::to_bytes(g))?;
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let outputs = session.run(&refs)?;
     if let Some(dir) = &a.save_outputs {
@@ -133,7 +132,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
                         }
                     })
                     .collect();
-            crate::npy::write(&dir.join(format!("{safe}.npy")), t)?;
+            intrain::npy::write(&dir.join(format!("{safe}.npy")), t)?;
         }
     }
     let report = RunReport {
@@ -166,5 +165,5 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(super::Exit::Success)
 }

@@ -1,7 +1,5 @@
 //! `intrain runtime`: which ONNX Runtime library is used (fetching it if needed).
 
-use std::process::ExitCode;
-
 use clap::Args;
 use serde::Serialize;
 
@@ -20,26 +18,26 @@ pub struct RuntimeCmdArgs {
 #[derive(Serialize)]
 struct RuntimeReport {
     version: &'static str,
-    provider: crate::runtime::Provider,
+    provider: intrain::runtime::Provider,
     library: String,
     origin: &'static str,
     cache_dir: Option<String>,
 }
 
 /// Runs `runtime`.
-pub fn run(a: RuntimeCmdArgs) -> anyhow::Result<ExitCode> {
+pub fn run(a: RuntimeCmdArgs) -> anyhow::Result<super::Exit> {
     let rt = a.runtime.runtime()?;
     let r = RuntimeReport {
-        version: crate::runtime::ORT_VERSION,
+        version: intrain::runtime::ORT_VERSION,
         provider: rt.provider,
         library: rt.library.path.display().to_string(),
         origin: rt.library.origin,
-        cache_dir: crate::runtime::library::cache_dir().ok().map(|p| p.display().to_string()),
+        cache_dir: intrain::runtime::library::cache_dir().ok().map(|p| p.display().to_string()),
     };
     if a.json {
         super::print_json(&r)?;
     } else {
         outln!("{}", rt.describe());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(super::Exit::Success)
 }

@@ -2,12 +2,12 @@
 //! per-layer and per-tensor diagnosis; many architectures at once into a resumable record file.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Args;
 
-use super::target::{ScoreOutput, TargetArgs, is_space};
-use crate::error::Error;
+use super::target::{TargetArgs, is_space};
+use intrain::error::Error;
+use intrain::scoring::ScoreOutput;
 
 /// Arguments of `score`.
 #[derive(Debug, Args)]
@@ -33,7 +33,7 @@ pub struct ScoreArgs {
 }
 
 /// Runs `score`.
-pub fn run(a: ScoreArgs) -> anyhow::Result<ExitCode> {
+pub fn run(a: ScoreArgs) -> anyhow::Result<super::Exit> {
     if a.archs.is_some() || a.sample.is_some() {
         if !is_space(&a.target.target) {
             return Err(Error::Usage(format!(
@@ -54,7 +54,7 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_report(&r);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(super::Exit::Success)
 }
 
 /// Prints the readable report.
@@ -75,14 +75,14 @@ pub fn print_report(r: &ScoreOutput) {
         r.report.loss
     );
     outln!(
-        "protocol: batch {}{}, seed {}, init {:?}, BN {:?}, layers {:?}, params {:?} ({:.2} s)",
+        "protocol: batch {}{}, seed {}, init {}, BN {}, layers {}, params {} ({:.2} s)",
         p.batch,
         p.resolution.map(|r| format!(", {r}x{r}")).unwrap_or_default(),
         p.seed,
-        p.init,
-        p.bn,
-        p.layers,
-        p.params,
+        super::value_name(&p.init),
+        super::value_name(&p.bn),
+        super::value_name(&p.layers),
+        super::value_name(&p.params),
         r.seconds
     );
     if !r.report.loss.is_finite() {

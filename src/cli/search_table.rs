@@ -5,19 +5,14 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
-
-use clap::Args;
-use serde::Serialize;
 
 use super::args::RuntimeArgs;
 use super::score_batch::progress;
 use super::target::ProtocolArgs;
-use crate::error::{Error, Result};
-use crate::eval::{GroundTruth, seeded_subset};
-use crate::scoring::{RecordFile, ScoreRecord, check_proxies, score_arch, space_id};
-use crate::space::{Arch, SearchSpace};
-use crate::stats::mean_std;
+use clap::Args;
+use intrain::experiments::search_table::{PAPER, TableSpec, build};
+use intrain::scoring::{Proxy, RecordFile, Scorer};
+use intrain::space::SearchSpace;
 
 /// Arguments of `search-table`.
 #[derive(Debug, Args)]
@@ -48,9 +43,9 @@ pub struct SearchTableArgs {
     /// stated protocol when scoring all of them is too slow).
     #[arg(long)]
     from_cache: bool,
-    /// Proxies that select.
-    #[arg(long, value_delimiter = ',', default_value = "intrain,gamma,o,params,flops")]
-    proxies: Vec<String>,
+    /// Proxies that select (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "intrain,gamma,o,params,flops")]
+    proxies: Vec<Proxy>,
     /// Batch size of the scoring pass.
     #[arg(long, default_value_t = 64)]
     batch: usize,
@@ -69,122 +64,30 @@ pub struct SearchTableArgs {
     runtime: RuntimeArgs,
 }
 
-#[derive(Debug, Serialize)]
-struct Row {
-    proxy: String,
-    /// Per target: accuracies of the selected architecture in each run.
-    accuracies: Vec<Vec<f64>>,
-    mean_std: Vec<(f64, f64)>,
-    selected: Vec<String>,
-}
-
-/// The paper's search table on NAS-Bench-201 (mean ± std over 5 runs of 5,000 samples).
-const PAPER: [(&str, [f64; 3]); 4] = [
-    ("intrain", [93.72, 71.05, 45.85]),
-    ("params", [93.58, 70.75, 42.15]),
-    ("AZ-NAS", [93.65, 70.92, 45.68]),
-    ("NASWOT", [92.82, 70.15, 44.68]),
-];
-
 /// Runs `search-table`.
-pub fn run(a: SearchTableArgs) -> anyhow::Result<ExitCode> {
-    check_proxies(&a.proxies)?;
+pub fn run(a: SearchTableArgs) -> anyhow::Result<super::Exit> {
     let space = SearchSpace::read(
         &a.space.clone().unwrap_or_else(|| PathBuf::from("models/spaces/nb201.yaml")),
     )?;
-    if !a.truth.exists() {
-        return Err(
-            Error::Usage(format!("{}: not found (give --truth CSV)", a.truth.display())).into()
-        );
-    }
-    let truth = GroundTruth::read(&a.truth, &a.arch_column)?;
-    let cols: Vec<&[f64]> = a.targets.iter().map(|t| truth.column(t)).collect::<Result<_>>()?;
     let p = a.protocol.protocol(a.batch, a.score_seed);
-    let key = p.key(&space_id(&space), space.spec.input.resolution);
-    let mut cache = RecordFile::open(&a.cache)?;
-    let pool: Vec<String> = if a.from_cache {
-        truth.archs.iter().filter(|x| cache.get(&key, x).is_some()).cloned().collect()
-    } else {
-        truth.archs.clone()
+    let mut scorer =
+        Scorer::new(Box::new(|| a.runtime.runtime()), Some(RecordFile::open(&a.cache)?));
+    let spec = TableSpec {
+        truth: &a.truth,
+        arch_column: &a.arch_column,
+        targets: &a.targets,
+        samples: a.samples,
+        runs: a.runs,
+        from_cache: a.from_cache,
+        proxies: &a.proxies,
+        protocol: &p,
     };
-    if pool.len() < a.samples {
-        return Err(Error::Usage(format!(
-            "only {} architectures to sample from ({}), fewer than --samples {}",
-            pool.len(),
-            if a.from_cache { "scored in the cache under this protocol" } else { "in --truth" },
-            a.samples
-        ))
-        .into());
-    }
-    let runs: Vec<Vec<String>> = (0..a.runs).map(|r| seeded_subset(&pool, a.samples, r)).collect();
-    let missing: Vec<&String> = {
-        let mut m: Vec<&String> =
-            runs.iter().flatten().filter(|x| cache.get(&key, x).is_none()).collect();
-        m.sort();
-        m.dedup();
-        m
-    };
-    if !missing.is_empty() {
-        let rt = a.runtime.runtime()?;
-        let bar = progress(missing.len(), "scoring");
-        for name in missing {
-            let arch = Arch::parse(&space, name)?;
-            let r = score_arch(&rt, &space, &arch, &p)
-                .map_err(|e| Error::Usage(format!("architecture {name}: {e}")))?;
-            cache.append(r.record)?;
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-    }
-    let mut rows = Vec::new();
-    let mut oracle = Row {
-        proxy: "oracle (best in sample)".into(),
-        accuracies: vec![Vec::new(); cols.len()],
-        mean_std: Vec::new(),
-        selected: Vec::new(),
-    };
-    for proxy in &a.proxies {
-        let mut row = Row {
-            proxy: proxy.clone(),
-            accuracies: vec![Vec::new(); cols.len()],
-            mean_std: Vec::new(),
-            selected: Vec::new(),
-        };
-        for sample in &runs {
-            let recs: Vec<&ScoreRecord> =
-                sample.iter().filter_map(|x| cache.get(&key, x)).collect();
-            let best = recs
-                .iter()
-                .filter(|r| r.proxy(proxy).is_some_and(f64::is_finite))
-                .max_by(|x, y| {
-                    x.proxy(proxy)
-                        .unwrap_or(f64::NAN)
-                        .total_cmp(&y.proxy(proxy).unwrap_or(f64::NAN))
-                })
-                .ok_or_else(|| Error::Usage(format!("no finite {proxy} score in a sample")))?;
-            let r = truth
-                .row(&best.arch)
-                .ok_or_else(|| Error::Usage(format!("{} not in --truth", best.arch)))?;
-            for (c, col) in cols.iter().enumerate() {
-                row.accuracies[c].push(col[r]);
-            }
-            row.selected.push(best.arch.clone());
-        }
-        row.mean_std = row.accuracies.iter().map(|v| mean_std(v)).collect();
-        rows.push(row);
-    }
-    for sample in &runs {
-        for (c, col) in cols.iter().enumerate() {
-            let best =
-                sample.iter().filter_map(|x| truth.row(x)).map(|r| col[r]).fold(f64::NAN, f64::max);
-            oracle.accuracies[c].push(best);
-        }
-    }
-    oracle.mean_std = oracle.accuracies.iter().map(|v| mean_std(v)).collect();
-    rows.push(oracle);
+    let bar = progress("scoring");
+    let table = build(&space, &spec, &mut scorer, &bar)?;
+    bar.finish_and_clear();
     if a.json {
-        super::print_json(&rows)?;
-        return Ok(ExitCode::SUCCESS);
+        super::print_json(&table.rows)?;
+        return Ok(super::Exit::Success);
     }
     let mut md = String::new();
     let _ = writeln!(
@@ -193,9 +96,9 @@ pub fn run(a: SearchTableArgs) -> anyhow::Result<ExitCode> {
         a.runs,
         a.samples,
         if a.from_cache {
-            format!("from the {} architectures scored in the cache", pool.len())
+            format!("from the {} architectures scored in the cache", table.pool)
         } else {
-            format!("from all {} architectures of the table", pool.len())
+            format!("from all {} architectures of the table", table.pool)
         },
         p.batch,
         p.resolution_for(space.spec.input.resolution),
@@ -203,7 +106,7 @@ pub fn run(a: SearchTableArgs) -> anyhow::Result<ExitCode> {
     );
     let _ = writeln!(md, "| selected by | {} |", a.targets.join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(a.targets.len()));
-    for r in &rows {
+    for r in &table.rows {
         let cells: Vec<String> =
             r.mean_std.iter().map(|(m, s)| format!("{m:.2} ± {s:.2}")).collect();
         let _ = writeln!(md, "| {} | {} |", r.proxy, cells.join(" | "));
@@ -214,5 +117,5 @@ pub fn run(a: SearchTableArgs) -> anyhow::Result<ExitCode> {
         }
     }
     out!("{md}");
-    Ok(ExitCode::SUCCESS)
+    Ok(super::Exit::Success)
 }

@@ -3,53 +3,18 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use super::args::{ModelArgs, PassArgs, RuntimeArgs};
-use crate::analysis::score::{InitMode, ScoreReport, score_model};
-use crate::error::{Error, Result};
-use crate::runtime::Runtime;
-use crate::scoring::{
-    BnProtocol, Costs, LayerRule, ParamRule, Protocol, layers_by_rule, score_arch, training_options,
+use intrain::error::{Error, Result};
+use intrain::runtime::Runtime;
+use intrain::scoring::{
+    BnMode, InitMode, LayerRule, ParamSet, PassOverrides, Protocol, ScoreOutput, Target, score,
 };
-use crate::space::{Arch, SearchSpace};
+use intrain::space::{Arch, SearchSpace};
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum InitArg {
-    /// Kaiming-normal weights, BN γ=1 β=0, biases 0 (the paper's protocol).
-    Kaiming,
-    /// The weights stored in the model (for a space: Kaiming-normal from --seed at export).
-    AsIs,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum BnArg {
-    /// Batch statistics (training mode; the paper's protocol).
-    Train,
-    /// As the model says (inference mode for a space's architecture).
-    Eval,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LayerRuleArg {
-    /// Space architectures: stem, cell/block and reduction outputs (the paper); ONNX models:
-    /// the activations rule.
-    Grammar,
-    /// Activation outputs and residual/concat block outputs.
-    Activations,
-    /// Every ReLU output.
-    Relu,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ParamRuleArg {
-    /// Every tensor with a gradient and at least 2 elements (the paper).
-    All,
-    /// Conv/Gemm/MatMul weights only.
-    Weights,
-}
-
-/// The scoring protocol's flags (shared by `score`, `check`, `eval` and `search`).
+/// The scoring protocol's flags (shared by `score`, `check`, `eval`, `search` and
+/// `search-table`).
 #[derive(Debug, Clone, Args)]
 pub struct ProtocolArgs {
     /// Input resolution of a space's architecture [default: 64 (the paper), or the space's own
@@ -57,17 +22,17 @@ pub struct ProtocolArgs {
     #[arg(long)]
     pub resolution: Option<usize>,
     /// Initialisation before scoring.
-    #[arg(long, value_enum, default_value_t = InitArg::Kaiming)]
-    init: InitArg,
+    #[arg(long, value_enum, default_value_t = InitMode::Kaiming)]
+    init: InitMode,
     /// BatchNormalization statistics.
-    #[arg(long, value_enum, default_value_t = BnArg::Train)]
-    bn: BnArg,
+    #[arg(long, value_enum, default_value_t = BnMode::Train)]
+    bn: BnMode,
     /// Which tensors count as layers in gamma.
-    #[arg(long, value_enum, default_value_t = LayerRuleArg::Grammar)]
-    layer_rule: LayerRuleArg,
+    #[arg(long, value_enum, default_value_t = LayerRule::Grammar)]
+    layer_rule: LayerRule,
     /// Which parameter tensors count in o.
-    #[arg(long, value_enum, default_value_t = ParamRuleArg::All)]
-    param_rule: ParamRuleArg,
+    #[arg(long, value_enum, default_value_t = ParamSet::All)]
+    param_rule: ParamSet,
 }
 
 impl ProtocolArgs {
@@ -77,23 +42,10 @@ impl ProtocolArgs {
             batch,
             resolution: self.resolution,
             seed,
-            init: match self.init {
-                InitArg::Kaiming => InitMode::Kaiming,
-                InitArg::AsIs => InitMode::AsIs,
-            },
-            bn: match self.bn {
-                BnArg::Train => BnProtocol::Train,
-                BnArg::Eval => BnProtocol::Eval,
-            },
-            layers: match self.layer_rule {
-                LayerRuleArg::Grammar => LayerRule::Grammar,
-                LayerRuleArg::Activations => LayerRule::Activations,
-                LayerRuleArg::Relu => LayerRule::Relu,
-            },
-            params: match self.param_rule {
-                ParamRuleArg::All => ParamRule::All,
-                ParamRuleArg::Weights => ParamRule::Weights,
-            },
+            init: self.init,
+            bn: self.bn,
+            layers: self.layer_rule,
+            params: self.param_rule.clone(),
         }
     }
 }
@@ -121,11 +73,11 @@ pub struct TargetArgs {
     #[arg(long, value_delimiter = ',')]
     pub layers: Option<Vec<String>>,
     #[command(flatten)]
-    pub(crate) protocol: ProtocolArgs,
+    pub protocol: ProtocolArgs,
     #[command(flatten)]
-    pub(crate) pass: PassArgs,
+    pub pass: PassArgs,
     #[command(flatten)]
-    pub(crate) runtime: RuntimeArgs,
+    pub runtime: RuntimeArgs,
 }
 
 /// Whether a path names a search space (by extension).
@@ -134,34 +86,13 @@ pub fn is_space(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
 }
 
-/// A scored target, ready to print.
-#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
-pub struct ScoreOutput {
-    /// The file scored.
-    pub model: String,
-    /// The architecture string when a space was scored.
-    pub arch: Option<String>,
-    /// The protocol (resolution resolved).
-    pub protocol: Protocol,
-    /// Costs of one sample (space architectures only).
-    pub costs: Option<Costs>,
-    /// Seconds spent (lowering or import, differentiation, session, pass, reductions).
-    pub seconds: f64,
-    /// Score, per layer, per tensor.
-    #[serde(flatten)]
-    pub report: ScoreReport,
-}
-
 impl TargetArgs {
     /// The batch size: --batch, else the first axis of --input, else 64.
     pub fn batch(&self) -> Result<usize> {
         if let Some(b) = self.batch {
             return Ok(b);
         }
-        match &self.pass.input {
-            Some(p) => Ok(crate::npy::read(p)?.shape.first().copied().unwrap_or(1)),
-            None => Ok(64),
-        }
+        Ok(self.pass.input_batch()?.unwrap_or(64))
     }
 
     /// The protocol from the flags.
@@ -174,10 +105,19 @@ impl TargetArgs {
         SearchSpace::read(&self.target)
     }
 
+    /// The input, labels and layers given on the command line.
+    fn overrides(&self) -> Result<PassOverrides> {
+        Ok(PassOverrides {
+            input: self.pass.input.as_deref().map(intrain::npy::read).transpose()?,
+            labels: self.pass.labels.as_deref().map(intrain::npy::read).transpose()?,
+            layers: self.layers.clone(),
+        })
+    }
+
     /// Scores the target: an ONNX model, or `--arch` of a space.
     pub fn score(&self, rt: &Runtime) -> Result<ScoreOutput> {
-        let start = std::time::Instant::now();
-        let mut p = self.protocol()?;
+        let p = self.protocol()?;
+        let overrides = self.overrides()?;
         if is_space(&self.target) {
             let space = self.space()?;
             let arch = self.arch.as_deref().ok_or_else(|| {
@@ -187,23 +127,7 @@ impl TargetArgs {
                 ))
             })?;
             let arch = Arch::parse(&space, arch)?;
-            p.resolution = Some(p.resolution_for(space.spec.input.resolution));
-            if self.pass.input.is_some() || self.pass.labels.is_some() || self.layers.is_some() {
-                return self.score_space_custom(rt, &space, &arch, p, start);
-            }
-            let s = score_arch(rt, &space, &arch, &p)?;
-            return Ok(ScoreOutput {
-                model: self.target.display().to_string(),
-                arch: Some(s.record.arch.clone()),
-                costs: Some(Costs {
-                    params: s.record.params,
-                    macs: s.record.macs,
-                    flops: s.record.flops,
-                }),
-                protocol: p,
-                seconds: start.elapsed().as_secs_f64(),
-                report: s.report,
-            });
+            return score(rt, Target::Arch { space: &space, arch: &arch }, &p, &overrides);
         }
         if self.arch.is_some() {
             return Err(Error::Usage(format!(
@@ -217,64 +141,13 @@ impl TargetArgs {
                 self.target.display()
             )));
         }
-        let model = ModelArgs {
+        let import = ModelArgs {
             model: self.target.clone(),
-            batch: Some(p.batch),
+            batch: None,
             dims: self.dims.clone(),
             input_shapes: self.input_shapes.clone(),
         }
-        .load()?;
-        let inputs = self.pass.pass_inputs(&model.graph)?;
-        // A file written by `intrain export` names its grammar layers in its metadata.
-        let grammar = crate::scoring::provenance::layers_from_metadata(&model.metadata);
-        let layers = match &self.layers {
-            Some(l) => l.clone(),
-            None => layers_by_rule(&model.graph, p.layers, grammar.as_deref()),
-        };
-        let report =
-            score_model(rt, &model.graph, Some(layers), p.init, &training_options(&p), &inputs)?;
-        Ok(ScoreOutput {
-            model: self.target.display().to_string(),
-            arch: model.metadata.get(crate::scoring::provenance::ARCH).cloned(),
-            protocol: p,
-            costs: None,
-            seconds: start.elapsed().as_secs_f64(),
-            report,
-        })
-    }
-
-    /// A space architecture with user inputs, labels or layers.
-    fn score_space_custom(
-        &self,
-        rt: &Runtime,
-        space: &SearchSpace,
-        arch: &Arch,
-        p: Protocol,
-        start: std::time::Instant,
-    ) -> Result<ScoreOutput> {
-        let lowered = space.lower_with_layers(
-            arch,
-            &crate::space::LowerOptions {
-                batch: p.batch,
-                resolution: p.resolution,
-                bn_training: p.bn == BnProtocol::Train,
-                seed: (p.init == InitMode::AsIs).then_some(p.seed),
-            },
-        )?;
-        let inputs = self.pass.pass_inputs(&lowered.graph)?;
-        let layers = match &self.layers {
-            Some(l) => l.clone(),
-            None => layers_by_rule(&lowered.graph, p.layers, Some(&lowered.layers)),
-        };
-        let report =
-            score_model(rt, &lowered.graph, Some(layers), p.init, &training_options(&p), &inputs)?;
-        Ok(ScoreOutput {
-            model: self.target.display().to_string(),
-            arch: Some(arch.format(space)),
-            costs: Some(crate::scoring::costs(space, arch)?),
-            protocol: p,
-            seconds: start.elapsed().as_secs_f64(),
-            report,
-        })
+        .import_options()?;
+        score(rt, Target::Model { path: &self.target, import: &import }, &p, &overrides)
     }
 }

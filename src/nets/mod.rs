@@ -1,5 +1,4 @@
 //! Reference networks built in Rust, used by tests, examples and benchmarks.
 
-pub mod init;
 pub mod nb201;
 pub mod tiny_cnn;

@@ -149,7 +149,7 @@ impl Importer {
         for name in opts.input_shapes.keys() {
             if !g.input.iter().any(|i| i.name.as_deref() == Some(name)) {
                 return Err(Error::Usage(format!(
-                    "--input-shape names '{name}', which is not an input of the model"
+                    "an input shape is given for '{name}', which is not an input of the model"
                 )));
             }
         }
@@ -171,7 +171,7 @@ impl Importer {
         for name in opts.input_shapes.keys() {
             if !g.input.iter().any(|i| i.name.as_deref() == Some(name)) {
                 return Err(Error::Usage(format!(
-                    "--input-shape names '{name}', which is not an input of the model"
+                    "an input shape is given for '{name}', which is not an input of the model"
                 )));
             }
         }
@@ -209,11 +209,8 @@ impl Importer {
         if let Some(shape) = opts.input_shapes.get(&name) {
             return Ok(TensorType::new(dtype, shape.clone()));
         }
-        let dims = tt.shape.as_ref().ok_or_else(|| {
-            Error::InvalidModel(format!(
-                "input '{name}' has no shape; give one with --input-shape {name}=D0,D1,..."
-            ))
-        })?;
+        let dims =
+            tt.shape.as_ref().ok_or_else(|| Error::NoInputShape { input: name.to_string() })?;
         let mut shape = Vec::with_capacity(dims.dim.len());
         for (axis, d) in dims.dim.iter().enumerate() {
             use pb::tensor_shape_proto::dimension::Value as V;

@@ -63,11 +63,14 @@ fn flavor_dir(flavor: LibraryFlavor) -> Result<PathBuf> {
 pub fn locate(explicit: Option<&Path>, flavor: LibraryFlavor) -> Result<Option<LocatedLibrary>> {
     if let Some(p) = explicit {
         if !p.is_file() {
-            return Err(Error::RuntimeLibrary(format!("--ort-lib {}: no such file", p.display())));
+            return Err(Error::RuntimeLibrary(format!(
+                "{}: no such file (the library path given)",
+                p.display()
+            )));
         }
         return Ok(Some(LocatedLibrary {
             path: p.to_path_buf(),
-            origin: "--ort-lib",
+            origin: "the path given",
             cuda_dir: None,
         }));
     }

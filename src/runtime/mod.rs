@@ -124,7 +124,7 @@ fn load(lib: LocatedLibrary, flavor: LibraryFlavor) -> Result<&'static Loaded> {
             src = s.source();
         }
         Error::RuntimeLibrary(format!(
-            "cannot load {} ({}): {reason}. Remedy: unset ORT_DYLIB_PATH/--ort-lib to let intrain fetch ONNX Runtime {ORT_VERSION}, or point them at libonnxruntime.so.{ORT_VERSION}",
+            "cannot load {} ({}): {reason}. Remedy: unset ORT_DYLIB_PATH and the explicit library path to let intrain fetch ONNX Runtime {ORT_VERSION}, or point them at libonnxruntime.so.{ORT_VERSION}",
             lib.path.display(),
             lib.origin
         ))
@@ -196,7 +196,7 @@ impl Runtime {
         if !library::nvidia_driver_present() {
             return Err(Error::Provider {
                 provider: "CUDA".into(),
-                reason: "no NVIDIA driver found on this machine (/proc/driver/nvidia, libcuda.so.1); use --device cpu".into(),
+                reason: "no NVIDIA driver found on this machine (/proc/driver/nvidia, libcuda.so.1); use the CPU provider".into(),
             });
         }
         let lib = library::locate_or_fetch(explicit, LibraryFlavor::Cuda)?;

@@ -1,40 +1,25 @@
-//! Scoring architectures of a search space under a [`Protocol`], with append-only record files
-//! that make batch scoring, evaluation and search resumable.
+//! Scoring: the one path from a target (an ONNX model, or an architecture of a search space)
+//! and a [`Protocol`] to a score report ([`score`]), the cached scorer that batch scoring,
+//! evaluation and search share ([`Scorer`]), the proxy registry ([`Proxy`]), and the append-only
+//! record files that make long runs resumable ([`RecordFile`]).
 
 pub mod protocol;
 pub mod provenance;
+pub mod proxy;
 pub mod records;
+mod scorer;
+mod target;
 
-use std::time::Instant;
+pub use protocol::{BnMode, InitMode, LayerRule, ParamSet, Protocol};
+pub use proxy::{Needs, Proxy, ProxyDef, UnknownProxy};
+pub use records::{RecordFile, ScoreRecord};
+pub use scorer::Scorer;
+pub use target::{PassOverrides, ScoreOutput, Target, score};
 
-pub use protocol::{BnProtocol, LayerRule, ParamRule, Protocol};
-pub use records::{PROXIES, RecordFile, ScoreRecord, check_proxies};
-
-use crate::analysis::gradients::PassInputs;
-use crate::analysis::score::{InitMode, ScoreReport, default_layers, relu_layers, score_model};
-use crate::autodiff::{BnMode, ParamSet, TrainingOptions};
-use crate::error::Result;
+use crate::analysis::score::{default_layers, relu_layers};
+use crate::autodiff::TrainingOptions;
 use crate::ir::Graph;
-use crate::runtime::Runtime;
-use crate::space::{Arch, LowerOptions, SearchSpace};
-
-/// Parameters, MACs and FLOPs of one sample at the space's own resolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
-pub struct Costs {
-    /// Parameters.
-    pub params: u64,
-    /// Multiply-accumulates.
-    pub macs: u64,
-    /// FLOPs in the space's convention (its `flops:` key: the NAS-Bench-201 counter by
-    /// default, multiply-adds for ImageNet spaces).
-    pub flops: u64,
-}
-
-/// The costs of `arch` (lowered at batch 1, the space's resolution, no weights).
-pub fn costs(space: &SearchSpace, arch: &Arch) -> Result<Costs> {
-    let c = space.cost(arch)?;
-    Ok(Costs { params: c.params, macs: c.macs, flops: c.flops })
-}
+use crate::space::SearchSpace;
 
 /// A stable identifier of a space: its name and a hash of its definition.
 pub fn space_id(space: &SearchSpace) -> String {
@@ -44,17 +29,7 @@ pub fn space_id(space: &SearchSpace) -> String {
 
 /// The training options of a protocol.
 pub fn training_options(p: &Protocol) -> TrainingOptions {
-    TrainingOptions {
-        batch_norm: match p.bn {
-            BnProtocol::Train => BnMode::Train,
-            BnProtocol::Eval => BnMode::AsIs,
-        },
-        params: match p.params {
-            ParamRule::All => ParamSet::All,
-            ParamRule::Weights => ParamSet::Weights,
-        },
-        ..Default::default()
-    }
+    TrainingOptions { batch_norm: p.bn, params: p.params.clone(), ..Default::default() }
 }
 
 /// The layer names of `graph` under a rule (`grammar` falls back to `activations` when the
@@ -65,57 +40,4 @@ pub fn layers_by_rule(graph: &Graph, rule: LayerRule, grammar: Option<&[String]>
         (LayerRule::Grammar | LayerRule::Activations, _) => default_layers(graph),
         (LayerRule::Relu, _) => relu_layers(graph),
     }
-}
-
-/// One scored architecture: the full report and its record.
-#[derive(Debug, Clone)]
-pub struct ArchScore {
-    /// The full report (per layer, per tensor).
-    pub report: ScoreReport,
-    /// The record (components, costs, time).
-    pub record: ScoreRecord,
-}
-
-/// Scores `arch` of `space` under `p`: lowering, differentiation, one pass, reductions.
-pub fn score_arch(
-    rt: &Runtime,
-    space: &SearchSpace,
-    arch: &Arch,
-    p: &Protocol,
-) -> Result<ArchScore> {
-    let start = Instant::now();
-    let native = space.spec.input.resolution;
-    let lowered = space.lower_with_layers(
-        arch,
-        &LowerOptions {
-            batch: p.batch,
-            resolution: Some(p.resolution_for(native)),
-            bn_training: p.bn == BnProtocol::Train,
-            seed: (p.init == InitMode::AsIs).then_some(p.seed),
-        },
-    )?;
-    let layers = layers_by_rule(&lowered.graph, p.layers, Some(&lowered.layers));
-    let inputs = PassInputs { seed: p.seed, ..Default::default() };
-    let report =
-        score_model(rt, &lowered.graph, Some(layers), p.init, &training_options(p), &inputs)?;
-    let c = costs(space, arch)?;
-    let s = &report.score;
-    let record = ScoreRecord {
-        key: p.key(&space_id(space), native),
-        arch: arch.format(space),
-        intrain: s.intrain,
-        gamma: s.gamma,
-        o: s.o,
-        layers: s.layers,
-        tensors: s.tensors,
-        dead_layers: s.dead_layers,
-        non_finite: s.non_finite,
-        loss: report.loss,
-        params: c.params,
-        flops: c.flops,
-        macs: c.macs,
-        seconds: start.elapsed().as_secs_f64(),
-        pass_seconds: report.pass_seconds,
-    };
-    Ok(ArchScore { report, record })
 }

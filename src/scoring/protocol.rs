@@ -1,46 +1,28 @@
-//! The scoring protocol: every setting that changes a score, with the paper's defaults
-//! (`../shared/docs/intrain.md` §2), and a stable key for caches of scores.
+//! The scoring protocol: every setting that changes a score, with the paper's defaults (batch 64,
+//! 64x64 inputs, Kaiming initialisation, BatchNorm batch statistics, every parameter tensor), and
+//! a stable key for caches of scores.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::score::InitMode;
-
-/// BatchNormalization during the scoring pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum BnProtocol {
-    /// Batch statistics (training mode): the paper's protocol.
-    #[default]
-    Train,
-    /// As the model says (for an architecture of a space: inference mode with running
-    /// statistics 0/1).
-    Eval,
-}
+pub use crate::analysis::score::InitMode;
+pub use crate::autodiff::{BnMode, ParamSet};
 
 /// Which tensors count as layers in γ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum LayerRule {
     /// For a search-space architecture: the outputs of the stem, every cell/block and every
     /// reduction block (the paper); for an ONNX model: the `activations` rule.
     #[default]
     Grammar,
-    /// Activation outputs and residual/concat block outputs (`analysis::score::default_layers`).
+    /// Activation outputs and residual/concat block outputs
+    /// ([`crate::analysis::score::default_layers`]).
     Activations,
     /// Every ReLU output ("post-activation" read literally).
     Relu,
-}
-
-/// Which parameter tensors count in o.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum ParamRule {
-    /// Every tensor with a gradient and at least 2 elements (the paper).
-    #[default]
-    All,
-    /// Weights of Conv, ConvTranspose, Gemm and MatMul only.
-    Weights,
 }
 
 /// Every setting that changes a score.
@@ -55,11 +37,11 @@ pub struct Protocol {
     /// Initialisation.
     pub init: InitMode,
     /// BatchNormalization mode.
-    pub bn: BnProtocol,
+    pub bn: BnMode,
     /// Layers of γ.
     pub layers: LayerRule,
     /// Tensors of o.
-    pub params: ParamRule,
+    pub params: ParamSet,
 }
 
 impl Default for Protocol {
@@ -69,9 +51,9 @@ impl Default for Protocol {
             resolution: None,
             seed: 0,
             init: InitMode::Kaiming,
-            bn: BnProtocol::Train,
+            bn: BnMode::Train,
             layers: LayerRule::Grammar,
-            params: ParamRule::All,
+            params: ParamSet::All,
         }
     }
 }
@@ -124,7 +106,7 @@ mod tests {
     fn key_names_every_setting() {
         let p = Protocol::default();
         assert_eq!(p.key("nb@x", 32), "nb@x/b64/r64/s0/kaiming/bn-train/grammar/all");
-        let q = Protocol { resolution: Some(32), seed: 3, params: ParamRule::Weights, ..p };
+        let q = Protocol { resolution: Some(32), seed: 3, params: ParamSet::Weights, ..p };
         assert_eq!(q.key("nb@x", 32), "nb@x/b64/r32/s3/kaiming/bn-train/grammar/weights");
         assert_eq!(Protocol::default().resolution_for(224), 224);
     }

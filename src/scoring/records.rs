@@ -67,21 +67,6 @@ const CSV_COLUMNS: [&str; 15] = [
 ];
 
 impl ScoreRecord {
-    /// Value of a named proxy computed from the components: `intrain`, `gamma`, `o`,
-    /// `additive` (γ / log(L+1) + o), `params`, `flops`, `macs`; `None` for an unknown name.
-    pub fn proxy(&self, name: &str) -> Option<f64> {
-        Some(match name {
-            "intrain" => self.intrain,
-            "gamma" => self.gamma,
-            "o" => self.o,
-            "additive" => self.gamma / ((self.layers + 1) as f64).ln() + self.o,
-            "params" => self.params as f64,
-            "flops" => self.flops as f64,
-            "macs" => self.macs as f64,
-            _ => return None,
-        })
-    }
-
     fn csv_row(&self) -> String {
         let f = |x: f64| format!("{x:e}");
         [
@@ -127,21 +112,6 @@ impl ScoreRecord {
             seconds: f(13)?,
             pass_seconds: f(14)?,
         })
-    }
-}
-
-/// The names accepted by [`ScoreRecord::proxy`].
-pub const PROXIES: [&str; 7] = ["intrain", "gamma", "o", "additive", "params", "flops", "macs"];
-
-/// Checks that every name is a known proxy.
-pub fn check_proxies<S: AsRef<str>>(names: &[S]) -> crate::error::Result<()> {
-    match names.iter().find(|p| !PROXIES.contains(&p.as_ref())) {
-        Some(p) => Err(crate::error::Error::Usage(format!(
-            "unknown proxy '{}' (known: {})",
-            p.as_ref(),
-            PROXIES.join(", ")
-        ))),
-        None => Ok(()),
     }
 }
 
@@ -341,13 +311,5 @@ mod tests {
             assert_eq!(f.records().len(), 3, "{ext}");
             assert_eq!(f.records()[2].intrain, 3.0);
         }
-    }
-
-    #[test]
-    fn additive_variant_is_gamma_over_log_layers_plus_o() {
-        let r = rec("a", 0.0);
-        let want = 1.5 / 19f64.ln() + 2.25;
-        assert!((r.proxy("additive").expect("known") - want).abs() < 1e-12);
-        assert_eq!(r.proxy("nope"), None);
     }
 }

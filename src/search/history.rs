@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::scoring::ScoreRecord;
 use crate::scoring::records::{open_for_append, read_complete_lines};
+use crate::scoring::{Proxy, ScoreRecord};
 
 /// One iteration of a search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,12 +30,12 @@ impl HistoryEntry {
     /// An entry scoring `record` by `proxy`.
     pub fn new(
         iteration: usize,
-        proxy: &str,
+        proxy: Proxy,
         record: ScoreRecord,
         reused: bool,
         canonical: String,
     ) -> HistoryEntry {
-        let score = record.proxy(proxy).unwrap_or(f64::NAN);
+        let score = proxy.value(&record);
         HistoryEntry { iteration, score, reused, canonical, record }
     }
 }

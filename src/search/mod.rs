@@ -1,11 +1,13 @@
-//! InTrain-NAS (`../shared/docs/intrain.md` §4, Algorithm 1): history-based elitist evolution
-//! under a FLOPs/parameter budget, and random search as a baseline.
+//! InTrain-NAS (the paper's Algorithm 1): history-based elitist evolution under a
+//! FLOPs/parameter budget, and random search as a baseline; [`run`] drives a search from its
+//! folder (settings, history, resume).
 //!
 //! The search is a pure function of its configuration and the scores it receives: resuming
 //! replays the recorded history through the same random stream, taking each score from the
 //! record instead of recomputing it, so a killed run continues exactly where it stopped.
 
 pub mod history;
+pub mod run;
 
 use std::collections::HashMap;
 
@@ -15,34 +17,18 @@ use serde::{Deserialize, Serialize};
 pub use history::HistoryEntry;
 
 use crate::error::{Error, Result};
-use crate::scoring::{Costs, ScoreRecord, costs};
-use crate::space::{Arch, SearchSpace, rng};
+use crate::scoring::{Proxy, ScoreRecord};
+pub use crate::space::Budget;
+use crate::space::{Arch, Cost, SearchSpace, rng};
 
 /// How candidates are proposed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// Mutate one of the top-k of the history (the paper's Algorithm 1).
     Evolution,
     /// Sample uniformly within the budget (baseline).
     Random,
-}
-
-/// A resource budget; `None` means unlimited.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Budget {
-    /// Maximum FLOPs of one sample (NAS-Bench-201 convention; MACs-based spaces say so).
-    pub max_flops: Option<f64>,
-    /// Maximum parameters.
-    pub max_params: Option<f64>,
-}
-
-impl Budget {
-    /// Whether costs fit.
-    pub fn admits(&self, c: &Costs) -> bool {
-        self.max_flops.is_none_or(|m| c.flops as f64 <= m)
-            && self.max_params.is_none_or(|m| c.params as f64 <= m)
-    }
 }
 
 /// Everything that determines a search run.
@@ -58,8 +44,8 @@ pub struct SearchConfig {
     pub seed: u64,
     /// Budget.
     pub budget: Budget,
-    /// Proxy maximised (a [`ScoreRecord::proxy`] name).
-    pub proxy: String,
+    /// Proxy maximised.
+    pub proxy: Proxy,
 }
 
 /// Draws before giving up on the budget.
@@ -76,14 +62,14 @@ pub struct Search<'a> {
     history: Vec<HistoryEntry>,
     by_canonical: HashMap<Arch, usize>,
     candidate: Arch,
-    cost_cache: HashMap<Arch, Costs>,
+    cost_cache: HashMap<Arch, Cost>,
 }
 
 impl<'a> Search<'a> {
     /// Starts a search: draws the first in-budget architecture.
     pub fn new(space: &'a SearchSpace, cfg: SearchConfig) -> Result<Search<'a>> {
         if cfg.elite == 0 {
-            return Err(Error::Usage("--elite must be at least 1".into()));
+            return Err(Error::Usage("the elite size k must be at least 1".into()));
         }
         let mut s = Search {
             space,
@@ -98,11 +84,11 @@ impl<'a> Search<'a> {
         Ok(s)
     }
 
-    fn costs(&mut self, a: &Arch) -> Result<Costs> {
+    fn costs(&mut self, a: &Arch) -> Result<Cost> {
         if let Some(c) = self.cost_cache.get(a) {
             return Ok(*c);
         }
-        let c = costs(self.space, a)?;
+        let c = self.space.cost(a)?;
         self.cost_cache.insert(a.clone(), c);
         Ok(c)
     }
@@ -184,7 +170,7 @@ impl<'a> Search<'a> {
                 record.seconds = 0.0;
                 HistoryEntry::new(
                     iteration,
-                    &self.cfg.proxy,
+                    self.cfg.proxy,
                     record,
                     true,
                     canonical.format(self.space),
@@ -194,7 +180,7 @@ impl<'a> Search<'a> {
                 let record = score(&arch)?;
                 HistoryEntry::new(
                     iteration,
-                    &self.cfg.proxy,
+                    self.cfg.proxy,
                     record,
                     false,
                     canonical.format(self.space),

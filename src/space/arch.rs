@@ -8,14 +8,28 @@ use rand_chacha::ChaCha8Rng;
 use super::{SearchSpace, SpaceKind, chain_arch};
 use crate::error::{Error, Result};
 
-/// One architecture of a cell space (`edges`) or of a chain space (`stages`); the other field
-/// is empty.
+/// One architecture of a search space: a cell of a cell space, or the stage and block choices
+/// of a chain space.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Arch {
+    /// An architecture of a cell space.
+    Cell(CellArch),
+    /// An architecture of a chain space.
+    Chain(ChainArch),
+}
+
+/// The cell of a cell space.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Arch {
-    /// Cell spaces: `edges[i-1][j]` is the index (into `cell.ops`) of the op on the edge from
-    /// node j to node i.
+pub struct CellArch {
+    /// `edges[i-1][j]` is the index (into `cell.ops`) of the op on the edge from node j to
+    /// node i.
     pub edges: Vec<Vec<usize>>,
-    /// Chain spaces: the choices of each stage.
+}
+
+/// The choices of a chain space's architecture.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChainArch {
+    /// The choices of each stage.
     pub stages: Vec<StageArch>,
 }
 
@@ -45,7 +59,7 @@ impl Arch {
     /// (`mb-k5-e6-hswish-se`).
     pub fn parse(space: &SearchSpace, s: &str) -> Result<Arch> {
         if space.kind() == SpaceKind::Chain {
-            return chain_arch::parse(space, s);
+            return chain_arch::parse(space, s).map(Arch::Chain);
         }
         let bad = |why: String| Error::Usage(format!("arch '{s}': {why}"));
         let n = space.cell_nodes();
@@ -91,16 +105,17 @@ impl Arch {
             }
             edges.push(node);
         }
-        Ok(Arch { edges, stages: Vec::new() })
+        Ok(Arch::Cell(CellArch { edges }))
     }
 
     /// The string form, which [`Arch::parse`] reads back.
     pub fn format(&self, space: &SearchSpace) -> String {
-        if space.kind() == SpaceKind::Chain {
-            return chain_arch::format(self, space);
-        }
+        let cell = match self {
+            Arch::Chain(c) => return chain_arch::format(c, space),
+            Arch::Cell(c) => c,
+        };
         let names = space.op_names();
-        self.edges
+        cell.edges
             .iter()
             .map(|node| {
                 let toks: String = node
@@ -121,15 +136,13 @@ impl Arch {
     /// depth, so it is its own canonical form.
     #[allow(clippy::needless_range_loop)] // node indices address several arrays at once
     pub fn canonical(&self, space: &SearchSpace) -> Arch {
-        if space.kind() == SpaceKind::Chain {
-            return self.clone();
-        }
+        let Arch::Cell(cell) = self else { return self.clone() };
         let zero = (0..space.op_names().len()).find(|&k| space.is_zero(k));
         let Some(zero) = zero else { return self.clone() };
-        let n = self.edges.len() + 1;
-        let mut a = self.clone();
+        let n = cell.edges.len() + 1;
+        let mut a = cell.clone();
         loop {
-            let live = |a: &Arch, i: usize, j: usize| !space.is_zero(a.edges[i - 1][j]);
+            let live = |a: &CellArch, i: usize, j: usize| !space.is_zero(a.edges[i - 1][j]);
             let mut from_input = vec![false; n];
             from_input[0] = true;
             for i in 1..n {
@@ -150,7 +163,7 @@ impl Arch {
                 }
             }
             if !changed {
-                return a;
+                return Arch::Cell(a);
             }
         }
     }
@@ -160,7 +173,7 @@ impl Arch {
     /// architectures.
     pub fn from_index(space: &SearchSpace, mut index: u64) -> Option<Arch> {
         if space.kind() == SpaceKind::Chain {
-            return chain_arch::from_index(space, index);
+            return chain_arch::from_index(space, index).map(Arch::Chain);
         }
         let k = space.op_names().len() as u64;
         if space.size().is_some_and(|s| index >= s) {
@@ -174,7 +187,7 @@ impl Arch {
                 index /= k;
             }
         }
-        Some(Arch { edges, stages: Vec::new() })
+        Some(Arch::Cell(CellArch { edges }))
     }
 
     /// A random architecture, every choice drawn uniformly and independently: each edge's op
@@ -183,14 +196,13 @@ impl Arch {
     /// grows with depth).
     pub fn sample(space: &SearchSpace, rng: &mut ChaCha8Rng) -> Arch {
         if space.kind() == SpaceKind::Chain {
-            return chain_arch::sample(space, rng);
+            return Arch::Chain(chain_arch::sample(space, rng));
         }
         let k = space.op_names().len();
         let n = space.cell_nodes();
-        Arch {
+        Arch::Cell(CellArch {
             edges: (1..n).map(|i| (0..i).map(|_| rng.random_range(0..k)).collect()).collect(),
-            stages: Vec::new(),
-        }
+        })
     }
 
     /// The same architecture with exactly one choice changed to a different option: an edge's
@@ -198,17 +210,18 @@ impl Arch {
     /// block's op (its options reset to the first) or one of its options. A space with a single
     /// architecture returns it unchanged.
     pub fn mutate(&self, space: &SearchSpace, rng: &mut ChaCha8Rng) -> Arch {
-        if space.kind() == SpaceKind::Chain {
-            return chain_arch::mutate(self, space, rng);
-        }
+        let cell = match self {
+            Arch::Chain(c) => return Arch::Chain(chain_arch::mutate(c, space, rng)),
+            Arch::Cell(c) => c,
+        };
         let k = space.op_names().len();
-        let mut a = self.clone();
+        let mut a = cell.clone();
         if k < 2 {
-            return a;
+            return Arch::Cell(a);
         }
         let total: usize = a.edges.iter().map(Vec::len).sum();
         if total == 0 {
-            return a;
+            return Arch::Cell(a);
         }
         let mut e = rng.random_range(0..total);
         for node in a.edges.iter_mut() {
@@ -216,29 +229,49 @@ impl Arch {
                 let old = node[e];
                 let shift = rng.random_range(1..k);
                 node[e] = (old + shift) % k;
-                return a;
+                return Arch::Cell(a);
             }
             e -= node.len();
         }
-        a
+        Arch::Cell(a)
     }
 }
 
 impl Arch {
+    /// The cell, for an architecture of a cell space.
+    pub fn as_cell(&self) -> Option<&CellArch> {
+        match self {
+            Arch::Cell(c) => Some(c),
+            Arch::Chain(_) => None,
+        }
+    }
+
+    /// The stage choices, for an architecture of a chain space.
+    pub fn as_chain(&self) -> Option<&ChainArch> {
+        match self {
+            Arch::Chain(c) => Some(c),
+            Arch::Cell(_) => None,
+        }
+    }
+
     /// Checks that the architecture belongs to `space` (its kind, and every index in range).
     pub fn check(&self, space: &SearchSpace) -> Result<()> {
-        if space.kind() == SpaceKind::Chain {
-            return chain_arch::check(self, space);
-        }
         let n = space.cell_nodes();
         let k = space.op_names().len();
-        let ok = self.stages.is_empty()
-            && self.edges.len() + 1 == n
-            && self
-                .edges
-                .iter()
-                .enumerate()
-                .all(|(i, node)| node.len() == i + 1 && node.iter().all(|&o| o < k));
+        let ok = match self {
+            Arch::Chain(c) if space.kind() == SpaceKind::Chain => {
+                return chain_arch::check(c, space);
+            }
+            Arch::Chain(_) => false,
+            Arch::Cell(c) => {
+                space.kind() == SpaceKind::Cell
+                    && c.edges.len() + 1 == n
+                    && c.edges
+                        .iter()
+                        .enumerate()
+                        .all(|(i, node)| node.len() == i + 1 && node.iter().all(|&o| o < k))
+            }
+        };
         if !ok {
             return Err(Error::Usage(format!(
                 "architecture {self:?} is not one of the {n}-node cell space '{}'",

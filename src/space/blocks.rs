@@ -5,7 +5,7 @@
 use super::chain::{Block, resolve};
 use super::lower::Lowering;
 use super::spec::OpSpec;
-use super::{Arch, SearchSpace};
+use super::{ChainArch, SearchSpace};
 use crate::error::{Error, Result};
 use crate::ir::builder::{Conv2d, Pool2d};
 use crate::ir::{Attr, OpType, Tensor, ValueId};
@@ -21,7 +21,7 @@ impl Lowering<'_> {
     pub(super) fn chain(
         &mut self,
         space: &SearchSpace,
-        arch: &Arch,
+        arch: &ChainArch,
         mut h: ValueId,
     ) -> Result<ValueId> {
         for (k, (st, sa)) in space.chain_stages().iter().zip(&arch.stages).enumerate() {

@@ -5,13 +5,16 @@ use std::collections::HashMap;
 
 use super::chain::{ChainStage, Dim};
 use super::spec::FlopsSpec;
-use super::{Arch, BlockArch, LowerOptions, SearchSpace, SpaceKind, StageArch};
+use super::{Arch, BlockArch, ChainArch, LowerOptions, SearchSpace, SpaceKind, StageArch};
+use crate::amount::Amount;
 use crate::error::Result;
 use crate::ir::Graph;
 use crate::ir::cost::{graph_cost, node_cost, parameters};
 
-/// The cost of one architecture (batch 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// Parameters, multiply-accumulates and FLOPs of one sample: the one cost type of the crate.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Cost {
     /// Parameters.
     pub params: u64,
@@ -20,6 +23,23 @@ pub struct Cost {
     /// FLOPs as the space counts them (its `flops:` key): the MACs, or the NAS-Bench-201
     /// counter's FLOPs.
     pub flops: u64,
+}
+
+/// A resource budget on [`Cost`]s; `None` means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Budget {
+    /// Maximum FLOPs of one sample, in the space's convention.
+    pub max_flops: Option<Amount>,
+    /// Maximum parameters.
+    pub max_params: Option<Amount>,
+}
+
+impl Budget {
+    /// Whether a cost fits.
+    pub fn admits(&self, c: &Cost) -> bool {
+        self.max_flops.is_none_or(|m| c.flops as f64 <= m.value())
+            && self.max_params.is_none_or(|m| c.params as f64 <= m.value())
+    }
 }
 
 /// The exact cost range of a chain space.
@@ -168,16 +188,15 @@ impl SearchSpace {
         let zero = Cost { params: 0, macs: 0, flops: 0 };
         let mut best: HashMap<(usize, usize), (BlockArch, Cost)> = HashMap::new();
         for c in 0..n {
-            let arch = Arch {
-                edges: Vec::new(),
+            let chain = ChainArch {
                 stages: stages
                     .iter()
                     .zip(&cands)
                     .map(|(st, cs)| shape(st, &|_| cs[c.min(cs.len() - 1)].clone()))
                     .collect(),
             };
-            let costs = self.block_costs(&arch)?;
-            for (k, sa) in arch.stages.iter().enumerate() {
+            let costs = self.block_costs(&Arch::Chain(chain.clone()))?;
+            for (k, sa) in chain.stages.iter().enumerate() {
                 for (j, b) in sa.blocks.iter().enumerate() {
                     // A block without nodes (an identity) costs nothing.
                     let cost = costs.get(&(k + 1, j)).copied().unwrap_or(zero);
@@ -200,7 +219,7 @@ impl SearchSpace {
                 })
             })
             .collect();
-        Ok(Arch { edges: Vec::new(), stages })
+        Ok(Arch::Chain(ChainArch { stages }))
     }
 
     /// The exact FLOPs and parameter range of a chain space (`None` for cell spaces, which

@@ -10,7 +10,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::chain::{ChainStage, Dim, dims};
-use super::{Arch, BlockArch, SearchSpace, StageArch};
+use super::{BlockArch, ChainArch, SearchSpace, StageArch};
 use crate::error::{Error, Result};
 
 fn block_string(st: &ChainStage, b: &BlockArch) -> String {
@@ -26,7 +26,7 @@ fn block_string(st: &ChainStage, b: &BlockArch) -> String {
 }
 
 /// The string form.
-pub(super) fn format(a: &Arch, space: &SearchSpace) -> String {
+pub(super) fn format(a: &ChainArch, space: &SearchSpace) -> String {
     let stages: Vec<String> = space
         .chain_stages()
         .iter()
@@ -78,7 +78,7 @@ fn parse_block(st: &ChainStage, t: &str) -> std::result::Result<BlockArch, Strin
 }
 
 /// Parses the string form; errors name the stage, block and offending token.
-pub(super) fn parse(space: &SearchSpace, s: &str) -> Result<Arch> {
+pub(super) fn parse(space: &SearchSpace, s: &str) -> Result<ChainArch> {
     let bad = |why: String| Error::Usage(format!("arch: {why}"));
     let stages = space.chain_stages();
     let groups: Vec<&str> = s.trim().split('|').collect();
@@ -133,7 +133,7 @@ pub(super) fn parse(space: &SearchSpace, s: &str) -> Result<Arch> {
         }
         out.push(StageArch { width, blocks });
     }
-    Ok(Arch { edges: Vec::new(), stages: out })
+    Ok(ChainArch { stages: out })
 }
 
 fn decode_block(st: &ChainStage, mut b: u64) -> BlockArch {
@@ -182,7 +182,7 @@ fn decode_stage(st: &ChainStage, mut i: u64) -> StageArch {
 
 /// The architecture with enumeration index `index`: mixed radix over the stages (the first
 /// varies fastest); within a stage the width, then the depth (in listed order), then the blocks.
-pub(super) fn from_index(space: &SearchSpace, mut index: u64) -> Option<Arch> {
+pub(super) fn from_index(space: &SearchSpace, mut index: u64) -> Option<ChainArch> {
     if index >= space.size()? {
         return None;
     }
@@ -192,7 +192,7 @@ pub(super) fn from_index(space: &SearchSpace, mut index: u64) -> Option<Arch> {
         stages.push(decode_stage(st, index % n));
         index /= n;
     }
-    Some(Arch { edges: Vec::new(), stages })
+    Some(ChainArch { stages })
 }
 
 fn sample_block(st: &ChainStage, rng: &mut ChaCha8Rng) -> BlockArch {
@@ -202,7 +202,7 @@ fn sample_block(st: &ChainStage, rng: &mut ChaCha8Rng) -> BlockArch {
 }
 
 /// Every choice uniform and independent: width, depth, then each block's op and options.
-pub(super) fn sample(space: &SearchSpace, rng: &mut ChaCha8Rng) -> Arch {
+pub(super) fn sample(space: &SearchSpace, rng: &mut ChaCha8Rng) -> ChainArch {
     let stages = space
         .chain_stages()
         .iter()
@@ -213,7 +213,7 @@ pub(super) fn sample(space: &SearchSpace, rng: &mut ChaCha8Rng) -> Arch {
             StageArch { width, blocks }
         })
         .collect();
-    Arch { edges: Vec::new(), stages }
+    ChainArch { stages }
 }
 
 #[derive(Clone, Copy)]
@@ -229,8 +229,8 @@ fn other(old: usize, n: usize, rng: &mut ChaCha8Rng) -> usize {
     (old + rng.random_range(1..n)) % n
 }
 
-/// One choice changed (see [`Arch::mutate`]).
-pub(super) fn mutate(a: &Arch, space: &SearchSpace, rng: &mut ChaCha8Rng) -> Arch {
+/// One choice changed (see [`super::Arch::mutate`]).
+pub(super) fn mutate(a: &ChainArch, space: &SearchSpace, rng: &mut ChaCha8Rng) -> ChainArch {
     let stages = space.chain_stages();
     let mut slots = Vec::new();
     for (k, (st, sa)) in stages.iter().zip(&a.stages).enumerate() {
@@ -293,18 +293,13 @@ pub(super) fn mutate(a: &Arch, space: &SearchSpace, rng: &mut ChaCha8Rng) -> Arc
 }
 
 /// Checks that `a` is an architecture of the chain space.
-pub(super) fn check(a: &Arch, space: &SearchSpace) -> Result<()> {
+pub(super) fn check(a: &ChainArch, space: &SearchSpace) -> Result<()> {
     let bad = |why: String| {
         Error::Usage(format!("architecture is not in chain space '{}': {why}", space.spec.name))
     };
     let stages = space.chain_stages();
-    if !a.edges.is_empty() || a.stages.len() != stages.len() {
-        return Err(bad(format!(
-            "it has {} stages and {} cell edges, the space {} stages",
-            a.stages.len(),
-            a.edges.len(),
-            stages.len()
-        )));
+    if a.stages.len() != stages.len() {
+        return Err(bad(format!("it has {} stages, the space {}", a.stages.len(), stages.len())));
     }
     for (k, (st, sa)) in stages.iter().zip(&a.stages).enumerate() {
         if sa.width >= st.widths.len() || !st.depths.contains(&sa.blocks.len()) {

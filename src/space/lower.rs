@@ -3,11 +3,12 @@
 //! Chain blocks are lowered in `blocks.rs`.
 
 use super::spec::{Act, HeadSpec, OpSpec, ReductionSpec, StemSpec};
-use super::{Arch, SearchSpace, SpaceKind};
+use super::{Arch, CellArch, SearchSpace};
+use crate::autodiff::BnMode;
 use crate::error::Result;
+use crate::init::Init;
 use crate::ir::builder::{Conv2d, Pool2d};
 use crate::ir::{Graph, GraphBuilder, OpType, Tensor, TensorType, ValueId};
-use crate::nets::init::Init;
 
 /// How to lower.
 #[derive(Debug, Clone)]
@@ -16,15 +17,15 @@ pub struct LowerOptions {
     pub batch: usize,
     /// Input resolution (default: the space's).
     pub resolution: Option<usize>,
-    /// BatchNormalization with batch statistics (training mode).
-    pub bn_training: bool,
+    /// BatchNormalization nodes in training mode (batch statistics) or inference mode.
+    pub batch_norm: BnMode,
     /// Kaiming-normal weights from this seed; `None` writes zeros (for counting costs only).
     pub seed: Option<u64>,
 }
 
 impl Default for LowerOptions {
     fn default() -> Self {
-        LowerOptions { batch: 1, resolution: None, bn_training: true, seed: Some(0) }
+        LowerOptions { batch: 1, resolution: None, batch_norm: BnMode::Train, seed: Some(0) }
     }
 }
 
@@ -60,7 +61,7 @@ impl Lowering<'_> {
         let be = self.b.param(&format!("{name}.bias"), zeros.clone())?;
         let m = self.b.param(&format!("{name}.running_mean"), zeros)?;
         let v = self.b.param(&format!("{name}.running_var"), ones)?;
-        self.b.batch_norm(name, x, g, be, m, v, 1e-5, self.opts.bn_training)
+        self.b.batch_norm(name, x, g, be, m, v, 1e-5, self.opts.batch_norm == BnMode::Train)
     }
 
     pub(super) fn conv(
@@ -197,7 +198,7 @@ impl Lowering<'_> {
     fn cell(
         &mut self,
         space: &SearchSpace,
-        arch: &Arch,
+        arch: &CellArch,
         scope: &str,
         x: ValueId,
     ) -> Result<ValueId> {
@@ -308,8 +309,8 @@ impl SearchSpace {
             }
         };
         l.layers.push(h);
-        if self.kind() == SpaceKind::Chain {
-            h = l.chain(self, arch, h)?;
+        if let Arch::Chain(chain) = arch {
+            h = l.chain(self, chain, h)?;
         }
         let mut reductions = 0;
         for (k, st) in spec.stages.iter().enumerate() {
@@ -318,9 +319,11 @@ impl SearchSpace {
                 h = l.reduction(r, &format!("reduction{reductions}"), h, st.channels)?;
                 l.layers.push(h);
             }
-            for c in 0..st.cells {
-                h = l.cell(self, arch, &format!("stage{}/cell{c}", k + 1), h)?;
-                l.layers.push(h);
+            if let Arch::Cell(cell) = arch {
+                for c in 0..st.cells {
+                    h = l.cell(self, cell, &format!("stage{}/cell{c}", k + 1), h)?;
+                    l.layers.push(h);
+                }
             }
         }
         l.b.push_scope("head");

@@ -11,13 +11,14 @@ mod blocks;
 mod budget;
 mod chain;
 mod chain_arch;
+pub mod describe;
 mod lower;
 pub mod spec;
 
 use std::path::Path;
 
-pub use arch::{Arch, BlockArch, StageArch, rng};
-pub use budget::{Bounds, Cost};
+pub use arch::{Arch, BlockArch, CellArch, ChainArch, StageArch, rng};
+pub use budget::{Bounds, Budget, Cost};
 pub use chain::ChainStage;
 pub use lower::{LowerOptions, Lowered};
 use spec::{CellSpec, OpSpec, SpaceSpec, StemSpec};
@@ -38,6 +39,9 @@ pub enum SpaceKind {
 pub struct SearchSpace {
     /// The specification as written.
     pub spec: SpaceSpec,
+    /// Where it was read from (the file as given, or the name passed to
+    /// [`SearchSpace::from_yaml`]).
+    pub origin: String,
     /// The edge operations, in the order of `cell.ops` (cell spaces).
     ops: Vec<(String, OpSpec)>,
     /// The resolved stages (chain spaces).
@@ -107,7 +111,7 @@ impl SearchSpace {
         match (&spec.cell, spec.chain.is_empty()) {
             (Some(cell), true) => {
                 let ops = Self::check_cell(&spec, cell, channels, res, &bad)?;
-                Ok(SearchSpace { spec, ops, chain: Vec::new() })
+                Ok(SearchSpace { spec, origin: origin.to_string(), ops, chain: Vec::new() })
             }
             (None, false) => {
                 if !spec.stages.is_empty() {
@@ -118,7 +122,7 @@ impl SearchSpace {
                     ));
                 }
                 let chain = chain::check_chain(&spec, channels, text, origin)?;
-                Ok(SearchSpace { spec, ops: Vec::new(), chain })
+                Ok(SearchSpace { spec, origin: origin.to_string(), ops: Vec::new(), chain })
             }
             (Some(_), false) => Err(bad(
                 "chain",

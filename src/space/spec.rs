@@ -37,7 +37,7 @@ pub struct SpaceSpec {
     pub head: HeadSpec,
 }
 
-/// What "FLOPs" counts in `--max-flops` budgets and reports.
+/// What "FLOPs" counts in budgets and reports.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
 )]

@@ -4,12 +4,13 @@
 # of code structure can be shown to change no number: `tests/score_pins.rs` reruns the same
 # commands and compares the JSON field by field, bitwise for numbers (timings excepted).
 #
-# Run from the project root with a built binary: bash tests/goldens/make_score_pins.sh [BIN]
+# Run from the project root with a built binary: bash tests/goldens/make_score_pins.sh [BIN [OUT]]
 # Regenerate only when a score is meant to change, and say why in the commit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${1:-target/debug/intrain}
-OUT=tests/goldens/pins
+OUT=${2:-tests/goldens/pins}
+WORK="$OUT/work"
 DATA=../shared/data/nasbench201
 mkdir -p "$OUT"
 rm -rf "$OUT"/*.json "$OUT"/*.jsonl
@@ -29,10 +30,10 @@ $BIN score models/onnx/tinyresnet_ts_unfolded.onnx --input models/onnx/tinyresne
 $BIN check models/onnx/tinyresnet_ts_unfolded.onnx --batch 8 --min-intrain 1 --format json $T \
   > $OUT/check_tinyresnet.json || test $? -eq 1
 $BIN score $NB --sample 3 --batch 8 --seed 1 -o $OUT/batch.jsonl --json $T > $OUT/batch_summary.json
-$BIN eval --sample 12 --batch 8 --bootstrap 50 --data $DATA --out target/pins-eval \
-  --cache target/pins-eval/scores.jsonl --json $T > $OUT/eval.json
-$BIN search $NB -T 8 -k 3 --batch 8 --max-params 1M --out target/pins-search --json $T \
+$BIN eval --sample 12 --batch 8 --bootstrap 50 --data $DATA --out "$WORK/eval" \
+  --cache "$WORK/eval"/scores.jsonl --json $T > $OUT/eval.json
+$BIN search $NB -T 8 -k 3 --batch 8 --max-params 1M --out "$WORK/search" --json $T \
   --truth $DATA/nb201_all.csv > $OUT/search.json
 $BIN search-table --samples 6 --runs 2 --from-cache --batch 8 --truth $DATA/nb201_all.csv \
-  --cache target/pins-eval/scores.jsonl --json $T > $OUT/search_table.json
-rm -rf target/pins-eval target/pins-search
+  --cache "$WORK/eval"/scores.jsonl --json $T > $OUT/search_table.json
+rm -rf "$WORK"

@@ -1,4 +1,5 @@
-//! Seeded weight initialisation.
+//! Seeded weight initialisation (Kaiming-normal weights, N(0,1) inputs), shared by the lowering
+//! of search spaces, scoring and the reference networks.
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -1,0 +1,113 @@
+//! Batch scoring: many architectures of a space into an append-only record file, skipping
+//! those already scored under the same protocol.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::scoring::{Protocol, Scorer, space_id};
+use crate::space::{Arch, SearchSpace, rng};
+
+/// Reads an architecture list: one string per line, blank lines and `#` comments ignored.
+pub fn read_arch_list(space: &SearchSpace, path: &Path) -> Result<Vec<Arch>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let a = Arch::parse(space, line)
+            .map_err(|e| Error::Usage(format!("{}:{}: {e}", path.display(), i + 1)))?;
+        out.push(a);
+    }
+    if out.is_empty() {
+        return Err(Error::Usage(format!("{}: lists no architecture", path.display())));
+    }
+    Ok(out)
+}
+
+/// `n` functionally distinct seeded uniform samples (fewer if the space has fewer).
+pub fn distinct_samples(space: &SearchSpace, n: usize, seed: u64) -> Vec<Arch> {
+    let mut r = rng(seed);
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let mut tries = 0usize;
+    while out.len() < n && tries < n.saturating_mul(50).max(1000) {
+        tries += 1;
+        let a = Arch::sample(space, &mut r);
+        if seen.insert(a.canonical(space)) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// What a batch scoring did.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchSummary {
+    /// The record file.
+    pub out: String,
+    /// The protocol key.
+    pub key: String,
+    /// Architectures asked for.
+    pub requested: usize,
+    /// Architectures scored now.
+    pub scored: usize,
+    /// Architectures already in the file.
+    pub skipped: usize,
+    /// The best architecture by InTrain in the file under this protocol.
+    pub best_arch: Option<String>,
+    /// Its InTrain.
+    pub best_intrain: Option<f64>,
+}
+
+/// Scores `archs` of `space` under `p` through `scorer` (whose record file receives them).
+pub fn score_all(
+    scorer: &mut Scorer<'_>,
+    space: &SearchSpace,
+    archs: &[Arch],
+    p: &Protocol,
+    bar: &indicatif::ProgressBar,
+) -> Result<BatchSummary> {
+    let key = p.key(&space_id(space), space.spec.input.resolution);
+    let out = scorer.records().map(|f| f.path().display().to_string()).unwrap_or_default();
+    bar.set_length(archs.len() as u64);
+    let (mut scored, mut skipped) = (0, 0);
+    let mut best: Option<(f64, String)> = scorer
+        .records()
+        .into_iter()
+        .flat_map(|f| f.records())
+        .filter(|r| r.key == key)
+        .map(|r| (r.intrain, r.arch.clone()))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    for a in archs {
+        let name = a.format(space);
+        if scorer.has(space, &name, p) {
+            skipped += 1;
+            bar.inc(1);
+            continue;
+        }
+        let r = scorer.get_or_score(space, a, p)?;
+        if best.as_ref().is_none_or(|b| r.intrain > b.0) {
+            best = Some((r.intrain, name));
+        }
+        scored += 1;
+        if let Some((v, _)) = &best {
+            bar.set_message(format!("best I {v:.3}"));
+        }
+        bar.inc(1);
+    }
+    Ok(BatchSummary {
+        out,
+        key,
+        requested: archs.len(),
+        scored,
+        skipped,
+        best_intrain: best.as_ref().map(|b| b.0),
+        best_arch: best.map(|b| b.1),
+    })
+}

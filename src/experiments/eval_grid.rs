@@ -1,0 +1,253 @@
+//! The evaluation grid: a cell set of a benchmark space scored under several seeds and batch
+//! sizes, each proxy correlated with each ground-truth column (Kendall tau-b, Spearman rho,
+//! mean and std over seeds, bootstrap 95% interval).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::eval::{Correlation, GroundTruth, correlate, read_cell_list, seeded_subset};
+use crate::scoring::{Protocol, Proxy, ScoreRecord, Scorer};
+use crate::space::{Arch, SearchSpace};
+
+/// Ground-truth and cell-set presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// NAS-Bench-201, the 9,445 functionally distinct cells (the paper's protocol).
+    Nb201,
+    /// NAS-Bench-201, all 15,625 cells.
+    Nb201All,
+    /// No preset: the truth table, its target columns (and a cell set) are given.
+    None,
+}
+
+/// Where the space, the ground truth and the cell set come from.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// The space file.
+    pub space: PathBuf,
+    /// The preset.
+    pub preset: Preset,
+    /// Folder of the NAS-Bench-201 tables the presets read.
+    pub data: PathBuf,
+    /// A ground-truth CSV (overrides the preset's).
+    pub truth: Option<PathBuf>,
+    /// Its architecture column.
+    pub arch_column: String,
+    /// Accuracy columns (overrides the preset's).
+    pub targets: Option<Vec<String>>,
+    /// A cell-set file (overrides the preset's).
+    pub cells: Option<PathBuf>,
+    /// A seeded sample of this many cells of the set.
+    pub sample: Option<usize>,
+    /// Seed of the sample.
+    pub sample_seed: u64,
+}
+
+/// The resolved inputs of an evaluation.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The space.
+    pub space: SearchSpace,
+    /// The ground truth.
+    pub truth: GroundTruth,
+    /// Its accuracy columns correlated with.
+    pub targets: Vec<String>,
+    /// The cells evaluated (architecture strings).
+    pub cells: Vec<String>,
+    /// A description of the cell set, for reports.
+    pub cell_set: String,
+}
+
+impl Inputs {
+    /// Reads the space, the ground truth and the cell set.
+    pub fn resolve(s: &Sources) -> Result<Inputs> {
+        let space = SearchSpace::read(&s.space)?;
+        let need = |p: &Path| -> Result<()> {
+            if p.exists() {
+                Ok(())
+            } else {
+                Err(Error::Usage(format!(
+                    "{}: not found (the NAS-Bench-201 presets read the folder of NAS-Bench-201 tables; give that folder, or no preset and a truth table)",
+                    p.display()
+                )))
+            }
+        };
+        let (truth_path, default_cells, default_targets): (PathBuf, Option<PathBuf>, Vec<String>) =
+            match s.preset {
+                Preset::None => (
+                    s.truth.clone().ok_or_else(|| {
+                        Error::Usage(
+                            "without a preset, give a ground-truth table and its target columns"
+                                .into(),
+                        )
+                    })?,
+                    None,
+                    Vec::new(),
+                ),
+                Preset::Nb201 | Preset::Nb201All => (
+                    s.truth.clone().unwrap_or_else(|| s.data.join("nb201_all.csv")),
+                    (s.preset == Preset::Nb201).then(|| s.data.join("nb201_unique_9445.csv")),
+                    ["cifar10_test", "cifar100_test", "imagenet16_test"].map(String::from).to_vec(),
+                ),
+            };
+        need(&truth_path)?;
+        let truth = GroundTruth::read(&truth_path, &s.arch_column)?;
+        let targets = s.targets.clone().unwrap_or(default_targets);
+        if targets.is_empty() {
+            return Err(Error::Usage(format!(
+                "{}: no target columns given (accuracy columns of the table)",
+                truth_path.display()
+            )));
+        }
+        for t in &targets {
+            truth.column(t).map_err(|e| Error::Usage(format!("{}: {e}", truth_path.display())))?;
+        }
+        let (all, set_name) = match s.cells.clone().or(default_cells) {
+            Some(f) => {
+                need(&f)?;
+                let name =
+                    f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                (read_cell_list(&f, &s.arch_column)?, name)
+            }
+            None => (truth.archs.clone(), "all rows".to_string()),
+        };
+        for c in &all {
+            if truth.row(c).is_none() {
+                return Err(Error::Usage(format!("cell {c} is not in {}", truth_path.display())));
+            }
+        }
+        let cells = match s.sample {
+            Some(n) => seeded_subset(&all, n, s.sample_seed),
+            None => all.clone(),
+        };
+        let cell_set = match s.sample {
+            Some(n) if n < all.len() => format!(
+                "{} of {} ({set_name}), sample seed {}",
+                cells.len(),
+                all.len(),
+                s.sample_seed
+            ),
+            _ => format!("all {} ({set_name})", all.len()),
+        };
+        Ok(Inputs { space, truth, targets, cells, cell_set })
+    }
+}
+
+/// The settings of the grid.
+#[derive(Debug, Clone)]
+pub struct Grid {
+    /// The protocol; its batch and seed are replaced by each of `batches` and `seeds`.
+    pub protocol: Protocol,
+    /// Scoring seeds (results are mean and std over them).
+    pub seeds: Vec<u64>,
+    /// Batch sizes (several give the batch-size study).
+    pub batches: Vec<usize>,
+    /// Proxies to correlate.
+    pub proxies: Vec<Proxy>,
+    /// Bootstrap resamples for the 95% intervals (0: none).
+    pub bootstrap: usize,
+}
+
+/// The result for one batch size.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalResult {
+    /// Batch size.
+    pub batch: usize,
+    /// Protocol (of the first seed).
+    pub protocol: Protocol,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+    /// Per target and proxy.
+    pub correlations: Vec<Correlation>,
+    /// Mean forward+backward pass time per architecture (ms; first run of a fresh session).
+    pub mean_pass_ms: f64,
+    /// Mean end-to-end time per architecture (ms; lowering, differentiation, session, pass).
+    pub mean_total_ms: f64,
+    /// Scores with NaN/Inf somewhere (reported per layer; left out of the score).
+    pub non_finite_archs: usize,
+}
+
+/// The outcome of a grid.
+#[derive(Debug, Clone)]
+pub struct EvalOutcome {
+    /// One result per batch size.
+    pub results: Vec<EvalResult>,
+    /// `records[batch][seed][cell]`.
+    pub records: Vec<Vec<Vec<ScoreRecord>>>,
+    /// Scores looked up.
+    pub total: usize,
+    /// Of them, taken from the record file.
+    pub reused: usize,
+}
+
+impl Grid {
+    /// The protocol for one batch size and seed.
+    pub fn protocol(&self, batch: usize, seed: u64) -> Protocol {
+        Protocol { batch, seed, ..self.protocol.clone() }
+    }
+
+    /// Scores every cell under every batch size and seed through `scorer`, then correlates.
+    pub fn run(
+        &self,
+        inp: &Inputs,
+        scorer: &mut Scorer<'_>,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<EvalOutcome> {
+        if self.seeds.is_empty() || self.batches.is_empty() || self.batches.contains(&0) {
+            return Err(Error::Usage(
+                "an evaluation needs at least one seed and one batch size (batch > 0)".into(),
+            ));
+        }
+        let archs: Vec<Arch> =
+            inp.cells.iter().map(|c| Arch::parse(&inp.space, c)).collect::<Result<_>>()?;
+        let total = archs.len() * self.seeds.len() * self.batches.len();
+        bar.set_length(total as u64);
+        let reused_before = scorer.reused();
+        let mut records: Vec<Vec<Vec<ScoreRecord>>> = Vec::new();
+        for &b in &self.batches {
+            let mut per_seed = Vec::new();
+            for &s in &self.seeds {
+                let p = self.protocol(b, s);
+                let mut row = Vec::with_capacity(archs.len());
+                for arch in &archs {
+                    row.push(scorer.get_or_score(&inp.space, arch, &p)?);
+                    bar.inc(1);
+                }
+                per_seed.push(row);
+            }
+            records.push(per_seed);
+        }
+        let mut results = Vec::new();
+        for (bi, &b) in self.batches.iter().enumerate() {
+            let recs = &records[bi];
+            let mut correlations = Vec::new();
+            for t in &inp.targets {
+                let col = inp.truth.column(t)?;
+                let y: Vec<f64> = inp
+                    .cells
+                    .iter()
+                    .map(|c| inp.truth.row(c).map_or(f64::NAN, |r| col[r]))
+                    .collect();
+                for &p in &self.proxies {
+                    let scores: Vec<Vec<f64>> =
+                        recs.iter().map(|row| row.iter().map(|r| p.value(r)).collect()).collect();
+                    correlations.push(correlate(p.name(), t, &scores, &y, self.bootstrap, 0));
+                }
+            }
+            let n = (recs.len() * archs.len()).max(1) as f64;
+            let flat = || recs.iter().flatten();
+            results.push(EvalResult {
+                batch: b,
+                protocol: self.protocol(b, self.seeds[0]),
+                seeds: self.seeds.clone(),
+                correlations,
+                mean_pass_ms: flat().map(|r| r.pass_seconds).sum::<f64>() * 1e3 / n,
+                mean_total_ms: flat().map(|r| r.seconds).sum::<f64>() * 1e3 / n,
+                non_finite_archs: flat().filter(|r| r.non_finite > 0).count(),
+            });
+        }
+        Ok(EvalOutcome { results, records, total, reused: scorer.reused() - reused_before })
+    }
+}
