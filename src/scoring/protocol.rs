@@ -1,5 +1,6 @@
-//! The scoring protocol: every setting that changes a score, with the paper's defaults
-//! (`../shared/docs/intrain.md` §2), and a stable key for caches of scores.
+//! The scoring protocol: every setting that changes a score, with the paper's defaults (batch 64,
+//! N(0, 1) input at 64x64, random labels with cross-entropy, Kaiming-normal init, BatchNorm in
+//! training mode), and a stable key for caches of scores.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
-//! InTrain-NAS (`../shared/docs/intrain.md` §4, Algorithm 1): history-based elitist evolution
-//! under a FLOPs/parameter budget, and random search as a baseline.
+//! InTrain-NAS (Algorithm 1 of the InTrain paper's supplementary material): history-based
+//! elitist evolution under a FLOPs/parameter budget, and random search as a baseline.
 //!
 //! The search is a pure function of its configuration and the scores it receives: resuming
 //! replays the recorded history through the same random stream, taking each score from the
