@@ -217,7 +217,8 @@ pub fn correlate(
 }
 
 /// The paper's Kendall tau (and Spearman rho where printed) on NAS-Bench-201's 9,445 cells
-/// (`../shared/docs/intrain.md` §3; the parameter count from NASLib's reference table).
+/// (as the paper prints them, means over 5 runs; the parameter count's value comes from NASLib's
+/// reference table).
 pub fn paper_value(proxy: &str, target: &str) -> (Option<f64>, Option<f64>) {
     match (proxy, target) {
         ("intrain", "cifar10_test") => (Some(0.669), Some(0.857)),

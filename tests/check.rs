@@ -3,31 +3,18 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use common::{intrain, stdout_json};
 
 const NB201: &str = "models/spaces/nb201.yaml";
 const DENSE: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|";
 const EMPTY: &str = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|";
 const FAST: [&str; 6] = ["--batch", "8", "--resolution", "16", "--threads", "1"];
 
-fn intrain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_intrain"))
-        .args(args)
-        .current_dir(common::root())
-        .output()
-        .expect("run intrain")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("json")
-}
-
 #[test]
 fn a_space_architecture_counts_stem_reduction_and_cell_outputs() {
     let mut args = vec!["score", NB201, "--arch", DENSE, "--json"];
     args.extend(FAST);
-    let v = json(&intrain(&args));
+    let v = stdout_json(&intrain(&args));
     let layers = v["layers"].as_array().expect("layers");
     // stem + 2 reductions + 15 cells, as the paper counts them.
     assert_eq!(layers.len(), 18);
@@ -115,7 +102,7 @@ fn check_passes_a_healthy_model_against_a_policy_file() {
         "--format",
         "json",
     ]);
-    let v = json(&out);
+    let v = stdout_json(&out);
     assert_eq!(v["passed"], true);
     assert_eq!(v["checks"].as_array().expect("checks").len(), 5);
 }
@@ -127,7 +114,7 @@ fn batch_scoring_resumes_and_skips_what_is_already_scored() {
     let out_s = out.to_str().expect("utf-8");
     let mut args = vec!["score", NB201, "--sample", "3", "--out", out_s, "--json"];
     args.extend(FAST);
-    let first = json(&intrain(&args));
+    let first = stdout_json(&intrain(&args));
     assert_eq!((first["scored"].as_u64(), first["skipped"].as_u64()), (Some(3), Some(0)));
     // A kill in the middle of writing a fourth line leaves a partial line behind.
     let mut text = std::fs::read_to_string(&out).expect("records");
@@ -136,7 +123,7 @@ fn batch_scoring_resumes_and_skips_what_is_already_scored() {
     std::fs::write(&out, &text).expect("write");
     let mut args = vec!["score", NB201, "--sample", "5", "--out", out_s, "--json"];
     args.extend(FAST);
-    let second = json(&intrain(&args));
+    let second = stdout_json(&intrain(&args));
     assert_eq!((second["scored"].as_u64(), second["skipped"].as_u64()), (Some(2), Some(3)));
     let text = std::fs::read_to_string(&out).expect("records");
     assert_eq!(text.lines().count(), 6);
@@ -144,7 +131,7 @@ fn batch_scoring_resumes_and_skips_what_is_already_scored() {
     // A different protocol (seed) is a different key: nothing is skipped.
     let mut args = vec!["score", NB201, "--sample", "2", "--seed", "1", "--out", out_s, "--json"];
     args.extend(FAST);
-    let third = json(&intrain(&args));
+    let third = stdout_json(&intrain(&args));
     assert_eq!(third["skipped"].as_u64(), Some(0));
 }
 

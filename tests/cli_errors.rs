@@ -4,23 +4,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use common::intrain_text;
 use intrain::onnx::pb;
 use prost::Message;
 
-fn intrain(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_intrain")).args(args).output().expect("run intrain");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
 /// Asserts exit code 2 and a single stderr line containing every fragment.
 fn expect_error(args: &[&str], fragments: &[&str]) {
-    let (code, _, err) = intrain(args);
+    let (code, _, err) = intrain_text(args);
     assert_eq!(code, 2, "exit code for {args:?}; stderr: {err}");
     assert!(!err.contains("panicked"), "panic for {args:?}: {err}");
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -224,7 +215,7 @@ fn dynamic_dimension_without_value_names_input_and_dimension() {
         &["grad", &p],
         &[&p, "input 'input'", "dynamic dimension 'batch'", "--dim batch=N"],
     );
-    let (code, out, _) = intrain(&["inspect", &p, "--dim", "batch=4"]);
+    let (code, out, _) = intrain_text(&["inspect", &p, "--dim", "batch=4"]);
     assert_eq!(code, 0);
     assert!(out.contains("[4, 3, 32, 32]"), "{out}");
 }
@@ -272,7 +263,7 @@ fn bad_flag_values() {
 #[test]
 fn valid_model_reports_json() {
     let p = write("relu.onnx", &relu_model(17));
-    let (code, out, err) = intrain(&["inspect", &p, "--json"]);
+    let (code, out, err) = intrain_text(&["inspect", &p, "--json"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(v["opset"], 17);
@@ -282,7 +273,7 @@ fn valid_model_reports_json() {
 
 #[test]
 fn help_documents_exit_codes() {
-    let (code, out, _) = intrain(&["--help"]);
+    let (code, out, _) = intrain_text(&["--help"]);
     assert_eq!(code, 0);
     assert!(out.contains("Exit codes"), "{out}");
 }
@@ -294,11 +285,8 @@ fn missing_or_wrong_onnx_runtime_library_is_a_clear_error() {
         &["--ort-lib", "/nonexistent/libonnxruntime.so", "no such file"],
     );
     let fake = write("libonnxruntime_fake.so", b"not a shared library");
-    let out = Command::new(env!("CARGO_BIN_EXE_intrain"))
-        .args(["runtime"])
-        .env("ORT_DYLIB_PATH", &fake)
-        .output()
-        .expect("run");
+    let out =
+        common::intrain_command(&["runtime"]).env("ORT_DYLIB_PATH", &fake).output().expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains(&fake) && err.contains("Remedy"), "{err}");
@@ -306,16 +294,25 @@ fn missing_or_wrong_onnx_runtime_library_is_a_clear_error() {
 }
 
 #[test]
+#[cfg_attr(nvidia_driver, ignore = "checks the no-driver error; this machine has an NVIDIA driver")]
 fn cuda_without_a_gpu_fails_loudly() {
-    if std::path::Path::new("/proc/driver/nvidia/version").exists() {
-        eprintln!("SKIP: this machine has an NVIDIA driver");
-        return;
-    }
     expect_error(&["runtime", "--device", "cuda"], &["CUDA", "no NVIDIA driver"]);
-    let (code, _, err) = intrain(&["runtime", "--device", "auto"]);
+    let (code, _, err) = intrain_text(&["runtime", "--device", "auto"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("device auto") && err.contains("CPU"),
         "auto says which provider it used: {err}"
+    );
+}
+
+/// The build script decides whether the test above is ignored; it must see the driver exactly as
+/// intrain does (same paths, and a build on this machine rather than a copied target folder).
+#[test]
+fn the_build_script_sees_the_nvidia_driver_as_intrain_does() {
+    assert_eq!(
+        cfg!(nvidia_driver),
+        intrain::runtime::library::nvidia_driver_present(),
+        "cfg(nvidia_driver) from build.rs disagrees with runtime::library::nvidia_driver_present; \
+         align build.rs with it, or rebuild on this machine (`touch build.rs`)"
     );
 }

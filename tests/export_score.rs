@@ -5,16 +5,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn intrain(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_intrain")).args(args).output().expect("run intrain");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use common::intrain_text;
 
 fn tmp(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("export_score");
@@ -23,7 +15,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn json(args: &[&str]) -> serde_json::Value {
-    let (code, out, err) = intrain(args);
+    let (code, out, err) = intrain_text(args);
     assert_eq!(code, 0, "{args:?}: {err}");
     serde_json::from_str(&out).expect("json")
 }
@@ -37,7 +29,7 @@ fn exported_architecture_scores_like_its_space() {
     let space = space.to_str().expect("utf-8 path");
     let model = tmp("arch.onnx");
     let model = model.to_str().expect("utf-8 path");
-    let (code, _, err) = intrain(&[
+    let (code, _, err) = intrain_text(&[
         "export",
         space,
         "--arch",
@@ -102,7 +94,7 @@ fn dynamic_batch_is_per_sample_for_inspect_and_sized_by_input_for_grad() {
     let input = input.to_str().expect("utf-8 path");
     let grad = json(&["grad", model, "--input", input, "--json"]);
     assert!(grad["loss"].as_f64().is_some_and(f64::is_finite), "{grad}");
-    let (code, _, err) = intrain(&["grad", model, "--json"]);
+    let (code, _, err) = intrain_text(&["grad", model, "--json"]);
     assert_eq!(code, 2, "without --input or --batch the batch is unknown");
     assert!(err.contains("--dim batch=N"), "{err}");
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 use intrain::autodiff::{TrainingOptions, build_training_graph};
 use intrain::onnx::{ImportOptions, load_model, to_bytes};
 
-/// Tolerance relative to each gradient tensor's largest element (the 1e-4).
+/// Tolerance relative to each gradient tensor's largest element (float32 against PyTorch's float64).
 const REL_TOL: f64 = 1e-4;
 
 fn check(name: &str) {

@@ -7,8 +7,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use common::intrain_text;
 use intrain::init::Init;
 use intrain::ir::{Attr, DType, Graph, GraphBuilder, OpType, Tensor, TensorType, ValueId};
 use intrain::onnx::pb;
@@ -462,22 +462,13 @@ fn suite_like_maxpool(opset: i64) -> Vec<u8> {
     .encode_to_vec()
 }
 
-fn intrain(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_intrain")).args(args).output().expect("run intrain");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
 #[test]
 fn cli_inspects_and_differentiates_suite_models_at_opset_22_and_later() {
     for opset in [22, 24, 26] {
         let p = tmp(&format!("maxpool3d_opset{opset}.onnx"));
         std::fs::write(&p, suite_like_maxpool(opset)).expect("write");
         let ps = p.display().to_string();
-        let (code, out, err) = intrain(&["inspect", &ps, "--json"]);
+        let (code, out, err) = intrain_text(&["inspect", &ps, "--json"]);
         assert_eq!(code, 0, "inspect at opset {opset}: {err}");
         let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
         assert_eq!(v["opset"], opset);
@@ -485,7 +476,7 @@ fn cli_inspects_and_differentiates_suite_models_at_opset_22_and_later() {
         let train = tmp(&format!("maxpool3d_opset{opset}_train.onnx"));
         let ts = train.display().to_string();
         let (code, out, err) =
-            intrain(&["grad", &ps, "--loss", "sum", "--save-graph", &ts, "--json"]);
+            intrain_text(&["grad", &ps, "--loss", "sum", "--save-graph", &ts, "--json"]);
         assert_eq!(code, 0, "grad at opset {opset}: {err}");
         let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
         assert!(v["loss"].as_f64().expect("loss").is_finite());
@@ -498,7 +489,7 @@ fn cli_inspects_and_differentiates_suite_models_at_opset_22_and_later() {
     }
     let p = tmp("maxpool3d_opset27.onnx");
     std::fs::write(&p, suite_like_maxpool(27)).expect("write");
-    let (code, _, err) = intrain(&["inspect", &p.display().to_string()]);
+    let (code, _, err) = intrain_text(&["inspect", &p.display().to_string()]);
     assert_eq!(code, 2);
     assert!(err.contains("opset 27") && err.contains("7 to 26"), "{err}");
 }

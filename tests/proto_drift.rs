@@ -1,8 +1,12 @@
 //! The prost code in `src/onnx/pb.rs` is generated from `schemas/onnx.proto` and committed, so a
-//! normal build needs neither `protoc` nor a build script. This test regenerates it with the
+//! normal build needs no `protoc` and generates no code. This test regenerates it with the
 //! pure-Rust `protox` compiler and fails when the committed file has drifted from the schema.
 //!
-//! To update the committed file after changing the schema: `REGEN_PROTO=1 cargo test --test proto_drift`.
+//! To update the committed file after changing the schema, run
+//! `REGEN_PROTO=1 cargo test --test proto_drift`: it rewrites the file and still fails if that
+//! changed anything; review and commit the new file, then rerun without `REGEN_PROTO`.
+
+mod common;
 
 use std::path::Path;
 
@@ -23,15 +27,5 @@ fn generate() -> String {
 
 #[test]
 fn committed_prost_code_matches_schema() {
-    let generated = generate();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/onnx/pb.rs");
-    if std::env::var_os("REGEN_PROTO").is_some() {
-        std::fs::write(&path, &generated).expect("write src/onnx/pb.rs");
-        return;
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "src/onnx/pb.rs is out of date with schemas/onnx.proto; run `REGEN_PROTO=1 cargo test --test proto_drift`"
-    );
+    common::check_generated("REGEN_PROTO", "proto_drift", &[("src/onnx/pb.rs", generate())]);
 }

@@ -1,24 +1,17 @@
 //! The committed JSON Schemas of reports (`score --json`), check policies and score records are
 //! the ones the code generates (`INTRAIN_REGEN_SCHEMAS=1 cargo test --test report_schemas`
-//! rewrites them), and `score --json` output has exactly the schema's top-level keys.
+//! rewrites them, and fails while that changes anything so that they get reviewed and committed),
+//! and `score --json` output has exactly the schema's top-level keys.
 
 mod common;
 
-use std::process::Command;
-
 #[test]
 fn report_schemas_are_current() {
-    for (file, generated) in intrain::schemas::report_schemas() {
-        let path = common::root().join("schemas").join(file);
-        if std::env::var_os("INTRAIN_REGEN_SCHEMAS").is_some() {
-            std::fs::write(&path, &generated).expect("write schema");
-        }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "schemas/{file} is stale: run INTRAIN_REGEN_SCHEMAS=1 cargo test --test report_schemas"
-        );
-    }
+    let files: Vec<(String, String)> = intrain::schemas::report_schemas()
+        .into_iter()
+        .map(|(file, generated)| (format!("schemas/{file}"), generated))
+        .collect();
+    common::check_generated("INTRAIN_REGEN_SCHEMAS", "report_schemas", &files);
 }
 
 #[test]
@@ -27,11 +20,13 @@ fn score_json_has_the_schema_keys() {
         &std::fs::read_to_string(common::root().join("schemas/score.schema.json")).expect("schema"),
     )
     .expect("json");
-    let out = Command::new(env!("CARGO_BIN_EXE_intrain"))
-        .args(["score", "models/onnx/tinyresnet_ts_unfolded.onnx", "--batch", "4", "--json"])
-        .current_dir(common::root())
-        .output()
-        .expect("run");
+    let out = common::intrain(&[
+        "score",
+        "models/onnx/tinyresnet_ts_unfolded.onnx",
+        "--batch",
+        "4",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let mut got: Vec<&String> = v.as_object().expect("object").keys().collect();

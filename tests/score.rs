@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use intrain::analysis::gradients::PassInputs;
 use intrain::analysis::score::{InitMode, default_layers, score_model};
 use intrain::autodiff::TrainingOptions;
@@ -73,19 +71,15 @@ fn an_all_none_cell_has_dead_layers_and_a_finite_score() {
 
 #[test]
 fn json_report_carries_the_seed_and_components() {
-    let out = Command::new(env!("CARGO_BIN_EXE_intrain"))
-        .args([
-            "score",
-            "models/onnx/tinyresnet_ts_unfolded.onnx",
-            "--batch",
-            "4",
-            "--seed",
-            "7",
-            "--json",
-        ])
-        .current_dir(common::root())
-        .output()
-        .expect("run");
+    let out = common::intrain(&[
+        "score",
+        "models/onnx/tinyresnet_ts_unfolded.onnx",
+        "--batch",
+        "4",
+        "--seed",
+        "7",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["seed"], 7);

@@ -21,7 +21,7 @@ use intrain::autodiff::TrainingOptions;
 use intrain::onnx::{ImportOptions, load_model};
 use serde_json::Value;
 
-/// The tolerance: relative to the PyTorch value.
+/// Tolerance relative to the PyTorch float64 value (intrain computes in float32).
 const REL_TOL: f64 = 1e-4;
 
 const FIXTURE: &str = "models/onnx/tinyresnet_ts_unfolded.onnx";

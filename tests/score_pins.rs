@@ -73,10 +73,12 @@ fn documents(path: &Path) -> Vec<Value> {
 }
 
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (NAS-Bench-201 tables)")]
 fn scoring_commands_print_the_pinned_numbers() {
     let root = common::root();
     let pins = root.join("tests/goldens/pins");
     let dir = tempfile::tempdir().expect("tempdir");
+    common::shared_data();
     let status = std::process::Command::new("bash")
         .arg(root.join("tests/goldens/make_score_pins.sh"))
         .arg(env!("CARGO_BIN_EXE_intrain"))

@@ -4,8 +4,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+use common::intrain;
 
 const ITERATIONS: usize = 10;
 
@@ -31,14 +33,6 @@ fn search_args(out: &Path, extra: &[&str]) -> Vec<String> {
     v.push(out.display().to_string());
     v.extend(extra.iter().map(|s| s.to_string()));
     v
-}
-
-fn intrain(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_intrain"))
-        .args(args)
-        .current_dir(common::root())
-        .output()
-        .expect("run intrain")
 }
 
 /// History lines without the timing fields.
@@ -73,9 +67,7 @@ fn a_killed_search_resumes_to_the_same_history() {
         .unwrap_or(0) as usize;
     let kill_after = 1 + nanos % (ITERATIONS - 2);
     let killed = dir.path().join("killed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_intrain"))
-        .args(search_args(&killed, &["-T", &t]))
-        .current_dir(common::root())
+    let mut child = common::intrain_command(&search_args(&killed, &["-T", &t]))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -125,8 +117,9 @@ fn starting_over_an_existing_search_is_refused() {
 }
 
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (NAS-Bench-201 tables)")]
 fn random_search_respects_the_budget_and_reports_truth() {
-    let Some(data) = common::shared_data() else { return };
+    let data = common::shared_data();
     let dir = tempfile::tempdir().expect("tempdir");
     let out_dir = dir.path().join("r");
     let truth = data.join("nasbench201/nb201_all.csv");

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use intrain::ir::cost::{graph_cost, parameter_count};
 use intrain::space::{Arch, LowerOptions, SearchSpace, rng};
 
@@ -13,8 +11,9 @@ fn nb201() -> SearchSpace {
 }
 
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (NAS-Bench-201 tables)")]
 fn nb201_space_emits_the_benchmark_network() {
-    let Some(data) = common::shared_data() else { return };
+    let data = common::shared_data();
     let s = nb201();
     assert_eq!(s.size(), Some(15_625));
     let text = std::fs::read_to_string(data.join("nasbench201/nb201_all.csv")).expect("csv");
@@ -39,8 +38,9 @@ fn nb201_space_emits_the_benchmark_network() {
 }
 
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (NAS-Bench-201 tables)")]
 fn canonical_forms_of_the_whole_space_are_the_9445_cells() {
-    let Some(data) = common::shared_data() else { return };
+    let data = common::shared_data();
     let s = nb201();
     let text =
         std::fs::read_to_string(data.join("nasbench201/nb201_unique_9445.csv")).expect("csv");
@@ -137,13 +137,12 @@ fn bad_spaces_name_the_yaml_path_and_line() {
 fn export_writes_a_model_that_runs_with_readable_names() {
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("nb201_cell.onnx");
     let arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
-    let status = Command::new(env!("CARGO_BIN_EXE_intrain"))
-        .args(["export", "models/spaces/nb201.yaml", "--arch", arch, "-o"])
-        .arg(&out)
-        .args(["--batch", "2"])
-        .current_dir(common::root())
-        .status()
-        .expect("run");
+    let status =
+        common::intrain_command(&["export", "models/spaces/nb201.yaml", "--arch", arch, "-o"])
+            .arg(&out)
+            .args(["--batch", "2"])
+            .status()
+            .expect("run");
     assert!(status.success());
     let m = intrain::onnx::load_model(&out, &Default::default()).expect("load");
     assert!(
@@ -159,14 +158,7 @@ fn export_writes_a_model_that_runs_with_readable_names() {
 
 #[test]
 fn sample_respects_the_budget_and_fails_clearly_when_none_fits() {
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_intrain"))
-            .args(args)
-            .current_dir(common::root())
-            .output()
-            .expect("run")
-    };
-    let out = run(&[
+    let out = common::intrain(&[
         "sample",
         "models/spaces/nb201.yaml",
         "-n",
@@ -184,7 +176,7 @@ fn sample_respects_the_budget_and_fails_clearly_when_none_fits() {
         .collect();
     assert_eq!(lines.len(), 5);
     assert!(lines.iter().all(|v| v["params"].as_u64().expect("params") <= 400_000));
-    let out = run(&[
+    let out = common::intrain(&[
         "sample",
         "models/spaces/nb201.yaml",
         "-n",

@@ -7,8 +7,8 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
+use common::intrain;
 use intrain::space::{Arch, LowerOptions, SearchSpace, rng};
 
 fn space(file: &str) -> SearchSpace {
@@ -165,14 +165,6 @@ fn a_small_space_enumerates_and_its_bounds_are_exact() {
     let l = s.lower_with_layers(&a, &LowerOptions::default()).expect("lower");
     assert_eq!(l.layers.len(), 4, "stem and three blocks");
     assert_eq!(l.layers[2], l.layers[3], "an identity block repeats its input's name");
-}
-
-fn intrain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_intrain"))
-        .args(args)
-        .current_dir(common::root())
-        .output()
-        .expect("run intrain")
 }
 
 #[test]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch reference implementation of the InTrain score on NAS-Bench-201 (dev tool).
 
-Definition: ../shared/docs/intrain.md §1, protocol §2 (the paper's defaults):
+Definition: the InTrain score as the paper defines it, with the paper's default protocol:
   network   the NAS-Bench-201 network of an official arch string (AutoDL TinyNetwork: C=16, N=5,
             10 classes; stem Conv3x3+BN; 3 stages of 5 cells at 16/32/64 channels separated by
             ResNet basic reduction blocks; head BN-ReLU-GAP-Linear). Ops: none (edge left out:

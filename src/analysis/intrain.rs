@@ -1,5 +1,5 @@
-//! The InTrain score from per-layer participation ratios and per-tensor gradient statistics
-//! (`../shared/docs/intrain.md` §1):
+//! The InTrain score from per-layer participation ratios and per-tensor gradient statistics, as
+//! the InTrain paper defines it:
 //!
 //! - γ = Σ_l log PR_l over the layers used (a dead layer contributes 0 and is reported);
 //! - h_i = min(1, std(g_i) / (max|g_i| + ε)), ε = 1e-12, std unbiased, for each parameter tensor

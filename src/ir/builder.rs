@@ -218,7 +218,9 @@ impl GraphBuilder {
     }
 
     /// BatchNormalization; in training mode (batch statistics) with momentum 1.0, which avoids
-    /// ONNX Runtime 1.31's wrong outputs for other momenta (onnxruntime issue #29790).
+    /// ONNX Runtime 1.31's wrong outputs for other momenta: its training-mode kernel's Y depends on
+    /// momentum, which the ONNX specification rules out (reported upstream at
+    /// <https://github.com/microsoft/onnxruntime/issues/29790>).
     #[allow(clippy::too_many_arguments)]
     pub fn batch_norm(
         &mut self,

@@ -1,6 +1,6 @@
 //! The scoring protocol: every setting that changes a score, with the paper's defaults (batch 64,
-//! 64x64 inputs, Kaiming initialisation, BatchNorm batch statistics, every parameter tensor), and
-//! a stable key for caches of scores.
+//! N(0, 1) input at 64x64, random labels with cross-entropy, Kaiming-normal init, BatchNorm in
+//! training mode), and a stable key for caches of scores.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

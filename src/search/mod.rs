@@ -1,6 +1,6 @@
-//! InTrain-NAS (the paper's Algorithm 1): history-based elitist evolution under a
-//! FLOPs/parameter budget, and random search as a baseline; [`run`] drives a search from its
-//! folder (settings, history, resume).
+//! InTrain-NAS (Algorithm 1 of the InTrain paper's supplementary material): history-based
+//! elitist evolution under a FLOPs/parameter budget, and random search as a baseline; [`run`]
+//! drives a search from its folder (settings, history, resume).
 //!
 //! The search is a pure function of its configuration and the scores it receives: resuming
 //! replays the recorded history through the same random stream, taking each score from the

@@ -7,7 +7,7 @@ rebuilt here and its parameters are loaded from the ONNX initializers (an initia
 `Identity` of one: the exporter shares equal-valued BN tensors that way); the script checks that
 they are exactly the weights of `torch.manual_seed(0); TinyResNet()`.
 
-Protocol (docs/intrain.md §1, `--init as-is`):
+Protocol (the InTrain score as the paper defines it, with `--init as-is`):
   input   x.npy       float32 (8, 3, 32, 32), torch.manual_seed(2); torch.randn
   labels  labels.npy  int64 (8,), torch.manual_seed(3); torch.randint(0, 10)
   model.double(), BatchNorm in training mode (batch statistics), loss = mean cross-entropy.

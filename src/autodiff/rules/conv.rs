@@ -1,6 +1,7 @@
 //! Conv (2-D; strides, pads, dilations, groups including depthwise).
 //!
-//! Formulations measured fastest on ONNX Runtime's CPU provider (`onnx-runtime-notes.md` §4):
+//! Formulations measured fastest on ONNX Runtime's CPU provider (NAS-Bench-201's dense cell,
+//! batch 64, float32, 2 threads):
 //! - dX, stride 1: a convolution of dY with the flipped, group-transposed weight (ONNX Runtime
 //!   folds the weight transform at session creation); stride > 1: ConvTranspose.
 //! - dW: im2col by a depthwise convolution with a constant one-hot kernel, then a batched MatMul
