@@ -18,7 +18,7 @@ use crate::autodiff::TrainingOptions;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::ir::cost::parameters;
-use crate::ir::{Graph, OpType, Tensor, ValueSource};
+use crate::ir::{Graph, NodeAttrs, OpType, Tensor, ValueSource};
 use crate::runtime::Runtime;
 
 /// How parameters are initialised before scoring.
@@ -159,8 +159,7 @@ pub fn kaiming_init(g: &mut Graph, seed: u64) -> Result<()> {
                 // Conv (Co, Ci, k..) and Gemm with transB (out, in) have fan_in = Π shape[1..];
                 // MatMul and Gemm without transB store (in, out): fan_in = shape[0].
                 let in_out = op == OpType::MatMul
-                    || g.node(node).attrs.get("transB") != Some(&crate::ir::Attr::Int(1))
-                        && op == OpType::Gemm;
+                    || !matches!(g.node(node).attr_int("transB", 0), Ok(1)) && op == OpType::Gemm;
                 let fan_in: usize = if in_out { shape[0] } else { shape[1..].iter().product() };
                 init.normal_tensor(shape, (2.0 / fan_in.max(1) as f64).sqrt())
             }

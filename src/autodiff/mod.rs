@@ -1,11 +1,20 @@
 //! Reverse-mode differentiation of IR graphs into training graphs (standard ONNX ops only).
 //!
-//! [`build_training_graph`] copies the forward graph (constants folded, BatchNormalization in
-//! batch-statistics mode through ONNX Runtime's `training_mode=1` kernel, Dropout as identity), appends a loss head
-//! ([`Loss`]), and walks the nodes in reverse topological order applying one gradient rule per
-//! op family (`rules/`), summing fan-out and reducing broadcast gradients; sibling convolutions
-//! (same input, same geometry) are differentiated together (`siblings`). It never touches
-//! protobuf or ONNX Runtime: the result is an IR [`crate::ir::Graph`] to export and run.
+//! [`build_training_graph`] copies the forward graph (constants folded, Dropout as identity),
+//! appends a loss head ([`Loss`]), and walks the nodes in reverse topological order applying one
+//! gradient rule per op family (`rules/`), summing fan-out and reducing broadcast gradients;
+//! sibling convolutions (same input, same geometry) are differentiated together (`siblings`). Each
+//! phase is a submodule of `training`. It never touches protobuf or ONNX Runtime: the result is an
+//! IR [`crate::ir::Graph`] to export and run.
+//!
+//! BatchNormalization with batch statistics (every one under [`BnMode::Train`], those with
+//! `training_mode=1` under [`BnMode::AsIs`]) is computed by our own ops, as PyTorch does in
+//! training mode: per channel over its M elements, the mean `Σx/M`, the centred input
+//! `d = x − mean` and the biased variance `Σd²/M`, both sums accumulated in float64, then an
+//! inference-mode BatchNormalization of `d` with mean 0 and that variance; `d` and `1/√(var + ε)`
+//! are kept for the backward. The model's running statistics and momentum play no part. ONNX
+//! Runtime's `training_mode=1` kernel is not used: it writes the running statistics back into
+//! its input buffers, and ONNX Runtime 1.31 gives wrong outputs with it unless momentum is 1.
 //!
 //! [`gradient_support`] is the single source of truth for which ops can be differentiated; the
 //! `inspect` and `ops` commands and the README's op table read it.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use super::emit::Emitter;
 use super::rules::{ConvUse, conv_group};
 use crate::error::Result;
-use crate::ir::{Attr, Graph, NodeId, OpType, ValueId};
+use crate::ir::{Graph, NodeAttrs, NodeId, OpType, ValueId};
 
 /// A deferred convolution backward.
 struct Deferred {
@@ -40,7 +40,7 @@ impl Siblings {
                 continue;
             }
             let (Some(x), Some(w)) = (node.input(0), node.input(1)) else { continue };
-            let single_group = matches!(node.attrs.get("group"), None | Some(Attr::Int(1)));
+            let single_group = matches!(node.attr_int("group", 1), Ok(1));
             let ws = &src.value(w).ty.shape;
             if !single_group || src.value(x).ty.shape.len() != 4 || ws.len() != 4 {
                 continue;

@@ -16,6 +16,7 @@
 //! average pool N·C·(H+1)·(W+1) (tensorwatch's window off-by-one, reproduced so that the counts
 //! match the benchmark exactly); Add/Mul between activations are not counted.
 
+use super::attr::NodeAttrs;
 use super::graph::{Graph, Node, NodeId, ValueId, ValueSource};
 use super::op::OpType;
 
@@ -133,8 +134,7 @@ pub fn node_cost(graph: &Graph, node: &Node) -> NodeCost {
         }
         Gemm => {
             let a = shape_in(0);
-            let k = if node.attrs.get("transA") == Some(&super::Attr::Int(1)) { a[0] } else { a[1] }
-                as u64;
+            let k = if matches!(node.attr_int("transA", 0), Ok(1)) { a[0] } else { a[1] } as u64;
             let macs = out_numel.saturating_mul(k);
             // The NAS-Bench-201 counter (tensorwatch) counts a Linear layer's bias as free.
             NodeCost { macs, flops: macs }
@@ -151,8 +151,8 @@ pub fn node_cost(graph: &Graph, node: &Node) -> NodeCost {
         Relu | LeakyRelu | Sigmoid | Tanh | HardSigmoid | HardSwish | Gelu | Elu | Clip
         | Softplus => NodeCost { macs: 0, flops: out_numel },
         AveragePool | MaxPool => {
-            let k: u64 = match node.attrs.get("kernel_shape") {
-                Some(super::Attr::Ints(k)) => k.iter().map(|&d| d.max(0) as u64).product(),
+            let k: u64 = match node.attr_ints("kernel_shape") {
+                Ok(Some(k)) => k.iter().map(|&d| d.max(0) as u64).product(),
                 _ => 1,
             };
             let _ = out_shape;

@@ -2,7 +2,7 @@
 //!
 //! - [`dtype`]: element types and static tensor types;
 //! - [`tensor`]: constant tensors (initializers, folded values);
-//! - [`attr`]: node attributes;
+//! - [`attr`]: node attributes and [`NodeAttrs`], their typed accessors;
 //! - [`op`]: the supported operators;
 //! - [`graph`]: the graph, built node by node with shapes inferred on the way;
 //! - [`infer`]: shape inference and constant evaluation, one file per op family;
@@ -19,7 +19,7 @@ pub mod op;
 pub mod passes;
 pub mod tensor;
 
-pub use attr::Attr;
+pub use attr::{Attr, NodeAttrs};
 pub use builder::GraphBuilder;
 pub use dtype::{DType, TensorType};
 pub use graph::{

@@ -3,7 +3,7 @@
 use super::RuleCtx;
 use crate::error::{Error, Result};
 use crate::ir::infer::softmax_axis;
-use crate::ir::{Attr, OpType, ValueId};
+use crate::ir::{NodeAttrs, OpType, ValueId};
 
 /// Elementwise activations: Relu, LeakyRelu, Clip (bounds as inputs or, before opset 11,
 /// attributes), Sigmoid, Tanh, HardSigmoid, HardSwish, Erf, Gelu (exact and tanh), Elu, Softplus.
@@ -17,16 +17,16 @@ pub fn activation(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
         OpType::HardSigmoid => 0.2,
         _ => 1.0,
     };
-    let alpha = c.float("alpha", default_alpha);
-    let beta = c.float("beta", 0.5);
-    let tanh_gelu = matches!(c.node.attrs.get("approximate"), Some(Attr::String(s)) if s == "tanh");
+    let alpha = c.attr_float("alpha", default_alpha)?;
+    let beta = c.attr_float("beta", 0.5)?;
+    let tanh_gelu = c.attr_str("approximate", "none")? == "tanh";
     // Clip's bounds: inputs from opset 11, `min`/`max` attributes before.
     let mut clip_bounds: Vec<(usize, ValueId)> =
         (1..3).filter_map(|i| c.inputs.get(i).copied().flatten().map(|b| (i, b))).collect();
     if op == OpType::Clip && c.e.opset() < 11 {
         for (i, name) in [(1, "min"), (2, "max")] {
-            if let Some(Attr::Float(v)) = c.node.attrs.get(name) {
-                clip_bounds.push((i, c.e.scalar(*v)?));
+            if let Some(v) = c.attr_float_opt(name)? {
+                clip_bounds.push((i, c.e.scalar(v)?));
             }
         }
     }
@@ -176,11 +176,7 @@ pub fn softmax(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let y = c.y(0);
     let rank = c.shape(y).len();
     let opset = c.e.opset();
-    let attr = match c.node.attrs.get("axis") {
-        Some(Attr::Int(a)) => Some(*a),
-        _ => None,
-    };
-    let axis = c.axis(softmax_axis(opset, attr), rank);
+    let axis = c.axis(softmax_axis(opset, c.attr_int_opt("axis")?), rank);
     let axes: Vec<usize> = if opset >= 13 { vec![axis] } else { (axis..rank).collect() };
     let e = &mut *c.e;
     let d = if c.node.op == OpType::Softmax {

@@ -21,7 +21,7 @@ use super::RuleCtx;
 use crate::autodiff::emit::Emitter;
 use crate::error::{Error, Result};
 use crate::ir::infer::conv_geometry;
-use crate::ir::{Attr, Node, OpType, Tensor, ValueId};
+use crate::ir::{Attr, Node, NodeAttrs, OpType, Tensor, ValueId};
 
 /// One convolution's part in a (possibly shared) backward.
 pub struct ConvUse<'a> {
@@ -80,8 +80,7 @@ pub fn conv_group(
     if xs.len() != 4 {
         return Err(err("only 2-D convolutions are differentiated".into()));
     }
-    let geo =
-        conv_geometry(&first.node.attrs, &xs, &ws).map_err(|(a, r)| err(format!("{a}: {r}")))?;
+    let geo = conv_geometry(first.node, &xs, &ws)?;
     let sp = &geo.spatial;
     let groups = geo.group;
     if uses.len() > 1 && groups != 1 {
@@ -306,10 +305,11 @@ impl Im2col<'_> {
 /// convolution with the same weight and geometry, so `dX = Conv(dY, W)` and `dW` is that
 /// convolution's weight gradient with dY as its input and X as its output gradient.
 pub fn conv_transpose(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
-    for a in ["output_shape", "auto_pad"] {
-        if c.node.attrs.get(a).is_some_and(|v| *v != Attr::String("NOTSET".into())) {
-            return Err(c.err(format!("the {a} attribute is not supported")));
-        }
+    if c.attr("output_shape").is_some() {
+        return Err(c.err("the output_shape attribute is not supported"));
+    }
+    if c.attr_str("auto_pad", "NOTSET")? != "NOTSET" {
+        return Err(c.err("the auto_pad attribute is not supported"));
     }
     let g = c.g()?;
     let x = c.x(0)?;

@@ -4,16 +4,16 @@
 use super::RuleCtx;
 use crate::error::Result;
 use crate::ir::infer::einsum::Equation;
-use crate::ir::{Attr, OpType, ValueId};
+use crate::ir::{Attr, NodeAttrs, OpType, ValueId};
 
 /// Einsum (two operands; no subscript repeated within an operand or occurring in one operand
 /// only, which covers batched matrix products such as attention's).
 pub fn einsum(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let g = c.g()?;
-    let text = match c.attrs().get("equation") {
-        Some(Attr::String(s)) => s.clone(),
-        _ => return Err(c.err("no equation")),
-    };
+    let text = c.attr_str("equation", "")?.to_string();
+    if text.is_empty() {
+        return Err(c.err("no equation"));
+    }
     let eq = Equation::parse(&text).map_err(|r| c.err(r))?;
     if eq.inputs.len() != 2 {
         return Err(c.err(format!("only two-operand einsums are differentiated ({text})")));

@@ -4,7 +4,7 @@
 
 use super::RuleCtx;
 use crate::error::Result;
-use crate::ir::{OpType, ValueId};
+use crate::ir::{NodeAttrs, OpType, ValueId};
 
 /// `1` where `x` equals `y` (broadcast), else `0`, in x's float type.
 fn equal_mask(c: &mut RuleCtx, name: &str, x: ValueId, y: ValueId) -> Result<ValueId> {
@@ -42,27 +42,27 @@ pub fn elementwise(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
 
 /// The reduced axes of a Reduce* node (attribute or input, per opset; all when empty) or of
 /// GlobalMaxPool (the spatial axes).
-fn reduced_axes(c: &RuleCtx, rank: usize) -> Vec<usize> {
+fn reduced_axes(c: &RuleCtx, rank: usize) -> Result<Vec<usize>> {
     if c.node.op == OpType::GlobalMaxPool {
-        return (2..rank).collect();
+        return Ok((2..rank).collect());
     }
-    let axes = c.reduce_axes(rank);
-    if axes.is_empty() { (0..rank).collect() } else { axes }
+    let axes = c.reduce_axes(rank)?;
+    Ok(if axes.is_empty() { (0..rank).collect() } else { axes })
 }
 
 /// ReduceMax, ReduceMin, GlobalMaxPool: dY spread evenly over the positions at the extremum.
 pub fn reduce(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    let x = c.x(0)?;
+    let xs = c.shape(x);
     if c.node.op != OpType::GlobalMaxPool
-        && c.int("noop_with_empty_axes", 0) != 0
-        && c.const_ints(1).or_else(|| c.ints("axes")).is_none_or(|a| a.is_empty())
+        && c.attr_int("noop_with_empty_axes", 0)? != 0
+        && c.reduce_axes(xs.len())?.is_empty()
     {
         let mut out = vec![None; c.inputs.len()];
         out[0] = Some(c.g()?);
         return Ok(out);
     }
-    let x = c.x(0)?;
-    let xs = c.shape(x);
-    let axes = reduced_axes(c, xs.len());
+    let axes = reduced_axes(c, xs.len())?;
     let kept = super::kept_shape(&xs, &axes);
     let g = c.e.reshape("g_keepdims", c.g()?, &kept)?;
     let y = c.e.reshape("y_keepdims", c.y(0), &kept)?;

@@ -2,7 +2,7 @@
 
 use super::RuleCtx;
 use crate::error::Result;
-use crate::ir::{Attr, OpType, ValueId};
+use crate::ir::{Attr, NodeAttrs, OpType, ValueId};
 
 /// A Gemm without C (before opset 11 C is required: a zero scalar is given).
 fn gemm_no_c(
@@ -23,8 +23,8 @@ fn gemm_no_c(
 pub fn gemm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let g = c.g()?;
     let (a, b) = (c.x(0)?, c.x(1)?);
-    let (ta, tb) = (c.int("transA", 0), c.int("transB", 0));
-    let (alpha, beta) = (c.float("alpha", 1.0), c.float("beta", 1.0));
+    let (ta, tb) = (c.attr_int("transA", 0)?, c.attr_int("transB", 0)?);
+    let (alpha, beta) = (c.attr_float("alpha", 1.0)?, c.attr_float("beta", 1.0)?);
     let mut out = vec![None; c.inputs.len()];
     let gemm = |c: &mut RuleCtx, name: &str, p: ValueId, q: ValueId, t1: i64, t2: i64| {
         gemm_no_c(

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 use super::emit::Emitter;
 use crate::error::{Error, Result};
-use crate::ir::{Attr, Node, OpType, ValueId};
+use crate::ir::{Attr, Node, NodeAttrs, OpType, ValueId};
 
 /// What the forward BatchNormalization (training mode) saved for its backward.
 #[derive(Debug, Clone, Copy)]
@@ -81,35 +81,6 @@ impl RuleCtx<'_> {
         self.e.shape(v)
     }
 
-    /// Attributes of the node.
-    pub fn attrs(&self) -> &BTreeMap<String, Attr> {
-        &self.node.attrs
-    }
-
-    /// Integer attribute or default.
-    pub fn int(&self, name: &str, default: i64) -> i64 {
-        match self.node.attrs.get(name) {
-            Some(Attr::Int(v)) => *v,
-            _ => default,
-        }
-    }
-
-    /// Float attribute or default.
-    pub fn float(&self, name: &str, default: f32) -> f32 {
-        match self.node.attrs.get(name) {
-            Some(Attr::Float(v)) => *v,
-            _ => default,
-        }
-    }
-
-    /// Integer-list attribute.
-    pub fn ints(&self, name: &str) -> Option<Vec<i64>> {
-        match self.node.attrs.get(name) {
-            Some(Attr::Ints(v)) => Some(v.clone()),
-            _ => None,
-        }
-    }
-
     /// A statically known input as integers.
     pub fn const_ints(&self, i: usize) -> Option<Vec<i64>> {
         let v = self.inputs.get(i).copied().flatten()?;
@@ -127,14 +98,32 @@ impl RuleCtx<'_> {
 
     /// The axes a Reduce* node names (the `axes` input or attribute, as its opset has it),
     /// normalised; empty when it names none.
-    pub fn reduce_axes(&self, rank: usize) -> Vec<usize> {
-        let given = self.const_ints(1).or_else(|| self.ints("axes")).unwrap_or_default();
-        given.iter().map(|&a| self.axis(a, rank)).collect()
+    pub fn reduce_axes(&self, rank: usize) -> Result<Vec<usize>> {
+        let given = match self.const_ints(1) {
+            Some(a) => a,
+            None => self.attr_ints("axes")?.map(<[i64]>::to_vec).unwrap_or_default(),
+        };
+        Ok(given.iter().map(|&a| self.axis(a, rank)).collect())
     }
 
     /// Normalises an axis.
     pub fn axis(&self, a: i64, rank: usize) -> usize {
         if a < 0 { (a + rank as i64) as usize } else { a as usize }
+    }
+}
+
+/// Rules read the forward node's attributes through [`NodeAttrs`], as shape inference does.
+impl NodeAttrs for RuleCtx<'_> {
+    fn node_name(&self) -> &str {
+        &self.node.name
+    }
+
+    fn node_op(&self) -> OpType {
+        self.node.op
+    }
+
+    fn attr_map(&self) -> &BTreeMap<String, Attr> {
+        &self.node.attrs
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::RuleCtx;
 use crate::error::Result;
-use crate::ir::{OpType, ValueId};
+use crate::ir::{NodeAttrs, OpType, ValueId};
 
 /// BatchNormalization. In training mode the forward saved `d = x − mean` and `inv`; with
 /// `xhat = d·inv` the backward is `dX = γ·inv·(dY − xhat·Σ(dY·xhat)/M − ΣdY/M)`,
@@ -50,7 +50,7 @@ pub fn batch_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
         }
     } else {
         // Running statistics: y = (x - mean)·γ/√(var+ε) + β, an affine map per channel.
-        let eps = c.float("epsilon", 1e-5);
+        let eps = c.attr_float("epsilon", 1e-5)?;
         let (mean, var) = (c.x(3)?, c.x(4)?);
         let e = c.e.scalar(eps)?;
         let ve = c.e.add("var_eps", var, e)?;
@@ -81,9 +81,9 @@ pub fn reduce_l2(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let x = c.x(0)?;
     let xs = c.shape(x);
     let r = xs.len();
-    let mut axes = c.reduce_axes(r);
+    let mut axes = c.reduce_axes(r)?;
     if axes.is_empty() {
-        if c.int("noop_with_empty_axes", 0) != 0 {
+        if c.attr_int("noop_with_empty_axes", 0)? != 0 {
             return Err(c.err("ReduceL2 with noop_with_empty_axes is |x|, not supported"));
         }
         axes = (0..r).collect();
@@ -109,8 +109,8 @@ pub fn layer_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let x = c.x(0)?;
     let scale = c.x(1)?;
     let xs = c.shape(x);
-    let axis = c.axis(c.int("axis", -1), xs.len());
-    let eps = c.float("epsilon", 1e-5);
+    let axis = c.axis(c.attr_int("axis", -1)?, xs.len());
+    let eps = c.attr_float("epsilon", 1e-5)?;
     let axes: Vec<usize> = (axis..xs.len()).collect();
     let mean = c.e.reduce_mean("mean", x, &axes, true)?;
     let d = c.e.sub("centered", x, mean)?;
@@ -155,7 +155,7 @@ pub fn instance_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     if xs.len() < 3 {
         return Err(c.err("the input needs spatial axes"));
     }
-    let eps = c.float("epsilon", 1e-5);
+    let eps = c.attr_float("epsilon", 1e-5)?;
     let spatial: Vec<usize> = (2..xs.len()).collect();
     let mut bshape = vec![1usize; xs.len()];
     bshape[1] = xs[1];

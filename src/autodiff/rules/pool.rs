@@ -10,7 +10,7 @@
 use super::RuleCtx;
 use crate::error::Result;
 use crate::ir::infer::SpatialParams;
-use crate::ir::{Attr, OpType, Tensor, ValueId};
+use crate::ir::{Attr, NodeAttrs, OpType, Tensor, ValueId};
 
 /// Pads (begin..., end...) and output_padding for a ConvTranspose that maps the pooled grid back
 /// to the input size, also when ceil_mode made the last window overhang.
@@ -37,11 +37,10 @@ fn resolve(c: &RuleCtx, xs: &[usize]) -> Result<SpatialParams> {
     if xs.len() != 4 {
         return Err(c.err("only 2-D pools are differentiated"));
     }
-    if c.ints("dilations").is_some_and(|d| d.iter().any(|&v| v != 1)) {
+    if super::pool_nd::dilated(c)? {
         return Err(c.err("dilated pools are not differentiated"));
     }
-    SpatialParams::resolve(c.attrs(), &xs[2..], None, c.int("ceil_mode", 0) != 0)
-        .map_err(|(a, r)| c.err(format!("{a}: {r}")))
+    SpatialParams::resolve(c, &xs[2..], None, c.attr_int("ceil_mode", 0)? != 0)
 }
 
 fn scatter(
@@ -72,7 +71,7 @@ pub fn average_pool(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let g = c.g()?;
     let xs = c.shape(c.x(0)?);
     let sp = resolve(c, &xs)?;
-    let include_pad = c.int("count_include_pad", 0) != 0;
+    let include_pad = c.attr_int("count_include_pad", 0)? != 0;
     let (h, w) = (xs[2] as i64, xs[3] as i64);
     let (ho, wo) = (sp.output[0], sp.output[1]);
     let mut inv = Vec::with_capacity(ho * wo);

@@ -13,12 +13,12 @@ use super::RuleCtx;
 use super::pool;
 use crate::error::Result;
 use crate::ir::infer::SpatialParams;
-use crate::ir::{Attr, OpType, Tensor, ValueId};
+use crate::ir::{Attr, NodeAttrs, OpType, Tensor, ValueId};
 
 /// AveragePool: 2-D undilated pools take the 2-D rule, the others the N-D one.
 pub fn average_pool(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let xs = c.shape(c.x(0)?);
-    if xs.len() == 4 && !dilated(c) {
+    if xs.len() == 4 && !dilated(c)? {
         return pool::average_pool(c);
     }
     average_pool_nd(c)
@@ -27,14 +27,15 @@ pub fn average_pool(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
 /// MaxPool: 2-D undilated pools from opset 13 take the 2-D rule, the others the N-D one.
 pub fn max_pool(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let xs = c.shape(c.x(0)?);
-    if xs.len() == 4 && !dilated(c) && c.e.opset() >= 13 {
+    if xs.len() == 4 && !dilated(c)? && c.e.opset() >= 13 {
         return pool::max_pool(c);
     }
     max_pool_nd(c)
 }
 
-fn dilated(c: &RuleCtx) -> bool {
-    c.ints("dilations").is_some_and(|d| d.iter().any(|&v| v != 1))
+/// Whether the pool has a dilation other than 1.
+pub(super) fn dilated(c: &RuleCtx) -> Result<bool> {
+    Ok(c.attr_ints("dilations")?.is_some_and(|d| d.iter().any(|&v| v != 1)))
 }
 
 /// The forward's geometry, resolved for the input's spatial shape.
@@ -42,8 +43,7 @@ fn geometry(c: &RuleCtx, xs: &[usize]) -> Result<SpatialParams> {
     if xs.len() < 3 {
         return Err(c.err(format!("pool input must have rank >= 3, got {xs:?}")));
     }
-    SpatialParams::resolve(c.attrs(), &xs[2..], None, c.int("ceil_mode", 0) != 0)
-        .map_err(|(a, r)| c.err(format!("{a}: {r}")))
+    SpatialParams::resolve(c, &xs[2..], None, c.attr_int("ceil_mode", 0)? != 0)
 }
 
 /// Pads (begin..., end...) and output_padding of a ConvTranspose (or an im2col Conv: its pads
@@ -132,7 +132,7 @@ fn average_pool_nd(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let g = c.g()?;
     let xs = c.shape(c.x(0)?);
     let sp = geometry(c, &xs)?;
-    let include_pad = c.int("count_include_pad", 0) != 0;
+    let include_pad = c.attr_int("count_include_pad", 0)? != 0;
     let nd = xs.len() - 2;
     let inv: Vec<f32> = multi_indices(&sp.output)
         .iter()

@@ -3,7 +3,7 @@
 
 use super::RuleCtx;
 use crate::error::Result;
-use crate::ir::{Attr, OpType, ValueId};
+use crate::ir::{Attr, NodeAttrs, OpType, ValueId};
 
 /// Identity and Dropout (differentiated as identity: intrain scores at initialisation, where
 /// dropout is off). A Dropout that the model forces into training mode (a constant true
@@ -55,7 +55,7 @@ pub fn reshape_like(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
 /// Transpose: the inverse permutation.
 pub fn transpose(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let r = c.shape(c.x(0)?).len();
-    let perm: Vec<usize> = match c.ints("perm") {
+    let perm: Vec<usize> = match c.attr_ints("perm")? {
         Some(p) => p.iter().map(|&a| c.axis(a, r)).collect(),
         None => (0..r).rev().collect(),
     };
@@ -72,13 +72,9 @@ pub fn reduce(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let x = c.x(0)?;
     let xs = c.shape(x);
     let r = xs.len();
-    let axes: Vec<i64> = match c.const_ints(1) {
-        Some(a) => a,
-        None => c.ints("axes").unwrap_or_default(),
-    };
-    let mut axes: Vec<usize> = axes.iter().map(|&a| c.axis(a, r)).collect();
+    let mut axes = c.reduce_axes(r)?;
     if axes.is_empty() {
-        if c.int("noop_with_empty_axes", 0) != 0 {
+        if c.attr_int("noop_with_empty_axes", 0)? != 0 {
             return identity(c);
         }
         axes = (0..r).collect();
@@ -144,7 +140,7 @@ fn scatter_axis(
 pub fn concat(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let g = c.g()?;
     let r = c.shape(g).len();
-    let axis = c.axis(c.int("axis", 0), r);
+    let axis = c.axis(c.attr_int("axis", 0)?, r);
     let mut out = vec![None; c.inputs.len()];
     let mut offset = 0;
     for i in 0..c.inputs.len() {
@@ -160,7 +156,7 @@ pub fn concat(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
 /// Split: the output gradients concatenated (zeros where an output has none).
 pub fn split(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let xs = c.shape(c.x(0)?);
-    let axis = c.axis(c.int("axis", 0), xs.len());
+    let axis = c.axis(c.attr_int("axis", 0)?, xs.len());
     let mut parts = Vec::new();
     for (k, gy) in c.gy.clone().into_iter().enumerate() {
         let y = c.y(k);
@@ -185,11 +181,11 @@ pub fn slice(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let r = xs.len() as i64;
     let attr_form = c.e.opset() < 10;
     let get = |c: &RuleCtx, i: usize, name: &str| {
-        if attr_form { c.ints(name) } else { c.const_ints(i) }
+        Ok(if attr_form { c.attr_ints(name)?.map(<[i64]>::to_vec) } else { c.const_ints(i) })
     };
-    let starts = get(c, 1, "starts").ok_or_else(|| c.err("starts must be constant"))?;
-    let ends = get(c, 2, "ends").ok_or_else(|| c.err("ends must be constant"))?;
-    let axes = get(c, 3, "axes").unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let starts = get(c, 1, "starts")?.ok_or_else(|| c.err("starts must be constant"))?;
+    let ends = get(c, 2, "ends")?.ok_or_else(|| c.err("ends must be constant"))?;
+    let axes = get(c, 3, "axes")?.unwrap_or_else(|| (0..starts.len() as i64).collect());
     let steps =
         if attr_form { None } else { c.const_ints(4) }.unwrap_or_else(|| vec![1; starts.len()]);
     if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
@@ -244,17 +240,15 @@ pub fn slice(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
 
 /// Pad (constant mode, non-negative pads): the gradient cropped back.
 pub fn pad(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
-    let mode = match c.attrs().get("mode") {
-        Some(Attr::String(s)) => s.clone(),
-        _ => "constant".into(),
-    };
+    let mode = c.attr_str("mode", "constant")?;
     if mode != "constant" {
         return Err(c.err(format!("Pad mode '{mode}' is not differentiated")));
     }
     let xs = c.shape(c.x(0)?);
     let r = xs.len();
-    let pads = if c.e.opset() < 11 { c.ints("pads") } else { c.const_ints(1) }
-        .ok_or_else(|| c.err("pads must be constant"))?;
+    let pads =
+        if c.e.opset() < 11 { c.attr_ints("pads")?.map(<[i64]>::to_vec) } else { c.const_ints(1) }
+            .ok_or_else(|| c.err("pads must be constant"))?;
     let axes: Vec<usize> = match c.const_ints(3) {
         Some(a) => a.iter().map(|&v| c.axis(v, r)).collect(),
         None => (0..r).collect(),
@@ -287,7 +281,7 @@ pub fn expand(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
 pub fn gather(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     let xs = c.shape(c.x(0)?);
     let r = xs.len();
-    let axis = c.axis(c.int("axis", 0), r);
+    let axis = c.axis(c.attr_int("axis", 0)?, r);
     let idx = c.const_ints(1).ok_or_else(|| c.err("only constant indices are differentiated"))?;
     let d = xs[axis];
     let mut norm = Vec::with_capacity(idx.len());
@@ -310,7 +304,7 @@ pub fn gather(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
 /// ScatterND without reduction: the data's gradient is dY with the scattered positions zeroed
 /// (they were overwritten); the updates' gradient (a GatherND of dY) is not supported.
 pub fn scatter_nd(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
-    if c.node.attrs.get("reduction").is_some_and(|r| *r != Attr::String("none".into())) {
+    if c.attr_str("reduction", "none")? != "none" {
         return Err(c.err("only ScatterND without reduction is differentiated"));
     }
     if c.need(2) {

@@ -1,10 +1,8 @@
 //! Convolutions and pooling: Conv, ConvTranspose, AveragePool, MaxPool, global pools.
 
-use std::collections::BTreeMap;
-
 use super::{Ctx, Inferred, unknown};
-use crate::error::Result;
-use crate::ir::attr::Attr;
+use crate::error::{Error, Result};
+use crate::ir::attr::NodeAttrs;
 use crate::ir::dtype::DType;
 use crate::ir::op::OpType;
 
@@ -40,52 +38,39 @@ pub struct ConvGeometry {
     pub spatial: SpatialParams,
 }
 
-fn ints_attr(
-    attrs: &BTreeMap<String, Attr>,
-    name: &str,
-) -> std::result::Result<Option<Vec<i64>>, (String, String)> {
-    match attrs.get(name) {
-        None => Ok(None),
-        Some(Attr::Ints(v)) => Ok(Some(v.clone())),
-        Some(a) => Err((name.to_string(), format!("expected ints, got {}", a.kind()))),
-    }
-}
-
 impl SpatialParams {
     /// Resolves the attributes of a Conv/pool node for an input with spatial size `input`.
     /// `weight_kernel` is the kernel size read from the weight (Conv), if any; `ceil_mode` applies
-    /// to pools. Errors are `(attribute, reason)`.
+    /// to pools. Errors name the node, op and attribute.
     pub fn resolve(
-        attrs: &BTreeMap<String, Attr>,
+        attrs: &impl NodeAttrs,
         input: &[usize],
         weight_kernel: Option<&[usize]>,
         ceil_mode: bool,
-    ) -> std::result::Result<SpatialParams, (String, String)> {
+    ) -> Result<SpatialParams> {
         let nd = input.len();
-        let positive =
-            |name: &str, v: Vec<i64>| -> std::result::Result<Vec<usize>, (String, String)> {
-                if v.len() != nd {
-                    return Err((
-                        name.to_string(),
-                        format!("has {} values for {nd} spatial axes", v.len()),
-                    ));
-                }
-                v.iter()
-                    .map(|&x| {
-                        if x >= 1 {
-                            Ok(x as usize)
-                        } else {
-                            Err((name.to_string(), format!("value {x} must be >= 1")))
-                        }
-                    })
-                    .collect()
-            };
-        let kernel = match (ints_attr(attrs, "kernel_shape")?, weight_kernel) {
+        let positive = |name: &str, v: &[i64]| -> Result<Vec<usize>> {
+            if v.len() != nd {
+                return Err(
+                    attrs.attr_error(name, format!("has {} values for {nd} spatial axes", v.len()))
+                );
+            }
+            v.iter()
+                .map(|&x| {
+                    if x >= 1 {
+                        Ok(x as usize)
+                    } else {
+                        Err(attrs.attr_error(name, format!("value {x} must be >= 1")))
+                    }
+                })
+                .collect()
+        };
+        let kernel = match (attrs.attr_ints("kernel_shape")?, weight_kernel) {
             (Some(k), Some(w)) => {
                 let k = positive("kernel_shape", k)?;
                 if k != w {
-                    return Err((
-                        "kernel_shape".into(),
+                    return Err(attrs.attr_error(
+                        "kernel_shape",
                         format!("{k:?} disagrees with the weight's {w:?}"),
                     ));
                 }
@@ -94,38 +79,32 @@ impl SpatialParams {
             (Some(k), None) => positive("kernel_shape", k)?,
             (None, Some(w)) => w.to_vec(),
             (None, None) => {
-                return Err(("kernel_shape".into(), "required attribute is missing".into()));
+                return Err(attrs.attr_error("kernel_shape", "required attribute is missing"));
             }
         };
-        let strides = match ints_attr(attrs, "strides")? {
+        let strides = match attrs.attr_ints("strides")? {
             Some(s) => positive("strides", s)?,
             None => vec![1; nd],
         };
-        let dilations = match ints_attr(attrs, "dilations")? {
+        let dilations = match attrs.attr_ints("dilations")? {
             Some(d) => positive("dilations", d)?,
             None => vec![1; nd],
         };
-        let auto_pad = match attrs.get("auto_pad") {
-            None => "NOTSET".to_string(),
-            Some(Attr::String(s)) => s.clone(),
-            Some(a) => {
-                return Err(("auto_pad".into(), format!("expected a string, got {}", a.kind())));
-            }
-        };
+        let auto_pad = attrs.attr_str("auto_pad", "NOTSET")?;
         let mut pads_begin = vec![0usize; nd];
         let mut pads_end = vec![0usize; nd];
-        match auto_pad.as_str() {
+        match auto_pad {
             "NOTSET" => {
-                if let Some(p) = ints_attr(attrs, "pads")? {
+                if let Some(p) = attrs.attr_ints("pads")? {
                     if p.len() != 2 * nd {
-                        return Err((
-                            "pads".into(),
+                        return Err(attrs.attr_error(
+                            "pads",
                             format!("has {} values, expected {}", p.len(), 2 * nd),
                         ));
                     }
                     if let Some(neg) = p.iter().find(|&&x| x < 0) {
-                        return Err((
-                            "pads".into(),
+                        return Err(attrs.attr_error(
+                            "pads",
                             format!("negative padding {neg} is not supported"),
                         ));
                     }
@@ -138,8 +117,8 @@ impl SpatialParams {
             "VALID" => {}
             "SAME_UPPER" | "SAME_LOWER" => {
                 if dilations.iter().any(|&d| d > 1) {
-                    return Err((
-                        "auto_pad".into(),
+                    return Err(attrs.attr_error(
+                        "auto_pad",
                         format!(
                             "{auto_pad} with dilations > 1 is not supported (ONNX Runtime rejects it)"
                         ),
@@ -159,15 +138,15 @@ impl SpatialParams {
                     pads_end[i] = e;
                 }
             }
-            other => return Err(("auto_pad".into(), format!("unknown value '{other}'"))),
+            other => return Err(attrs.attr_error("auto_pad", format!("unknown value '{other}'"))),
         }
         let mut output = Vec::with_capacity(nd);
         for i in 0..nd {
             let eff_k = dilations[i] * (kernel[i] - 1) + 1;
             let padded = input[i] + pads_begin[i] + pads_end[i];
             if padded < eff_k {
-                return Err((
-                    "kernel_shape".into(),
+                return Err(attrs.attr_error(
+                    "kernel_shape",
                     format!(
                         "kernel {} (dilated {eff_k}) is larger than the padded input {padded} on spatial axis {i}",
                         kernel[i]
@@ -202,31 +181,27 @@ fn spatial_input<'a>(ctx: &Ctx<'a>, what: &str) -> Result<(&'a [usize], DType)> 
 }
 
 /// The geometry of a Conv node from its attributes and input shapes.
-pub fn conv_geometry(
-    attrs: &BTreeMap<String, Attr>,
-    x: &[usize],
-    w: &[usize],
-) -> std::result::Result<ConvGeometry, (String, String)> {
-    let group = match attrs.get("group") {
-        None => 1,
-        Some(Attr::Int(g)) if *g >= 1 => *g as usize,
-        Some(a) => return Err(("group".into(), format!("must be an int >= 1, got {a:?}"))),
+pub fn conv_geometry(attrs: &impl NodeAttrs, x: &[usize], w: &[usize]) -> Result<ConvGeometry> {
+    let group = match attrs.attr_int("group", 1)? {
+        g if g >= 1 => g as usize,
+        g => return Err(attrs.attr_error("group", format!("must be >= 1, got {g}"))),
     };
     if w.len() != x.len() {
-        return Err((
-            "W".into(),
+        return Err(Error::node(
+            attrs.node_name(),
+            attrs.node_op(),
             format!("weight rank {} differs from input rank {}", w.len(), x.len()),
         ));
     }
     if x[1] != w[1] * group {
-        return Err((
-            "group".into(),
+        return Err(attrs.attr_error(
+            "group",
             format!("input has {} channels but weight expects {} x group {group}", x[1], w[1]),
         ));
     }
     if !w[0].is_multiple_of(group) {
-        return Err((
-            "group".into(),
+        return Err(attrs.attr_error(
+            "group",
             format!("{} output channels are not divisible by group {group}", w[0]),
         ));
     }
@@ -246,7 +221,7 @@ pub fn conv(ctx: &Ctx) -> Result<Vec<Inferred>> {
     if w.dtype != x.dtype {
         return Err(ctx.err(format!("weight is {} but input is {}", w.dtype, x.dtype)));
     }
-    let g = conv_geometry(ctx.attrs, &x.shape, &w.shape).map_err(|(a, r)| ctx.attr_err(&a, r))?;
+    let g = conv_geometry(ctx, &x.shape, &w.shape)?;
     if let Some(b) = ctx.opt_input(2)
         && b.ty.shape != [g.out_channels]
     {
@@ -266,7 +241,7 @@ pub fn conv_transpose(ctx: &Ctx) -> Result<Vec<Inferred>> {
             ctx.err(format!("input {:?} and weight {:?} ranks do not fit", x.shape, w.shape))
         );
     }
-    let group = ctx.int("group", 1)?.max(1) as usize;
+    let group = ctx.attr_int("group", 1)?.max(1) as usize;
     if x.shape[1] != w.shape[0] {
         return Err(
             ctx.err(format!("input has {} channels, weight expects {}", x.shape[1], w.shape[0]))
@@ -275,11 +250,11 @@ pub fn conv_transpose(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let nd = x.rank() - 2;
     let kernel = &w.shape[2..];
     let get = |name: &str, default: usize| -> Result<Vec<usize>> {
-        Ok(match ctx.ints(name)? {
+        Ok(match ctx.attr_ints(name)? {
             Some(v) if v.len() == nd => v.iter().map(|&x| x.max(0) as usize).collect(),
             Some(v) => {
                 return Err(
-                    ctx.attr_err(name, format!("has {} values for {nd} spatial axes", v.len()))
+                    ctx.attr_error(name, format!("has {} values for {nd} spatial axes", v.len()))
                 );
             }
             None => vec![default; nd],
@@ -288,20 +263,20 @@ pub fn conv_transpose(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let strides = get("strides", 1)?;
     let dilations = get("dilations", 1)?;
     let out_pad = get("output_padding", 0)?;
-    if ctx.string("auto_pad", "NOTSET")? != "NOTSET" {
-        return Err(ctx.attr_err("auto_pad", "only NOTSET is supported for ConvTranspose"));
+    if ctx.attr_str("auto_pad", "NOTSET")? != "NOTSET" {
+        return Err(ctx.attr_error("auto_pad", "only NOTSET is supported for ConvTranspose"));
     }
-    let pads = match ctx.ints("pads")? {
+    let pads = match ctx.attr_ints("pads")? {
         Some(p) if p.len() == 2 * nd => p.iter().map(|&x| x.max(0) as usize).collect(),
         Some(p) => {
             return Err(
-                ctx.attr_err("pads", format!("has {} values, expected {}", p.len(), 2 * nd))
+                ctx.attr_error("pads", format!("has {} values, expected {}", p.len(), 2 * nd))
             );
         }
         None => vec![0; 2 * nd],
     };
     let mut shape = vec![x.shape[0], w.shape[1] * group];
-    if let Some(os) = ctx.ints("output_shape")? {
+    if let Some(os) = ctx.attr_ints("output_shape")? {
         shape.extend(os.iter().rev().take(nd).rev().map(|&v| v.max(0) as usize));
     } else {
         for i in 0..nd {
@@ -309,7 +284,7 @@ pub fn conv_transpose(ctx: &Ctx) -> Result<Vec<Inferred>> {
                 strides[i] * (x.shape[2 + i] - 1) + out_pad[i] + (kernel[i] - 1) * dilations[i] + 1;
             let o = full
                 .checked_sub(pads[i] + pads[nd + i])
-                .ok_or_else(|| ctx.attr_err("pads", "larger than the output"))?;
+                .ok_or_else(|| ctx.attr_error("pads", "larger than the output"))?;
             shape.push(o);
         }
     }
@@ -319,23 +294,22 @@ pub fn conv_transpose(ctx: &Ctx) -> Result<Vec<Inferred>> {
 /// AveragePool and MaxPool.
 pub fn pool(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let (x, dtype) = spatial_input(ctx, "pool")?;
-    let ceil_mode = match ctx.int("ceil_mode", 0)? {
+    let ceil_mode = match ctx.attr_int("ceil_mode", 0)? {
         0 => false,
         1 => true,
-        v => return Err(ctx.attr_err("ceil_mode", format!("must be 0 or 1, got {v}"))),
+        v => return Err(ctx.attr_error("ceil_mode", format!("must be 0 or 1, got {v}"))),
     };
     // storage_order only numbers the Indices output (row- or column-major).
-    if ctx.op == OpType::MaxPool && !matches!(ctx.int("storage_order", 0)?, 0 | 1) {
-        return Err(ctx.attr_err("storage_order", "must be 0 or 1"));
+    if ctx.op == OpType::MaxPool && !matches!(ctx.attr_int("storage_order", 0)?, 0 | 1) {
+        return Err(ctx.attr_error("storage_order", "must be 0 or 1"));
     }
     if ctx.op == OpType::AveragePool {
-        let c = ctx.int("count_include_pad", 0)?;
+        let c = ctx.attr_int("count_include_pad", 0)?;
         if c != 0 && c != 1 {
-            return Err(ctx.attr_err("count_include_pad", format!("must be 0 or 1, got {c}")));
+            return Err(ctx.attr_error("count_include_pad", format!("must be 0 or 1, got {c}")));
         }
     }
-    let sp = SpatialParams::resolve(ctx.attrs, &x[2..], None, ceil_mode)
-        .map_err(|(a, r)| ctx.attr_err(&a, r))?;
+    let sp = SpatialParams::resolve(ctx, &x[2..], None, ceil_mode)?;
     let mut shape = vec![x[0], x[1]];
     shape.extend(&sp.output);
     let mut out = vec![unknown(dtype, shape.clone())];

@@ -2,6 +2,7 @@
 
 use super::{Ctx, Inferred, unknown};
 use crate::error::Result;
+use crate::ir::attr::NodeAttrs;
 
 /// A parsed einsum equation: one subscript string per operand and the output's (explicit, or
 /// numpy's implicit rule: the letters that occur once, in alphabetical order).
@@ -71,10 +72,10 @@ impl Equation {
 
 /// Einsum.
 pub fn einsum(ctx: &Ctx) -> Result<Vec<Inferred>> {
-    let eq =
-        Equation::parse(ctx.string("equation", "")?).map_err(|r| ctx.attr_err("equation", r))?;
+    let eq = Equation::parse(ctx.attr_str("equation", "")?)
+        .map_err(|r| ctx.attr_error("equation", r))?;
     if eq.inputs.len() != ctx.n_inputs() {
-        return Err(ctx.attr_err(
+        return Err(ctx.attr_error(
             "equation",
             format!("names {} operands, the node has {}", eq.inputs.len(), ctx.n_inputs()),
         ));

@@ -2,7 +2,7 @@
 
 use super::{Ctx, Inferred, broadcast_shapes, eval, known, unknown};
 use crate::error::Result;
-use crate::ir::attr::Attr;
+use crate::ir::attr::NodeAttrs;
 use crate::ir::dtype::DType;
 use crate::ir::op::OpType;
 
@@ -20,9 +20,9 @@ pub fn unary(ctx: &Ctx) -> Result<Vec<Inferred>> {
             }
         }
         OpType::Gelu => {
-            let a = ctx.string("approximate", "none")?;
+            let a = ctx.attr_str("approximate", "none")?;
             if a != "none" && a != "tanh" {
-                return Err(ctx.attr_err("approximate", format!("'{a}' is not 'none' or 'tanh'")));
+                return Err(ctx.attr_error("approximate", format!("'{a}' is not 'none' or 'tanh'")));
             }
         }
         OpType::Not if x.ty.dtype != DType::Bool => return Err(ctx.err("input must be bool")),
@@ -60,12 +60,9 @@ pub fn unary(ctx: &Ctx) -> Result<Vec<Inferred>> {
 pub fn cast(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let x = ctx.input(0)?;
     let to = if ctx.op == OpType::Cast {
-        let code = match ctx.attrs.get("to") {
-            Some(Attr::Int(c)) => *c as i32,
-            _ => return Err(ctx.attr_err("to", "required int attribute is missing")),
-        };
+        let code = ctx.attr_int_required("to")? as i32;
         DType::from_onnx_code(code).ok_or_else(|| {
-            ctx.attr_err(
+            ctx.attr_error(
                 "to",
                 format!("casting to {} is not supported", DType::onnx_code_name(code)),
             )
@@ -112,8 +109,8 @@ pub fn broadcast(ctx: &Ctx) -> Result<Vec<Inferred>> {
         Equal | Greater | GreaterOrEqual | Less | LessOrEqual | And | Or => DType::Bool,
         _ => dtype,
     };
-    if ctx.op == Mod && ctx.int("fmod", 0)? == 0 && dtype.is_float() {
-        return Err(ctx.attr_err("fmod", "must be 1 for floating-point inputs"));
+    if ctx.op == Mod && ctx.attr_int("fmod", 0)? == 0 && dtype.is_float() {
+        return Err(ctx.attr_error("fmod", "must be 1 for floating-point inputs"));
     }
     let numel = crate::ir::dtype::checked_numel(&out_shape)
         .ok_or_else(|| ctx.err(format!("result shape {out_shape:?} is too large")))?;

@@ -2,6 +2,7 @@
 
 use super::{Ctx, Inferred, broadcast_shapes, unknown};
 use crate::error::Result;
+use crate::ir::attr::NodeAttrs;
 
 /// Gemm: `alpha * A' B' + beta * C` with optional transposes.
 pub fn gemm(ctx: &Ctx) -> Result<Vec<Inferred>> {
@@ -13,12 +14,12 @@ pub fn gemm(ctx: &Ctx) -> Result<Vec<Inferred>> {
     if a.dtype != b.dtype {
         return Err(ctx.err(format!("A is {} but B is {}", a.dtype, b.dtype)));
     }
-    let (m, k) = if ctx.int("transA", 0)? != 0 {
+    let (m, k) = if ctx.attr_int("transA", 0)? != 0 {
         (a.shape[1], a.shape[0])
     } else {
         (a.shape[0], a.shape[1])
     };
-    let (k2, n) = if ctx.int("transB", 0)? != 0 {
+    let (k2, n) = if ctx.attr_int("transB", 0)? != 0 {
         (b.shape[1], b.shape[0])
     } else {
         (b.shape[0], b.shape[1])

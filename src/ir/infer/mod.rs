@@ -1,8 +1,8 @@
 //! Static shape inference and constant evaluation, one file per op family.
 //!
-//! Each op's rule gets an [`Ctx`] (the node, its input values, its attributes) and returns the
-//! type of every output and, when it can be computed before running (shape arithmetic, constants),
-//! the output's value. Errors name the node, op and attribute.
+//! Each op's rule gets a [`Ctx`] (the node, its input values, its attributes, read through
+//! [`NodeAttrs`]) and returns the type of every output and, when it can be computed before running
+//! (shape arithmetic, constants), the output's value. Errors name the node, op and attribute.
 
 mod broadcast;
 mod conv;
@@ -20,7 +20,7 @@ pub use broadcast::broadcast_shapes;
 pub use conv::{ConvGeometry, SpatialParams, conv_geometry};
 pub use norm::softmax_axis;
 
-use super::attr::Attr;
+use super::attr::{Attr, NodeAttrs};
 use super::dtype::{DType, TensorType};
 use super::graph::{Graph, Value, ValueId};
 use super::op::OpType;
@@ -52,16 +52,6 @@ impl<'a> Ctx<'a> {
     /// An error about this node.
     pub fn err(&self, reason: impl Into<String>) -> Error {
         Error::node(self.name, self.op, reason)
-    }
-
-    /// An error about one of this node's attributes.
-    pub fn attr_err(&self, attr: &str, reason: impl Into<String>) -> Error {
-        Error::UnsupportedAttribute {
-            node: self.name.to_string(),
-            op: self.op.name().to_string(),
-            attr: attr.to_string(),
-            reason: reason.into(),
-        }
     }
 
     /// Number of input slots (given or omitted).
@@ -113,7 +103,7 @@ impl<'a> Ctx<'a> {
     pub fn ints_attr_or_input(&self, i: usize, name: &str) -> Result<Option<Vec<i64>>> {
         let (first, last) = self.op.attr_opsets(name);
         if (first..=last).contains(&self.opset) {
-            Ok(self.ints(name)?.map(<[i64]>::to_vec))
+            Ok(self.attr_ints(name)?.map(<[i64]>::to_vec))
         } else {
             self.const_ints(i, name)
         }
@@ -122,42 +112,6 @@ impl<'a> Ctx<'a> {
     /// Statically known value of input `i` as a scalar f64, if given and known.
     pub fn const_scalar(&self, i: usize) -> Option<f64> {
         self.opt_input(i).and_then(|v| v.data.as_ref()).and_then(|t| t.to_f64().first().copied())
-    }
-
-    /// An integer attribute, or `default`.
-    pub fn int(&self, name: &str, default: i64) -> Result<i64> {
-        match self.attrs.get(name) {
-            None => Ok(default),
-            Some(Attr::Int(v)) => Ok(*v),
-            Some(a) => Err(self.attr_err(name, format!("expected an int, got {}", a.kind()))),
-        }
-    }
-
-    /// A float attribute, or `default`.
-    pub fn float(&self, name: &str, default: f32) -> Result<f32> {
-        match self.attrs.get(name) {
-            None => Ok(default),
-            Some(Attr::Float(v)) => Ok(*v),
-            Some(a) => Err(self.attr_err(name, format!("expected a float, got {}", a.kind()))),
-        }
-    }
-
-    /// An integer-list attribute, if present.
-    pub fn ints(&self, name: &str) -> Result<Option<&'a [i64]>> {
-        match self.attrs.get(name) {
-            None => Ok(None),
-            Some(Attr::Ints(v)) => Ok(Some(v)),
-            Some(a) => Err(self.attr_err(name, format!("expected ints, got {}", a.kind()))),
-        }
-    }
-
-    /// A string attribute, or `default`.
-    pub fn string(&self, name: &str, default: &'a str) -> Result<&'a str> {
-        match self.attrs.get(name) {
-            None => Ok(default),
-            Some(Attr::String(v)) => Ok(v),
-            Some(a) => Err(self.attr_err(name, format!("expected a string, got {}", a.kind()))),
-        }
     }
 
     /// Normalises a possibly negative axis for a tensor of `rank`.
@@ -177,6 +131,21 @@ impl<'a> Ctx<'a> {
     /// Known data of input `i` (panics if unknown: call after [`Ctx::all_inputs_known`]).
     pub fn data(&self, i: usize) -> Option<&'a Tensor> {
         self.opt_input(i).and_then(|v| v.data.as_ref())
+    }
+}
+
+/// Shape rules read attributes through [`NodeAttrs`], like every reader of a node.
+impl NodeAttrs for Ctx<'_> {
+    fn node_name(&self) -> &str {
+        self.name
+    }
+
+    fn node_op(&self) -> OpType {
+        self.op
+    }
+
+    fn attr_map(&self) -> &BTreeMap<String, Attr> {
+        self.attrs
     }
 }
 
@@ -222,17 +191,17 @@ fn check_signature(ctx: &Ctx) -> Result<()> {
     }
     for (name, _) in ctx.attrs.iter() {
         if !op.allowed_attrs().contains(&name.as_str()) {
-            return Err(ctx.attr_err(name, "not supported by intrain for this op"));
+            return Err(ctx.attr_error(name, "not supported by intrain for this op"));
         }
         let (first, last) = op.attr_opsets(name);
         if ctx.opset < first {
-            return Err(ctx.attr_err(
+            return Err(ctx.attr_error(
                 name,
                 format!("exists from opset {first}, the model has opset {}", ctx.opset),
             ));
         }
         if ctx.opset > last {
-            return Err(ctx.attr_err(
+            return Err(ctx.attr_error(
                 name,
                 format!(
                     "exists up to opset {last} (an input or gone from opset {}), the model has opset {}",

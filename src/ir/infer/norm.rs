@@ -2,6 +2,7 @@
 
 use super::{Ctx, Inferred, unknown};
 use crate::error::Result;
+use crate::ir::attr::NodeAttrs;
 use crate::ir::dtype::DType;
 
 /// BatchNormalization (inference or training mode).
@@ -19,9 +20,9 @@ pub fn batch_norm(ctx: &Ctx) -> Result<Vec<Inferred>> {
             );
         }
     }
-    let training = ctx.int("training_mode", 0)?;
+    let training = ctx.attr_int("training_mode", 0)?;
     if training != 0 && training != 1 {
-        return Err(ctx.attr_err("training_mode", format!("must be 0 or 1, got {training}")));
+        return Err(ctx.attr_error("training_mode", format!("must be 0 or 1, got {training}")));
     }
     if training == 0 && ctx.n_outputs > 1 {
         if ctx.opset < 14 {
@@ -32,8 +33,10 @@ pub fn batch_norm(ctx: &Ctx) -> Result<Vec<Inferred>> {
         }
         return Err(ctx.err("running statistics outputs exist only with training_mode=1"));
     }
-    if ctx.int("spatial", 1)? != 1 {
-        return Err(ctx.attr_err("spatial", "only spatial=1 (per-channel statistics) is supported"));
+    if ctx.attr_int("spatial", 1)? != 1 {
+        return Err(
+            ctx.attr_error("spatial", "only spatial=1 (per-channel statistics) is supported")
+        );
     }
     let stat = ctx.ty(3)?.dtype;
     Ok(vec![unknown(x.dtype, x.shape.clone()), unknown(stat, vec![c]), unknown(stat, vec![c])])
@@ -42,7 +45,7 @@ pub fn batch_norm(ctx: &Ctx) -> Result<Vec<Inferred>> {
 /// LayerNormalization (opset 17).
 pub fn layer_norm(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let x = ctx.ty(0)?;
-    let axis = ctx.axis(ctx.int("axis", -1)?, x.rank(), "axis")?;
+    let axis = ctx.axis(ctx.attr_int("axis", -1)?, x.rank(), "axis")?;
     let normalized = &x.shape[axis..];
     for i in 1..3 {
         if let Some(v) = ctx.opt_input(i)
@@ -58,7 +61,7 @@ pub fn layer_norm(ctx: &Ctx) -> Result<Vec<Inferred>> {
     for d in stat_shape.iter_mut().skip(axis) {
         *d = 1;
     }
-    let stash = match ctx.int("stash_type", 1)? {
+    let stash = match ctx.attr_int("stash_type", 1)? {
         1 => DType::F32,
         code => DType::from_onnx_code(code as i32).unwrap_or(DType::F32),
     };
@@ -96,10 +99,6 @@ pub fn softmax(ctx: &Ctx) -> Result<Vec<Inferred>> {
     if !x.dtype.is_float() {
         return Err(ctx.err(format!("input must be a float tensor, got {}", x.dtype)));
     }
-    let axis = match ctx.attrs.get("axis") {
-        None => None,
-        Some(_) => Some(ctx.int("axis", 0)?),
-    };
-    ctx.axis(softmax_axis(ctx.opset, axis), x.rank(), "axis")?;
+    ctx.axis(softmax_axis(ctx.opset, ctx.attr_int_opt("axis")?), x.rank(), "axis")?;
     Ok(vec![unknown(x.dtype, x.shape.clone())])
 }

@@ -2,6 +2,7 @@
 
 use super::{Ctx, Inferred, unknown};
 use crate::error::Result;
+use crate::ir::attr::NodeAttrs;
 
 /// The reduced axes of a Reduce* node (sorted, deduplicated, non-negative), or `None` when the
 /// node is a no-op (empty axes with `noop_with_empty_axes=1`).
@@ -11,7 +12,7 @@ pub fn reduce_axes(ctx: &Ctx) -> Result<Option<Vec<usize>>> {
     let axes = ctx.ints_attr_or_input(1, "axes")?;
     let axes = axes.unwrap_or_default();
     if axes.is_empty() {
-        if ctx.int("noop_with_empty_axes", 0)? != 0 {
+        if ctx.attr_int("noop_with_empty_axes", 0)? != 0 {
             return Ok(None);
         }
         return Ok(Some((0..rank).collect()));
@@ -26,7 +27,7 @@ pub fn reduce_axes(ctx: &Ctx) -> Result<Option<Vec<usize>>> {
 /// Shape inference for all Reduce* ops.
 pub fn reduce(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let x = ctx.ty(0)?;
-    let keepdims = ctx.int("keepdims", 1)? != 0;
+    let keepdims = ctx.attr_int("keepdims", 1)? != 0;
     let Some(axes) = reduce_axes(ctx)? else {
         return Ok(vec![unknown(x.dtype, x.shape.clone())]);
     };

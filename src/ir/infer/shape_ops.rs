@@ -8,7 +8,7 @@
 use super::broadcast::broadcast_indices;
 use super::{Ctx, Inferred, broadcast_shapes, known, unknown};
 use crate::error::Result;
-use crate::ir::attr::Attr;
+use crate::ir::attr::{Attr, NodeAttrs};
 use crate::ir::dtype::DType;
 use crate::ir::tensor::{Tensor, from_f64, from_i64};
 
@@ -56,10 +56,7 @@ fn small(shape: &[usize]) -> bool {
 /// Concat.
 pub fn concat(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let first = ctx.ty(0)?;
-    let axis = match ctx.attrs.get("axis") {
-        Some(Attr::Int(a)) => ctx.axis(*a, first.rank(), "axis")?,
-        _ => return Err(ctx.attr_err("axis", "required int attribute is missing")),
-    };
+    let axis = ctx.axis(ctx.attr_int_required("axis")?, first.rank(), "axis")?;
     let mut shape = first.shape.clone();
     shape[axis] = 0;
     for i in 0..ctx.n_inputs() {
@@ -109,7 +106,7 @@ pub fn concat(ctx: &Ctx) -> Result<Vec<Inferred>> {
 /// Split.
 pub fn split(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let x = ctx.ty(0)?;
-    let axis = ctx.axis(ctx.int("axis", 0)?, x.rank(), "axis")?;
+    let axis = ctx.axis(ctx.attr_int("axis", 0)?, x.rank(), "axis")?;
     let dim = x.shape[axis];
     let sizes: Vec<usize> = if let Some(s) = ctx.ints_attr_or_input(1, "split")? {
         if s.iter().any(|&v| v < 0) || s.iter().sum::<i64>() as usize != dim {
@@ -117,9 +114,9 @@ pub fn split(ctx: &Ctx) -> Result<Vec<Inferred>> {
         }
         s.iter().map(|&v| v as usize).collect()
     } else {
-        let n = match ctx.attrs.get("num_outputs") {
-            Some(Attr::Int(n)) if *n >= 1 => *n as usize,
-            Some(_) => return Err(ctx.attr_err("num_outputs", "must be an int >= 1")),
+        let n = match ctx.attr_int_opt("num_outputs")? {
+            Some(n) if n >= 1 => n as usize,
+            Some(_) => return Err(ctx.attr_error("num_outputs", "must be an int >= 1")),
             None => ctx.n_outputs,
         };
         if n == 0 {
@@ -207,7 +204,7 @@ fn with_data(ctx: &Ctx, dtype: DType, shape: Vec<usize>) -> Inferred {
 pub fn reshape(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let x = ctx.ty(0)?;
     let spec = ctx.const_ints(1, "shape")?.unwrap_or_default();
-    let allowzero = ctx.int("allowzero", 0)? != 0;
+    let allowzero = ctx.attr_int("allowzero", 0)? != 0;
     let mut shape = Vec::with_capacity(spec.len());
     let mut infer_at = None;
     for (i, &d) in spec.iter().enumerate() {
@@ -242,9 +239,9 @@ pub fn reshape(ctx: &Ctx) -> Result<Vec<Inferred>> {
 pub fn flatten(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let x = ctx.ty(0)?;
     let r = x.rank() as i64;
-    let axis = ctx.int("axis", 1)?;
+    let axis = ctx.attr_int("axis", 1)?;
     if axis < -r || axis > r {
-        return Err(ctx.attr_err("axis", format!("{axis} out of range for rank {r}")));
+        return Err(ctx.attr_error("axis", format!("{axis} out of range for rank {r}")));
     }
     let axis = if axis < 0 { axis + r } else { axis } as usize;
     let shape = vec![x.shape[..axis].iter().product(), x.shape[axis..].iter().product()];
@@ -255,13 +252,13 @@ pub fn flatten(ctx: &Ctx) -> Result<Vec<Inferred>> {
 pub fn transpose(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let x = ctx.ty(0)?;
     let r = x.rank();
-    let perm: Vec<usize> = match ctx.ints("perm")? {
+    let perm: Vec<usize> = match ctx.attr_ints("perm")? {
         Some(p) => p.iter().map(|&a| ctx.axis(a, r, "perm axis")).collect::<Result<_>>()?,
         None => (0..r).rev().collect(),
     };
     let mut seen = vec![false; r];
     if perm.len() != r || perm.iter().any(|&a| std::mem::replace(&mut seen[a], true)) {
-        return Err(ctx.attr_err("perm", format!("{perm:?} is not a permutation of {r} axes")));
+        return Err(ctx.attr_error("perm", format!("{perm:?} is not a permutation of {r} axes")));
     }
     let shape: Vec<usize> = perm.iter().map(|&a| x.shape[a]).collect();
     if let Some(t) = ctx.data(0).filter(|_| small(&shape)) {
@@ -314,12 +311,12 @@ pub fn unsqueeze(ctx: &Ctx) -> Result<Vec<Inferred>> {
 /// mode `wrap` from 19).
 pub fn pad(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let x = ctx.ty(0)?;
-    let mode = ctx.string("mode", "constant")?;
+    let mode = ctx.attr_str("mode", "constant")?;
     if !matches!(mode, "constant" | "reflect" | "edge" | "wrap") {
-        return Err(ctx.attr_err("mode", format!("unknown mode '{mode}'")));
+        return Err(ctx.attr_error("mode", format!("unknown mode '{mode}'")));
     }
     if mode == "wrap" && ctx.opset < 19 {
-        return Err(ctx.attr_err(
+        return Err(ctx.attr_error(
             "mode",
             format!("'wrap' exists from opset 19, the model has {}", ctx.opset),
         ));
@@ -382,7 +379,7 @@ pub fn gather(ctx: &Ctx) -> Result<Vec<Inferred>> {
     if !matches!(ind.dtype, DType::I64 | DType::I32) {
         return Err(ctx.err(format!("indices must be int32 or int64, got {}", ind.dtype)));
     }
-    let axis = ctx.axis(ctx.int("axis", 0)?, x.rank(), "axis")?;
+    let axis = ctx.axis(ctx.attr_int("axis", 0)?, x.rank(), "axis")?;
     let mut shape = x.shape[..axis].to_vec();
     shape.extend(&ind.shape);
     shape.extend(&x.shape[axis + 1..]);
@@ -444,14 +441,14 @@ pub fn scatter_nd(ctx: &Ctx) -> Result<Vec<Inferred>> {
     if upd.shape != want {
         return Err(ctx.err(format!("updates {:?} should be {want:?}", upd.shape)));
     }
-    let reduction = ctx.string("reduction", "none")?;
+    let reduction = ctx.attr_str("reduction", "none")?;
     let combine: fn(f64, f64) -> f64 = match reduction {
         "none" => |_, u| u,
         "add" => |a, u| a + u,
         "mul" => |a, u| a * u,
         "max" => f64::max,
         "min" => f64::min,
-        other => return Err(ctx.attr_err("reduction", format!("unknown reduction '{other}'"))),
+        other => return Err(ctx.attr_error("reduction", format!("unknown reduction '{other}'"))),
     };
     if let (Some(d), Some(i), Some(u)) = (ctx.data(0), ctx.data(1), ctx.data(2))
         && small(&x.shape)
@@ -501,8 +498,8 @@ pub fn shape(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let x = ctx.ty(0)?;
     let r = x.rank() as i64;
     let clamp = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
-    let start = clamp(ctx.int("start", 0)?);
-    let end = clamp(ctx.int("end", r)?);
+    let start = clamp(ctx.attr_int("start", 0)?);
+    let end = clamp(ctx.attr_int("end", r)?);
     let dims: Vec<i64> = x.shape[start..end.max(start)].iter().map(|&d| d as i64).collect();
     Ok(vec![known(Tensor::i64_vec(dims))])
 }
@@ -523,7 +520,9 @@ pub fn constant(ctx: &Ctx) -> Result<Vec<Inferred>> {
         Some((_, Attr::Floats(f))) => Tensor::f32([f.len()], f.clone()),
         Some((_, Attr::Int(i))) => Tensor::i64_scalar(*i),
         Some((_, Attr::Ints(i))) => Tensor::i64_vec(i.clone()),
-        Some((name, a)) => return Err(ctx.attr_err(name, format!("unexpected kind {}", a.kind()))),
+        Some((name, a)) => {
+            return Err(ctx.attr_error(name, format!("unexpected kind {}", a.kind())));
+        }
         None => return Err(ctx.err("needs a value attribute")),
     };
     // Constants always keep their value, however large: they are the graph's data.
@@ -538,10 +537,10 @@ pub fn constant_of_shape(ctx: &Ctx) -> Result<Vec<Inferred>> {
         return Err(ctx.err(format!("negative dimension in {dims:?}")));
     }
     let shape: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
-    let (dtype, value) = match ctx.attrs.get("value") {
+    let (dtype, value) = match ctx.attr_tensor("value")? {
         None => (DType::F32, 0.0),
-        Some(Attr::Tensor(t)) if t.numel() == 1 => (t.dtype(), t.to_f64()[0]),
-        Some(_) => return Err(ctx.attr_err("value", "must be a one-element tensor")),
+        Some(t) if t.numel() == 1 => (t.dtype(), t.to_f64()[0]),
+        Some(_) => return Err(ctx.attr_error("value", "must be a one-element tensor")),
     };
     if small(&shape) {
         return Ok(vec![known(Tensor::full(dtype, shape, value))]);

@@ -1,0 +1,132 @@
+//! The forward copy: the live part of the source graph emitted into the training graph, with
+//! statically known values folded, batch-statistics BatchNormalization rewritten and Dropout as
+//! identity.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::BnMode;
+use super::batch_norm::{emit_bn_train, uses_batch_statistics};
+use crate::autodiff::emit::Emitter;
+use crate::autodiff::rules::BnSaved;
+use crate::error::{Error, Result};
+use crate::ir::{Graph, Node, NodeId, OpType, ValueId, ValueSource};
+
+/// The forward graph as copied into the training graph.
+pub(super) struct Forward {
+    /// The training-graph value of each source value (by index), once emitted.
+    pub map: Vec<Option<ValueId>>,
+    /// What each batch-statistics BatchNormalization saved for its backward.
+    pub bn_saved: HashMap<NodeId, BnSaved>,
+}
+
+impl Forward {
+    /// Copies the graph inputs and the `live` nodes of `src` into `e`, in order. `need` (by
+    /// value index) marks the values that need a gradient: a node none of whose inputs does is
+    /// folded into initializers when its outputs are statically known.
+    pub fn copy(
+        e: &mut Emitter,
+        src: &Graph,
+        live: &[bool],
+        need: &[bool],
+        bn: BnMode,
+    ) -> Result<Forward> {
+        let mut fwd = Forward { map: vec![None; src.values().len()], bn_saved: HashMap::new() };
+        for &i in src.inputs() {
+            let v = src.value(i);
+            fwd.map[i.0] = Some(e.builder().input(&v.name, v.ty.clone())?);
+        }
+        for (i, node) in src.nodes().iter().enumerate() {
+            if !live[i] {
+                continue;
+            }
+            let differentiable_input = node.inputs.iter().flatten().any(|v| need[v.0]);
+            if !differentiable_input && fwd.fold(e, src, node)? {
+                continue;
+            }
+            let inputs = fwd.inputs(e, src, node)?;
+            if uses_batch_statistics(node, bn)? {
+                let (y, saved) = emit_bn_train(e, node, &inputs, &src.value(node.outputs[0]).name)?;
+                fwd.map[node.outputs[0].0] = Some(y);
+                fwd.bn_saved.insert(NodeId(i), saved);
+            } else {
+                fwd.copy_node(e, src, node, inputs)?;
+            }
+        }
+        Ok(fwd)
+    }
+
+    /// Emits the outputs of `node` as initializers of their own when all are statically known
+    /// (constants, shape arithmetic, Identity of a small initializer); `false` if one is not.
+    fn fold(&mut self, e: &mut Emitter, src: &Graph, node: &Node) -> Result<bool> {
+        if !node.outputs.iter().all(|&o| src.value(o).data.is_some()) {
+            return Ok(false);
+        }
+        for &o in &node.outputs {
+            let v = src.value(o);
+            if let Some(t) = &v.data {
+                self.map[o.0] = Some(e.tensor(&v.name, t.clone())?);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The training-graph values of `node`'s inputs (`None` for omitted optional inputs).
+    fn inputs(
+        &mut self,
+        e: &mut Emitter,
+        src: &Graph,
+        node: &Node,
+    ) -> Result<Vec<Option<ValueId>>> {
+        let mut inputs = Vec::with_capacity(node.inputs.len());
+        for i in &node.inputs {
+            inputs.push(match i {
+                Some(v) => Some(self.emitted(e, src, *v)?.ok_or_else(|| {
+                    Error::node(
+                        &node.name,
+                        node.op,
+                        format!("input '{}' was not emitted", src.value(*v).name),
+                    )
+                })?),
+                None => None,
+            });
+        }
+        Ok(inputs)
+    }
+
+    /// The training-graph value of `v`; an initializer is emitted when first read.
+    fn emitted(&mut self, e: &mut Emitter, src: &Graph, v: ValueId) -> Result<Option<ValueId>> {
+        if self.map[v.0].is_none() {
+            let val = src.value(v);
+            if let Some(t) = val.data.as_ref().filter(|_| val.source == ValueSource::Initializer) {
+                self.map[v.0] = Some(e.tensor(&val.name, t.clone())?);
+            }
+        }
+        Ok(self.map[v.0])
+    }
+
+    /// Emits `node` as it is, Dropout as an Identity of its input (dropout off, no mask).
+    fn copy_node(
+        &mut self,
+        e: &mut Emitter,
+        src: &Graph,
+        node: &Node,
+        inputs: Vec<Option<ValueId>>,
+    ) -> Result<()> {
+        let (op, outputs, ins, attrs) = if node.op == OpType::Dropout {
+            (OpType::Identity, &node.outputs[..1], inputs[..1].to_vec(), BTreeMap::new())
+        } else {
+            (node.op, &node.outputs[..], inputs, node.attrs.clone())
+        };
+        let names: Vec<String> = outputs.iter().map(|&o| src.value(o).name.clone()).collect();
+        let ids = e.builder().op_named(op, &node.name, &ins, attrs, &names)?;
+        for (&o, id) in outputs.iter().zip(ids) {
+            self.map[o.0] = Some(id);
+        }
+        Ok(())
+    }
+
+    /// The training-graph value of the source value `v`, which must have been emitted.
+    pub fn value(&self, v: ValueId, what: &str) -> Result<ValueId> {
+        self.map[v.0].ok_or_else(|| Error::InvalidModel(format!("{what} was not emitted")))
+    }
+}

@@ -1,0 +1,143 @@
+//! The training graph's outputs: the loss, the parameter gradients (full tensors and/or in-graph
+//! statistics), and the requested activations, activation gradients and channel Gram matrices.
+
+use std::collections::BTreeMap;
+
+use super::backward::Grads;
+use super::forward::Forward;
+use super::targets::Targets;
+use super::{GradOutputs, ParamGrad, StatOutputs, TrainingGraph, TrainingOptions};
+use crate::autodiff::emit::Emitter;
+use crate::autodiff::loss::LossHead;
+use crate::error::Result;
+use crate::ir::{Attr, Graph, OpType, ValueId};
+
+/// Marks the loss and everything `opts` asks for as outputs of the training graph, in a fixed
+/// order (loss, parameters, activations, activation gradients, Gram matrices), and names them.
+pub(super) fn expose(
+    mut e: Emitter,
+    src: &Graph,
+    fwd: &Forward,
+    grads: &mut Grads,
+    targets: &Targets,
+    opts: &TrainingOptions,
+    head: LossHead,
+) -> Result<TrainingGraph> {
+    let loss = e.graph().value(head.loss).name.clone();
+    e.builder().output(head.loss);
+    let params = param_outputs(&mut e, src, grads, targets, opts.grad_outputs)?;
+    let mut activations = Vec::new();
+    for (&a, requested) in targets.activations.iter().zip(&opts.activations) {
+        let v = fwd.value(a, &format!("activation '{}'", src.value(a).name))?;
+        e.builder().output(v);
+        activations.push((requested.clone(), e.graph().value(v).name.clone()));
+    }
+    let mut activation_grads = Vec::new();
+    for (&a, requested) in targets.activation_grads.iter().zip(&opts.activation_grads) {
+        let name = &src.value(a).name;
+        let out = match grads.total(&mut e, a, name)? {
+            Some(d) => Some(grad_output(&mut e, d, name)?),
+            None => None,
+        };
+        activation_grads.push((requested.clone(), out));
+    }
+    let mut activation_grams = Vec::new();
+    for (&a, requested) in targets.activation_grams.iter().zip(&opts.activation_grams) {
+        let v = fwd.value(a, &format!("activation '{requested}'"))?;
+        let (gram, chsum) = emit_gram(&mut e, v, requested)?;
+        activation_grams.push((requested.clone(), gram, chsum));
+    }
+    Ok(TrainingGraph {
+        graph: e.finish(),
+        inputs: src.inputs().iter().map(|&i| src.value(i).name.clone()).collect(),
+        target_input: head.target_input,
+        loss,
+        params,
+        activations,
+        activation_grads,
+        activation_grams,
+    })
+}
+
+/// The gradient outputs of each differentiated parameter: the full gradient, its statistics or
+/// both (`which`); neither for a parameter that does not influence the loss.
+fn param_outputs(
+    e: &mut Emitter,
+    src: &Graph,
+    grads: &mut Grads,
+    targets: &Targets,
+    which: GradOutputs,
+) -> Result<Vec<ParamGrad>> {
+    let mut params = Vec::with_capacity(targets.params.len());
+    for p in &targets.params {
+        let v = src.value(p.value);
+        let mut pg =
+            ParamGrad { name: v.name.clone(), shape: v.ty.shape.clone(), grad: None, stats: None };
+        if let Some(d) = grads.total(e, p.value, &v.name)? {
+            if which != GradOutputs::Stats {
+                pg.grad = Some(grad_output(e, d, &v.name)?);
+            }
+            if which != GradOutputs::Full {
+                pg.stats = Some(emit_stats(e, d, &v.name)?);
+            }
+        }
+        params.push(pg);
+    }
+    Ok(params)
+}
+
+/// The gradient `d` of the value `name` as an output `<name>_grad` (made unique), through an
+/// Identity so that it is an output of its own even where `d` is also used elsewhere.
+fn grad_output(e: &mut Emitter, d: ValueId, name: &str) -> Result<String> {
+    let out = e.graph().fresh_name(&format!("{name}_grad"));
+    let id = e.builder().op_named(
+        OpType::Identity,
+        &format!("{name}_grad_out"),
+        &[Some(d)],
+        BTreeMap::new(),
+        std::slice::from_ref(&out),
+    )?[0];
+    e.builder().output(id);
+    Ok(out)
+}
+
+/// In-graph statistics of a gradient as outputs: Σ g, Σ g² and max |g|.
+fn emit_stats(e: &mut Emitter, d: ValueId, name: &str) -> Result<StatOutputs> {
+    e.push_scope(&format!("{name}_grad_stats"));
+    let keep0 = || vec![("keepdims", Attr::Int(0))];
+    let s = e.op(OpType::ReduceSum, "sum", &[d], keep0())?;
+    let sq = e.mul("sq", d, d)?;
+    let ss = e.op(OpType::ReduceSum, "sum_sq", &[sq], keep0())?;
+    let a = e.op(OpType::Abs, "abs", &[d], vec![])?;
+    let m = e.op(OpType::ReduceMax, "max_abs", &[a], keep0())?;
+    e.pop_scope();
+    for v in [s, ss, m] {
+        e.builder().output(v);
+    }
+    let n = |v: ValueId| e.graph().value(v).name.clone();
+    Ok(StatOutputs { sum: n(s), sum_sq: n(ss), max_abs: n(m) })
+}
+
+/// Channel Gram matrix `A·Aᵀ` of an `(N, C, ...)` activation reshaped to `(C, N·positions)`, and
+/// the channel sums, as outputs.
+fn emit_gram(e: &mut Emitter, v: ValueId, name: &str) -> Result<(String, String)> {
+    let s = e.shape(v);
+    let c = if s.len() >= 2 { s[1] } else { s[0] };
+    e.push_scope(&format!("{name}_stats"));
+    let mat = if s.len() == 2 {
+        e.transpose("t", v, &[1, 0])?
+    } else {
+        let mut perm: Vec<usize> = vec![1, 0];
+        perm.extend(2..s.len());
+        let t = e.transpose("channels_first", v, &perm)?;
+        let m: usize = s.iter().product::<usize>() / c;
+        e.reshape("matrix", t, &[c, m])?
+    };
+    let mt = e.transpose("matrix_t", mat, &[1, 0])?;
+    let gram = e.op(OpType::MatMul, "gram", &[mat, mt], vec![])?;
+    let chsum = e.reduce_sum("chsum", mat, &[1], false)?;
+    e.pop_scope();
+    e.builder().output(gram);
+    e.builder().output(chsum);
+    Ok((e.graph().value(gram).name.clone(), e.graph().value(chsum).name.clone()))
+}
