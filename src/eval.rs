@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::scoring::records::csv_split;
+use crate::scoring::records::{csv_error, csv_line, csv_reader, is_blank};
 use crate::stats::{kendall_tau_b, mean_std, quantile, spearman_rho};
 
 /// A benchmark table: one row per architecture, numeric columns by name.
@@ -30,32 +30,32 @@ impl GroundTruth {
     /// column whose values all parse as numbers (empty cells are NaN) is kept.
     pub fn read(path: &Path, arch_column: &str) -> Result<GroundTruth> {
         let text = read_text(path)?;
-        let mut lines = text.lines();
-        let header = csv_split(lines.next().unwrap_or(""));
+        let mut rows = csv_reader(&text);
+        let header = rows.headers().map_err(|e| csv_error(path, e))?.clone();
         let arch_at = header.iter().position(|h| h == arch_column).ok_or_else(|| {
             Error::Usage(format!(
                 "{}: no column '{arch_column}' (columns: {})",
                 path.display(),
-                header.join(", ")
+                header.iter().collect::<Vec<_>>().join(", ")
             ))
         })?;
         let mut archs = Vec::new();
         let mut raw: Vec<Vec<Option<f64>>> = vec![Vec::new(); header.len()];
-        for (i, line) in lines.enumerate() {
-            if line.trim().is_empty() {
+        for f in rows.records() {
+            let f = f.map_err(|e| csv_error(path, e))?;
+            if is_blank(&f) {
                 continue;
             }
-            let f = csv_split(line);
             if f.len() != header.len() {
                 return Err(Error::Usage(format!(
                     "{}:{}: {} fields, the header has {}",
                     path.display(),
-                    i + 2,
+                    csv_line(&text, &f),
                     f.len(),
                     header.len()
                 )));
             }
-            archs.push(f[arch_at].clone());
+            archs.push(f[arch_at].to_string());
             for (c, v) in f.iter().enumerate() {
                 let v = v.trim();
                 raw[c].push(if v.is_empty() { Some(f64::NAN) } else { v.parse().ok() });
@@ -65,7 +65,7 @@ impl GroundTruth {
             .iter()
             .zip(raw)
             .filter_map(|(h, vals)| {
-                vals.into_iter().collect::<Option<Vec<f64>>>().map(|v| (h.clone(), v))
+                vals.into_iter().collect::<Option<Vec<f64>>>().map(|v| (h.to_string(), v))
             })
             .collect();
         let index = archs.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
@@ -93,14 +93,18 @@ impl GroundTruth {
 pub fn read_cell_list(path: &Path, arch_column: &str) -> Result<Vec<String>> {
     let text = read_text(path)?;
     let first = text.lines().next().unwrap_or("");
-    let header = csv_split(first);
+    let header = csv_reader(first).headers().map_err(|e| csv_error(path, e))?.clone();
     let out: Vec<String> = match header.iter().position(|h| h == arch_column) {
-        Some(at) => text
-            .lines()
-            .skip(1)
-            .filter(|l| !l.trim().is_empty())
-            .filter_map(|l| csv_split(l).get(at).cloned())
-            .collect(),
+        Some(at) => {
+            let mut out = Vec::new();
+            for row in csv_reader(&text).records() {
+                let row = row.map_err(|e| csv_error(path, e))?;
+                if let Some(arch) = row.get(at).filter(|_| !is_blank(&row)) {
+                    out.push(arch.to_string());
+                }
+            }
+            out
+        }
         None => text
             .lines()
             .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
@@ -246,6 +250,52 @@ pub const PAPER_BATCH_STUDY: [(usize, f64, f64, f64); 6] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const CHAIN_A: &str = "w24:ir-k5-e3,skip|w64:ir-k3-e6";
+    const CHAIN_B: &str = "skip|w24:conv-k1-relu";
+
+    fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn ground_truth_reads_quoted_arch_strings_blank_lines_and_empty_cells() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!(
+            "arch,acc,note\n\"{CHAIN_A}\",71.5,\"a, \"\"b\"\"\"\n\n  \n{CHAIN_B},,x\n\
+             |nor_conv_3x3~0|+|none~0|skip_connect~1|,60,y\n"
+        );
+        let t = GroundTruth::read(&write(&dir, "t.csv", &text), "arch").expect("read");
+        assert_eq!(t.archs, [CHAIN_A, CHAIN_B, "|nor_conv_3x3~0|+|none~0|skip_connect~1|"]);
+        let acc = t.column("acc").expect("numeric");
+        assert_eq!((acc[0], acc[2]), (71.5, 60.0));
+        assert!(acc[1].is_nan());
+        assert!(t.column("note").is_err());
+        assert_eq!(t.row(CHAIN_B), Some(1));
+    }
+
+    #[test]
+    fn ground_truth_names_the_line_with_the_wrong_field_count() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(&dir, "t.csv", &format!("arch,acc\n\"{CHAIN_A}\",1\n\nx,2,3\n"));
+        let e = GroundTruth::read(&path, "arch").expect_err("bad row").to_string();
+        assert!(e.ends_with("t.csv:4: 3 fields, the header has 2"), "{e}");
+        let e = GroundTruth::read(&path, "arch_str").expect_err("no column").to_string();
+        assert!(e.ends_with("no column 'arch_str' (columns: arch, acc)"), "{e}");
+    }
+
+    #[test]
+    fn cell_lists_are_a_csv_column_or_one_string_per_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let csv = write(&dir, "c.csv", &format!("id,arch\n1,\"{CHAIN_A}\"\n\n2,{CHAIN_B}\n"));
+        assert_eq!(read_cell_list(&csv, "arch").expect("csv"), [CHAIN_A, CHAIN_B]);
+        let lines = write(&dir, "c.txt", &format!("{CHAIN_A}  # first\n\n# comment\n{CHAIN_B}\n"));
+        assert_eq!(read_cell_list(&lines, "arch").expect("lines"), [CHAIN_A, CHAIN_B]);
+        let empty = write(&dir, "e.txt", "# nothing\n");
+        assert!(read_cell_list(&empty, "arch").is_err());
+    }
 
     #[test]
     fn subset_is_seeded_and_distinct() {

@@ -8,6 +8,7 @@ use intrain::error::{Error, Result};
 use intrain::eval::{Correlation, GroundTruth, PAPER_BATCH_STUDY, paper_value};
 use intrain::experiments::eval_grid::{EvalOutcome, EvalResult, Inputs};
 use intrain::plot::{Figure, Panel, Series};
+use intrain::scoring::records::csv_error;
 use intrain::scoring::{Proxy, ScoreRecord};
 use intrain::stats::mean_std;
 
@@ -140,42 +141,35 @@ fn scores_csv(
     targets: &[String],
     recs: &[Vec<ScoreRecord>],
 ) -> Result<()> {
-    let mut s = String::from("arch");
-    for t in targets {
-        let _ = write!(s, ",{t}");
-    }
-    s.push_str(",intrain,gamma,o,additive,layers,dead_layers,non_finite,params,flops");
-    for seed in 0..recs.len() {
-        let _ = write!(s, ",intrain_seed{seed}");
-    }
-    s.push('\n');
+    let path = out.join(format!("scores-b{batch}.csv"));
+    let csv_err = |e| csv_error(&path, e);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["arch".to_string()];
+    header.extend(targets.iter().cloned());
+    let columns = "intrain,gamma,o,additive,layers,dead_layers,non_finite,params,flops";
+    header.extend(columns.split(',').map(String::from));
+    header.extend((0..recs.len()).map(|seed| format!("intrain_seed{seed}")));
+    w.write_record(&header).map_err(csv_err)?;
     for (i, c) in cells.iter().enumerate() {
-        let _ = write!(s, "{c}");
+        let mut row = vec![c.clone()];
         for t in targets {
-            let v = truth.column(t)?[truth.row(c).unwrap_or(0)];
-            let _ = write!(s, ",{v}");
+            row.push(truth.column(t)?[truth.row(c).unwrap_or(0)].to_string());
         }
         let r0 = &recs[0][i];
-        let _ = write!(
-            s,
-            ",{},{},{},{},{},{},{},{},{}",
+        let means = [
             seed_mean(recs, i, "intrain"),
             seed_mean(recs, i, "gamma"),
             seed_mean(recs, i, "o"),
             seed_mean(recs, i, "additive"),
-            r0.layers,
-            r0.dead_layers,
-            r0.non_finite,
-            r0.params,
-            r0.flops
-        );
-        for row in recs {
-            let _ = write!(s, ",{}", row[i].intrain);
-        }
-        s.push('\n');
+        ];
+        row.extend(means.map(|v| v.to_string()));
+        row.extend([r0.layers, r0.dead_layers, r0.non_finite].map(|n| n.to_string()));
+        row.extend([r0.params, r0.flops].map(|n| n.to_string()));
+        row.extend(recs.iter().map(|seeds| seeds[i].intrain.to_string()));
+        w.write_record(&row).map_err(csv_err)?;
     }
-    let path = out.join(format!("scores-b{batch}.csv"));
-    std::fs::write(&path, s).map_err(io(&path))
+    let bytes = w.into_inner().map_err(|e| csv_err(e.into_error().into()))?;
+    std::fs::write(&path, bytes).map_err(io(&path))
 }
 
 fn scatter(
@@ -234,4 +228,51 @@ fn study_plot(out: &Path, results: &[EvalResult], target: &str) -> Result<()> {
         .series(Series::line_markers("Kendall", pick(|c| c.kendall_mean_std.0)))
         .series(Series::line_markers("Spearman", pick(|c| c.spearman_mean_std.0)));
     Figure::new(900, 600).title("Batch-size study").panel(panel).save(out.join("batch-study.png"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(arch: &str, intrain: f64) -> ScoreRecord {
+        ScoreRecord {
+            key: "k".into(),
+            arch: arch.into(),
+            intrain,
+            gamma: 1.5,
+            o: 2.25,
+            layers: 9,
+            tensors: 20,
+            dead_layers: 0,
+            non_finite: 0,
+            loss: 2.3,
+            params: 1000,
+            flops: 2000,
+            macs: 900,
+            seconds: 0.5,
+            pass_seconds: 0.25,
+        }
+    }
+
+    #[test]
+    fn scores_csv_quotes_arch_strings_with_commas_and_keeps_number_formatting() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let chain = "w24:ir-k5-e3,skip|w64:ir-k3-e6";
+        let cell = "|nor_conv_3x3~0|+|none~0|skip_connect~1|";
+        let truth = dir.path().join("truth.csv");
+        std::fs::write(&truth, format!("arch,acc\n\"{chain}\",71.5\n{cell},\n")).expect("write");
+        let truth = GroundTruth::read(&truth, "arch").expect("truth");
+        let cells = [chain.to_string(), cell.to_string()];
+        let recs =
+            vec![vec![rec(chain, 10.0), rec(cell, 0.1)], vec![rec(chain, 20.0), rec(cell, 0.2)]];
+        scores_csv(dir.path(), 8, &cells, &truth, &["acc".into()], &recs).expect("write");
+        let text = std::fs::read_to_string(dir.path().join("scores-b8.csv")).expect("read");
+        let want = "arch,acc,intrain,gamma,o,additive,layers,dead_layers,non_finite,params,flops,\
+                    intrain_seed0,intrain_seed1\n\
+                    \"w24:ir-k5-e3,skip|w64:ir-k3-e6\",71.5,15,1.5,2.25,2.9014417228548774,9,0,0,\
+                    1000,2000,10,20\n\
+                    |nor_conv_3x3~0|+|none~0|skip_connect~1|,NaN,0.15000000000000002,1.5,2.25,\
+                    2.9014417228548774,9,0,0,1000,2000,0.1,0.2\n";
+        assert_eq!(text, want);
+    }
 }

@@ -21,10 +21,13 @@ pub struct ScoreRecord {
     /// Architecture string (as scored; functionally identical strings are scored apart).
     pub arch: String,
     /// InTrain I.
+    #[serde(deserialize_with = "nan_if_null")]
     pub intrain: f64,
     /// γ = Σ log PR.
+    #[serde(deserialize_with = "nan_if_null")]
     pub gamma: f64,
     /// o = Σ h.
+    #[serde(deserialize_with = "nan_if_null")]
     pub o: f64,
     /// Layers L.
     pub layers: usize,
@@ -35,6 +38,7 @@ pub struct ScoreRecord {
     /// Layers or tensors with NaN/Inf.
     pub non_finite: usize,
     /// Loss of the pass.
+    #[serde(deserialize_with = "nan_if_null")]
     pub loss: f64,
     /// Parameters of the network.
     pub params: u64,
@@ -43,8 +47,10 @@ pub struct ScoreRecord {
     /// Multiply-accumulates of one sample at the space's resolution.
     pub macs: u64,
     /// Seconds spent scoring (lowering, differentiation, session, pass, reductions).
+    #[serde(deserialize_with = "nan_if_null")]
     pub seconds: f64,
     /// Seconds of the forward + backward pass alone.
+    #[serde(deserialize_with = "nan_if_null")]
     pub pass_seconds: f64,
 }
 
@@ -67,11 +73,13 @@ const CSV_COLUMNS: [&str; 15] = [
 ];
 
 impl ScoreRecord {
-    fn csv_row(&self) -> String {
+    /// The CSV fields, in [`CSV_COLUMNS`] order: floats as `{:e}` (exact), seconds to 4 and
+    /// pass seconds to 5 decimals.
+    fn csv_row(&self) -> [String; 15] {
         let f = |x: f64| format!("{x:e}");
         [
-            csv_field(&self.key),
-            csv_field(&self.arch),
+            self.key.clone(),
+            self.arch.clone(),
             f(self.intrain),
             f(self.gamma),
             f(self.o),
@@ -86,58 +94,61 @@ impl ScoreRecord {
             format!("{:.4}", self.seconds),
             format!("{:.5}", self.pass_seconds),
         ]
-        .join(",")
     }
 
-    fn from_csv(fields: &[String]) -> Option<ScoreRecord> {
+    /// A record from one CSV row, its fields taken as the [`CSV_COLUMNS`] in that order; `None`
+    /// unless there are as many and every number parses.
+    fn from_csv(fields: &csv::StringRecord) -> Option<ScoreRecord> {
         if fields.len() != CSV_COLUMNS.len() {
             return None;
         }
-        let f = |i: usize| fields[i].parse::<f64>().ok();
-        let u = |i: usize| fields[i].parse::<u64>().ok();
-        Some(ScoreRecord {
-            key: fields[0].clone(),
-            arch: fields[1].clone(),
-            intrain: f(2)?,
-            gamma: f(3)?,
-            o: f(4)?,
-            layers: u(5)? as usize,
-            tensors: u(6)? as usize,
-            dead_layers: u(7)? as usize,
-            non_finite: u(8)? as usize,
-            loss: f(9)?,
-            params: u(10)?,
-            flops: u(11)?,
-            macs: u(12)?,
-            seconds: f(13)?,
-            pass_seconds: f(14)?,
-        })
+        fields.deserialize(Some(&csv::StringRecord::from(&CSV_COLUMNS[..]))).ok()
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.into() }
+/// A number that JSON wrote as `null` (serde_json writes NaN and ±inf as `null`) reads back as
+/// NaN, so a record of a diverging architecture survives reopening its file.
+pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
-/// Splits one CSV line (RFC 4180 quoting).
-pub fn csv_split(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
+/// A CSV reader of text with a header line (RFC 4180 quoting; rows may differ in length, so
+/// that callers can name the line that does not fit).
+pub(crate) fn csv_reader(text: &str) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes())
+}
+
+/// Whether a CSV record is a blank line (only spaces).
+pub(crate) fn is_blank(record: &csv::StringRecord) -> bool {
+    record.len() == 1 && record[0].trim().is_empty()
+}
+
+/// The 1-based line of `text` where a CSV record starts. (The reader's position is where it
+/// started looking, before the empty lines it skips.)
+pub(crate) fn csv_line(text: &str, record: &csv::StringRecord) -> u64 {
+    let Some(at) = record.position() else { return 0 };
+    let rest = usize::try_from(at.byte()).ok().and_then(|b| text.as_bytes().get(b..));
+    let skipped = rest.map_or(0, |r| {
+        r.iter().take_while(|&&b| b == b'\n' || b == b'\r').filter(|&&b| b == b'\n').count()
+    });
+    at.line() + skipped as u64
+}
+
+/// One CSV row with its newline, fields quoted where RFC 4180 needs it (a comma, a quote or a
+/// line break inside).
+pub(crate) fn csv_row_bytes<T: AsRef<[u8]>>(fields: &[T]) -> csv::Result<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    w.write_record(fields)?;
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// A CSV error as ours, naming the file.
+pub fn csv_error(path: &Path, e: csv::Error) -> Error {
+    let message = e.to_string();
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => Error::Io { path: path.to_path_buf(), source },
+        _ => Error::Usage(format!("{}: {message}", path.display())),
     }
-    out.push(cur);
-    out
 }
 
 /// Reads an append-only text file (empty when absent): its text and the length of its complete
@@ -192,37 +203,48 @@ impl RecordFile {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let (text, complete) = read_complete_lines(path)?;
+        let text = &text[..complete];
+        let not_a_record = |line: u64| {
+            Error::Usage(format!(
+                "{}: line {line} is not a score record (is this the right file?)",
+                path.display()
+            ))
+        };
         let mut records = Vec::new();
-        for (i, line) in text[..complete].lines().enumerate() {
-            if line.trim().is_empty() || (format == Format::Csv && i == 0) {
-                continue;
+        match format {
+            Format::Jsonl => {
+                for (i, line) in (1..).zip(text.lines()) {
+                    if !line.trim().is_empty() {
+                        records.push(serde_json::from_str(line).map_err(|_| not_a_record(i))?);
+                    }
+                }
             }
-            let r = match format {
-                Format::Jsonl => serde_json::from_str(line).ok(),
-                Format::Csv => ScoreRecord::from_csv(&csv_split(line)),
-            };
-            let r = r.ok_or_else(|| {
-                Error::Usage(format!(
-                    "{}: line {} is not a score record (is this the right file?)",
-                    path.display(),
-                    i + 1
-                ))
-            })?;
-            records.push(r);
-        }
-        if format == Format::Csv && complete > 0 {
-            let header = text.lines().next().unwrap_or("");
-            if header != CSV_COLUMNS.join(",") {
-                return Err(Error::Usage(format!(
-                    "{}: header is not intrain's score columns ({})",
-                    path.display(),
-                    CSV_COLUMNS.join(",")
-                )));
+            Format::Csv if complete > 0 => {
+                let mut rows = csv_reader(text);
+                for row in rows.records() {
+                    let row =
+                        row.map_err(|e| not_a_record(e.position().map_or(0, |p| p.line())))?;
+                    if !is_blank(&row) {
+                        records.push(
+                            ScoreRecord::from_csv(&row)
+                                .ok_or_else(|| not_a_record(csv_line(text, &row)))?,
+                        );
+                    }
+                }
+                if rows.headers().map_err(|e| csv_error(path, e))?.iter().ne(CSV_COLUMNS) {
+                    return Err(Error::Usage(format!(
+                        "{}: header is not intrain's score columns ({})",
+                        path.display(),
+                        CSV_COLUMNS.join(",")
+                    )));
+                }
             }
+            Format::Csv => {}
         }
         let mut out = open_for_append(path, complete)?;
         if format == Format::Csv && complete == 0 {
-            writeln!(out, "{}", CSV_COLUMNS.join(",")).map_err(io)?;
+            let header = csv_row_bytes(&CSV_COLUMNS).map_err(|e| csv_error(path, e))?;
+            out.write_all(&header).map_err(io)?;
             out.flush().map_err(io)?;
         }
         let mut known = HashMap::new();
@@ -246,11 +268,15 @@ impl RecordFile {
     pub fn append(&mut self, r: ScoreRecord) -> Result<()> {
         let io = |source| Error::Io { path: self.path.clone(), source };
         let line = match self.format {
-            Format::Jsonl => serde_json::to_string(&r)
-                .map_err(|e| Error::Usage(format!("{}: {e}", self.path.display())))?,
-            Format::Csv => r.csv_row(),
+            Format::Jsonl => {
+                let mut line = serde_json::to_vec(&r)
+                    .map_err(|e| Error::Usage(format!("{}: {e}", self.path.display())))?;
+                line.push(b'\n');
+                line
+            }
+            Format::Csv => csv_row_bytes(&r.csv_row()).map_err(|e| csv_error(&self.path, e))?,
         };
-        writeln!(self.out, "{line}").map_err(io)?;
+        self.out.write_all(&line).map_err(io)?;
         self.out.flush().map_err(io)?;
         self.known.insert((r.key.clone(), r.arch.clone()), self.records.len());
         self.records.push(r);
@@ -288,6 +314,36 @@ mod tests {
     }
 
     #[test]
+    fn errors_name_the_file_and_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, good) in
+            [("s.csv", format!("{}\n", CSV_COLUMNS.join(","))), ("s.jsonl", String::new())]
+        {
+            let path = dir.path().join(name);
+            {
+                let mut f = RecordFile::open(&path).expect("open");
+                f.append(rec("|a~0|,x", 1.0)).expect("append");
+            }
+            let mut text = std::fs::read_to_string(&path).expect("read");
+            assert!(text.starts_with(&good));
+            text.push_str("\n  \nnot,a,record\n");
+            std::fs::write(&path, text).expect("write");
+            let e = RecordFile::open(&path).expect_err("not a record").to_string();
+            let line = if name.ends_with("csv") { 5 } else { 4 };
+            assert!(
+                e.ends_with(&format!(
+                    "{name}: line {line} is not a score record (is this the right file?)"
+                )),
+                "{e}"
+            );
+        }
+        let path = dir.path().join("h.csv");
+        std::fs::write(&path, "arch,acc\n").expect("write");
+        let e = RecordFile::open(&path).expect_err("header").to_string();
+        assert!(e.contains("h.csv: header is not intrain's score columns (key,arch,"), "{e}");
+    }
+
+    #[test]
     fn records_survive_reopen_and_partial_lines_are_dropped() {
         for ext in ["jsonl", "csv"] {
             let dir = tempfile::tempdir().expect("tempdir");
@@ -311,5 +367,17 @@ mod tests {
             assert_eq!(f.records().len(), 3, "{ext}");
             assert_eq!(f.records()[2].intrain, 3.0);
         }
+    }
+
+    #[test]
+    fn non_finite_scores_survive_a_jsonl_round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("scores.jsonl");
+        let mut r = rec("|a~0|", f64::NAN);
+        r.gamma = f64::INFINITY;
+        RecordFile::open(&path).expect("open").append(r).expect("append");
+        let f = RecordFile::open(&path).expect("reopen");
+        let back = f.get("k/b64", "|a~0|").expect("record");
+        assert!(back.intrain.is_nan() && back.gamma.is_nan(), "{back:?}");
     }
 }

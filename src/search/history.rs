@@ -16,6 +16,7 @@ pub struct HistoryEntry {
     /// Iteration (0-based).
     pub iteration: usize,
     /// Value of the searched proxy.
+    #[serde(deserialize_with = "crate::scoring::records::nan_if_null")]
     pub score: f64,
     /// The score was reused from a functionally identical architecture seen before.
     pub reused: bool,
