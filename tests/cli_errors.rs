@@ -316,3 +316,16 @@ fn the_build_script_sees_the_nvidia_driver_as_intrain_does() {
          align build.rs with it, or rebuild on this machine (`touch build.rs`)"
     );
 }
+
+#[test]
+fn unknown_proxies_and_modes_are_refused_with_the_known_names() {
+    let all = "[possible values: intrain, gamma, o, additive, params, flops, macs]";
+    expect_error(&["search", "models/spaces/nb201.yaml", "--proxy", "nope"], &["'nope'", all]);
+    expect_error(&["eval", "--proxies", "intrain,zz"], &["'zz'", all]);
+    expect_error(&["search-table", "--proxies", "snip"], &["'snip'", all]);
+    expect_error(
+        &["score", "models/onnx/tinyresnet_ts_unfolded.onnx", "--bn", "foo"],
+        &["'foo'", "[possible values: train, eval]"],
+    );
+    expect_error(&["sample", "models/spaces/nb201.yaml", "--max-params", "1Q"], &["'1Q'", "450M"]);
+}

@@ -15,7 +15,7 @@ use super::participation::LayerSpectrum;
 pub const EPS: f64 = 1e-12;
 
 /// The score and its components.
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Score {
     /// InTrain: γ (1 + o) / log(L + 1).
     pub intrain: f64,

@@ -187,12 +187,19 @@ pub fn main() -> ExitCode {
                     }
                 }
                 _ => {
-                    // One line, like every other error: clap's first line plus a pointer to --help.
+                    // One line, like every other error: clap's first line, the values it accepts
+                    // when it lists them, and a pointer to --help.
                     let text = e.render().to_string();
                     let first =
                         text.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad arguments");
                     let first = first.trim_start_matches("error: ");
-                    eprintln!("intrain: error: {first} (see --help)");
+                    let values = text
+                        .lines()
+                        .map(str::trim)
+                        .find(|l| l.starts_with("[possible values:"))
+                        .map(|l| format!(" {l}"))
+                        .unwrap_or_default();
+                    eprintln!("intrain: error: {first}{values} (see --help)");
                     Exit::Error.into()
                 }
             };

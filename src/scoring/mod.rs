@@ -11,7 +11,7 @@ mod scorer;
 mod target;
 
 pub use protocol::{BnMode, InitMode, LayerRule, ParamSet, Protocol};
-pub use proxy::{Needs, Proxy, ProxyDef, UnknownProxy};
+pub use proxy::{Evidence, Needs, Proxy, ProxyDef, UnknownProxy};
 pub use records::{RecordFile, ScoreRecord};
 pub use scorer::Scorer;
 pub use target::{PassOverrides, ScoreOutput, Target, score};

@@ -1,7 +1,9 @@
 //! What is scored ([`Target`]) and the one scoring path ([`score`]).
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
+use super::proxy::{self, Evidence};
 use super::{Protocol, ScoreRecord, layers_by_rule, provenance, training_options};
 use crate::analysis::gradients::PassInputs;
 use crate::analysis::score::{InitMode, ScoreReport, score_model};
@@ -71,12 +73,34 @@ pub struct ScoreOutput {
     pub costs: Option<Cost>,
     /// Seconds spent (lowering or import, differentiation, session, pass, reductions).
     pub seconds: f64,
+    /// The value of every registered proxy this target has what it needs for, by name.
+    pub proxies: BTreeMap<String, f64>,
     /// Score, per layer, per tensor.
     #[serde(flatten)]
     pub report: ScoreReport,
 }
 
 impl ScoreOutput {
+    fn new(
+        model: String,
+        arch: Option<String>,
+        protocol: Protocol,
+        costs: Option<Cost>,
+        start: Instant,
+        report: ScoreReport,
+    ) -> ScoreOutput {
+        let evidence = Evidence { score: report.score, loss: report.loss, costs };
+        ScoreOutput {
+            model,
+            arch,
+            protocol,
+            costs,
+            seconds: start.elapsed().as_secs_f64(),
+            proxies: proxy::values(&evidence),
+            report,
+        }
+    }
+
     /// The record of a scored space architecture under protocol key `key` (`None` for a model,
     /// which has no costs in its space's convention).
     pub fn record(&self, key: String) -> Option<ScoreRecord> {
@@ -143,14 +167,14 @@ pub fn score(
                 Ok((report, costs))
             })();
             let (report, costs) = scored.map_err(|e: Error| e.in_arch(&formatted))?;
-            Ok(ScoreOutput {
-                model: space.origin.clone(),
-                arch: Some(formatted),
-                protocol: p,
-                costs: Some(costs),
-                seconds: start.elapsed().as_secs_f64(),
+            Ok(ScoreOutput::new(
+                space.origin.clone(),
+                Some(formatted),
+                p,
+                Some(costs),
+                start,
                 report,
-            })
+            ))
         }
         Target::Model { path, import } => {
             if p.resolution.is_some() {
@@ -176,14 +200,8 @@ pub fn score(
                 &training_options(&p),
                 &inputs,
             )?;
-            Ok(ScoreOutput {
-                model: path.display().to_string(),
-                arch: model.metadata.get(provenance::ARCH).cloned(),
-                protocol: p,
-                costs: None,
-                seconds: start.elapsed().as_secs_f64(),
-                report,
-            })
+            let arch = model.metadata.get(provenance::ARCH).cloned();
+            Ok(ScoreOutput::new(path.display().to_string(), arch, p, None, start, report))
         }
     }
 }

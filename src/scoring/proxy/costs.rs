@@ -1,7 +1,7 @@
 //! Cost proxies: parameters, FLOPs and MACs of one sample (no pass needed).
 
+use super::Evidence;
 use super::{Needs, ProxyDef};
-use crate::scoring::ScoreRecord;
 
 /// The number of parameters.
 pub struct Params;
@@ -16,8 +16,8 @@ impl ProxyDef for Params {
     fn needs(&self) -> Needs {
         Needs::Costs
     }
-    fn value(&self, r: &ScoreRecord) -> f64 {
-        r.params as f64
+    fn value(&self, e: &Evidence) -> Option<f64> {
+        e.costs.map(|c| c.params as f64)
     }
 }
 
@@ -34,8 +34,8 @@ impl ProxyDef for Flops {
     fn needs(&self) -> Needs {
         Needs::Costs
     }
-    fn value(&self, r: &ScoreRecord) -> f64 {
-        r.flops as f64
+    fn value(&self, e: &Evidence) -> Option<f64> {
+        e.costs.map(|c| c.flops as f64)
     }
 }
 
@@ -52,7 +52,7 @@ impl ProxyDef for Macs {
     fn needs(&self) -> Needs {
         Needs::Costs
     }
-    fn value(&self, r: &ScoreRecord) -> f64 {
-        r.macs as f64
+    fn value(&self, e: &Evidence) -> Option<f64> {
+        e.costs.map(|c| c.macs as f64)
     }
 }

@@ -1,7 +1,7 @@
 //! InTrain and its components, from one forward and backward pass.
 
+use super::Evidence;
 use super::{Needs, ProxyDef};
-use crate::scoring::ScoreRecord;
 
 /// InTrain I = γ (1 + o) / log(L + 1) (the paper's score).
 pub struct InTrain;
@@ -16,8 +16,8 @@ impl ProxyDef for InTrain {
     fn needs(&self) -> Needs {
         Needs::ForwardBackward
     }
-    fn value(&self, r: &ScoreRecord) -> f64 {
-        r.intrain
+    fn value(&self, e: &Evidence) -> Option<f64> {
+        Some(e.score.intrain)
     }
 }
 
@@ -34,8 +34,8 @@ impl ProxyDef for Gamma {
     fn needs(&self) -> Needs {
         Needs::ForwardBackward
     }
-    fn value(&self, r: &ScoreRecord) -> f64 {
-        r.gamma
+    fn value(&self, e: &Evidence) -> Option<f64> {
+        Some(e.score.gamma)
     }
 }
 
@@ -52,8 +52,8 @@ impl ProxyDef for O {
     fn needs(&self) -> Needs {
         Needs::ForwardBackward
     }
-    fn value(&self, r: &ScoreRecord) -> f64 {
-        r.o
+    fn value(&self, e: &Evidence) -> Option<f64> {
+        Some(e.score.o)
     }
 }
 
@@ -70,7 +70,8 @@ impl ProxyDef for Additive {
     fn needs(&self) -> Needs {
         Needs::ForwardBackward
     }
-    fn value(&self, r: &ScoreRecord) -> f64 {
-        r.gamma / ((r.layers + 1) as f64).ln() + r.o
+    fn value(&self, e: &Evidence) -> Option<f64> {
+        let s = &e.score;
+        Some(s.gamma / ((s.layers + 1) as f64).ln() + s.o)
     }
 }

@@ -1,8 +1,9 @@
 //! Proxies: training-free estimates of how well an architecture will train, as a typed
 //! registry.
 //!
-//! A proxy is a [`ProxyDef`]: its name, a one-line description, what it needs from the scoring
-//! pass ([`Needs`]), and how it reduces a [`ScoreRecord`] to one number. [`Proxy`] is the typed
+//! A proxy is a [`ProxyDef`]: its name, a one-line description, what it needs from scoring
+//! ([`Needs`]), and how it reduces the [`Evidence`] of a scored target (a fresh
+//! [`super::ScoreOutput`] or a stored [`ScoreRecord`]) to one number. [`Proxy`] is the typed
 //! handle used everywhere else (command lines, run files, reports): it parses from and prints
 //! as the name, and only registered names exist. Adding a proxy is one file that defines a
 //! `ProxyDef` and one line in [`REGISTRY`].
@@ -16,6 +17,8 @@ mod costs;
 mod intrain;
 
 use super::records::ScoreRecord;
+use crate::analysis::intrain::Score;
+use crate::space::Cost;
 
 /// What a proxy needs from scoring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -36,8 +39,44 @@ pub trait ProxyDef: Sync {
     fn about(&self) -> &'static str;
     /// What the proxy needs from scoring.
     fn needs(&self) -> Needs;
-    /// The value for a scored architecture (higher is better); NaN when undefined.
-    fn value(&self, r: &ScoreRecord) -> f64;
+    /// The value for a scored target (higher is better); `None` when what it needs is missing
+    /// (a cost proxy for an ONNX model, whose costs are not in a space's convention).
+    fn value(&self, e: &Evidence) -> Option<f64>;
+}
+
+/// What scoring measured of one target, from which proxies reduce their values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evidence {
+    /// The InTrain score and its components.
+    pub score: Score,
+    /// Loss of the pass.
+    pub loss: f64,
+    /// Costs of one sample (architectures of a space only).
+    pub costs: Option<Cost>,
+}
+
+impl ScoreRecord {
+    /// The evidence the record keeps.
+    pub fn evidence(&self) -> Evidence {
+        Evidence {
+            score: Score {
+                intrain: self.intrain,
+                gamma: self.gamma,
+                o: self.o,
+                layers: self.layers,
+                tensors: self.tensors,
+                dead_layers: self.dead_layers,
+                non_finite: self.non_finite,
+            },
+            loss: self.loss,
+            costs: Some(Cost { params: self.params, macs: self.macs, flops: self.flops }),
+        }
+    }
+}
+
+/// The value of every registered proxy whose needs are met, by name.
+pub fn values(e: &Evidence) -> std::collections::BTreeMap<String, f64> {
+    REGISTRY.iter().filter_map(|p| Some((p.name().to_string(), p.0.value(e)?))).collect()
 }
 
 /// Every proxy, in the order reports list them.
@@ -76,9 +115,14 @@ impl Proxy {
         self.0.needs()
     }
 
-    /// Its value for a scored architecture.
+    /// Its value for a stored record (NaN when undefined).
     pub fn value(self, r: &ScoreRecord) -> f64 {
-        self.0.value(r)
+        self.0.value(&r.evidence()).unwrap_or(f64::NAN)
+    }
+
+    /// Its value for any evidence (`None` when what it needs is missing).
+    pub fn value_of(self, e: &Evidence) -> Option<f64> {
+        self.0.value(e)
     }
 
     /// The registered names, comma-separated (for messages).
