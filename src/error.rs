@@ -119,6 +119,9 @@ pub enum Error {
     /// The ONNX Runtime shared library could not be found, fetched or loaded.
     #[error("ONNX Runtime library: {0}")]
     RuntimeLibrary(String),
+    /// The ONNX Runtime library path given explicitly names no file.
+    #[error("ONNX Runtime library: {}: no such file", .0.display())]
+    NoLibraryFile(PathBuf),
     /// The requested execution provider could not be used.
     #[error("execution provider {provider}: {reason}")]
     Provider {
@@ -155,6 +158,31 @@ pub enum Error {
     /// model, whose input shape is its own).
     #[error("{0}")]
     Protocol(String),
+
+    // === Files of intrain's own formats and benchmark tables ===
+    /// The content of a data file does not fit (a record file, a search history or run file, a
+    /// ground-truth table, a cell or architecture list); the message names the file and line.
+    #[error("{0}")]
+    Data(String),
+    /// A search space or check policy is invalid; the message names the file and YAML path.
+    #[error("{0}")]
+    Spec(String),
+    /// An architecture string that does not parse, or an architecture not of the space.
+    #[error("{0}")]
+    ArchString(String),
+
+    // === Passes, searches, experiments ===
+    /// The inputs, labels or tensor names given for a pass do not fit the model.
+    #[error("{0}")]
+    Input(String),
+    /// Settings of a search or an experiment that cannot work (an empty elite, a budget no
+    /// architecture meets, fewer architectures than samples asked for, a history of another
+    /// search).
+    #[error("{0}")]
+    Settings(String),
+    /// A chart that cannot be drawn or encoded.
+    #[error("plot: {0}")]
+    Plot(String),
 
     // === Usage ===
     /// An invalid argument given by the caller.

@@ -33,7 +33,7 @@ impl GroundTruth {
         let mut rows = csv_reader(&text);
         let header = rows.headers().map_err(|e| csv_error(path, e))?.clone();
         let arch_at = header.iter().position(|h| h == arch_column).ok_or_else(|| {
-            Error::Usage(format!(
+            Error::Data(format!(
                 "{}: no column '{arch_column}' (columns: {})",
                 path.display(),
                 header.iter().collect::<Vec<_>>().join(", ")
@@ -47,7 +47,7 @@ impl GroundTruth {
                 continue;
             }
             if f.len() != header.len() {
-                return Err(Error::Usage(format!(
+                return Err(Error::Data(format!(
                     "{}:{}: {} fields, the header has {}",
                     path.display(),
                     csv_line(&text, &f),
@@ -76,7 +76,7 @@ impl GroundTruth {
     pub fn column(&self, name: &str) -> Result<&[f64]> {
         self.columns.get(name).map(Vec::as_slice).ok_or_else(|| {
             let known: Vec<&str> = self.columns.keys().map(String::as_str).collect();
-            Error::Usage(format!(
+            Error::Data(format!(
                 "no numeric column '{name}' (numeric columns: {})",
                 known.join(", ")
             ))
@@ -112,7 +112,7 @@ pub fn read_cell_list(path: &Path, arch_column: &str) -> Result<Vec<String>> {
             .collect(),
     };
     if out.is_empty() {
-        return Err(Error::Usage(format!("{}: lists no architecture", path.display())));
+        return Err(Error::Data(format!("{}: lists no architecture", path.display())));
     }
     Ok(out)
 }

@@ -10,5 +10,5 @@ use crate::error::{Error, Result};
 pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T> {
     let de = serde_norway::Deserializer::from_str(text);
     serde_norway::with::singleton_map_recursive::deserialize(de)
-        .map_err(|e| Error::Usage(format!("{origin}: {e}")))
+        .map_err(|e| Error::Spec(format!("{origin}: {e}")))
 }

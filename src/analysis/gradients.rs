@@ -101,7 +101,7 @@ pub fn prepare(
         let t = match inputs.inputs.get(&v.name) {
             Some(t) => {
                 if t.shape != v.ty.shape || t.dtype() != v.ty.dtype {
-                    return Err(Error::Usage(format!(
+                    return Err(Error::Input(format!(
                         "input '{}' is {}{:?}, the model expects {}",
                         v.name,
                         t.dtype(),
@@ -113,7 +113,7 @@ pub fn prepare(
             }
             None if v.ty.dtype == DType::F32 => init.normal_tensor(&v.ty.shape, 1.0),
             None => {
-                return Err(Error::Usage(format!("input '{}' ({}) must be given", v.name, v.ty)));
+                return Err(Error::Input(format!("input '{}' ({}) must be given", v.name, v.ty)));
             }
         };
         feeds.push((v.name.clone(), t));
@@ -133,7 +133,7 @@ pub fn prepare(
                         t.clone()
                     };
                 if t.shape != want.shape || t.dtype() != want.dtype {
-                    return Err(Error::Usage(format!(
+                    return Err(Error::Input(format!(
                         "labels/target is {}{:?}, the loss expects {want}",
                         t.dtype(),
                         t.shape
@@ -147,14 +147,14 @@ pub fn prepare(
                     want.shape.clone(),
                     crate::ir::TensorData::I64(init.labels(want.numel(), classes)),
                 )
-                .ok_or_else(|| Error::Usage("labels".into()))?
+                .ok_or_else(|| Error::Input("labels".into()))?
             }
             None => init.normal_tensor(&want.shape, 1.0),
         };
         if let (Some(t), Some(&o)) = (t.data_i64(), graph.outputs().first()) {
             let classes = graph.value(o).ty.shape.get(1).copied().unwrap_or(0) as i64;
             if let Some(bad) = t.iter().find(|&&l| l < 0 || l >= classes) {
-                return Err(Error::Usage(format!("label {bad} is outside 0..{classes}")));
+                return Err(Error::Input(format!("label {bad} is outside 0..{classes}")));
             }
         }
         feeds.push((name.clone(), t));

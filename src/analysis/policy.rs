@@ -53,7 +53,7 @@ impl Policy {
     /// Checks that thresholds are meaningful.
     pub fn validate(&self, origin: &str) -> Result<()> {
         let bad = |k: &str, v: f64, range: &str| {
-            Err(Error::Usage(format!("{origin}: {k}: {v} is outside {range}")))
+            Err(Error::Spec(format!("{origin}: {k}: {v} is outside {range}")))
         };
         if let Some(v) = self.min_pr_over_c.filter(|v| !(0.0..=1.0).contains(v)) {
             return bad("min_pr_over_c", v, "[0, 1]");

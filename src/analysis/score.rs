@@ -212,7 +212,7 @@ pub fn score_model(
             .iter()
             .find(|(n, _, _)| n == name)
             .ok_or_else(|| Error::Runtime(format!("no Gram matrix for '{name}'")))?;
-        let id = g.find(name).ok_or_else(|| Error::Usage(format!("no tensor '{name}'")))?;
+        let id = g.find(name).ok_or_else(|| Error::Input(format!("no tensor '{name}'")))?;
         let shape = g.value(id).ty.shape.clone();
         let sums = get(sums)?.to_f64();
         let m = shape.iter().product::<usize>() / sums.len().max(1);

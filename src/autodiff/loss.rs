@@ -39,7 +39,7 @@ pub fn append(e: &mut Emitter, loss: Loss, y: ValueId) -> Result<LossHead> {
     let mut head = match loss {
         Loss::CrossEntropy => {
             if shape.len() != 2 {
-                return Err(Error::Usage(format!(
+                return Err(Error::Input(format!(
                     "cross-entropy needs (batch, classes) logits, the output has shape {shape:?}; use the MSE or sum loss"
                 )));
             }
@@ -53,7 +53,7 @@ pub fn append(e: &mut Emitter, loss: Loss, y: ValueId) -> Result<LossHead> {
                     [1, classes],
                     crate::ir::TensorData::I64((0..classes as i64).collect()),
                 )
-                .ok_or_else(|| Error::Usage("classes".into()))?,
+                .ok_or_else(|| Error::Input("classes".into()))?,
             )?;
             let eq = e.op(OpType::Equal, "is_label", &[col, range], vec![])?;
             let onehot = e.cast_f32("onehot", eq)?;

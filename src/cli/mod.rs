@@ -238,6 +238,7 @@ fn hint(e: &intrain::Error) -> Option<String> {
         Error::NoLayers => Some("give them with --layers".into()),
         Error::OverBudget { limit, .. } => Some(format!("relax --max-{limit}")),
         Error::Provider { provider, .. } if provider == "CUDA" => Some("use --device cpu".into()),
+        Error::NoLibraryFile(_) => Some("the path given with --ort-lib".into()),
         Error::InFile { inner, .. } => hint(inner),
         Error::Arch { source, .. } => hint(source),
         _ => None,

@@ -21,11 +21,11 @@ pub fn read_arch_list(space: &SearchSpace, path: &Path) -> Result<Vec<Arch>> {
             continue;
         }
         let a = Arch::parse(space, line)
-            .map_err(|e| Error::Usage(format!("{}:{}: {e}", path.display(), i + 1)))?;
+            .map_err(|e| Error::ArchString(format!("{}:{}: {e}", path.display(), i + 1)))?;
         out.push(a);
     }
     if out.is_empty() {
-        return Err(Error::Usage(format!("{}: lists no architecture", path.display())));
+        return Err(Error::Data(format!("{}: lists no architecture", path.display())));
     }
     Ok(out)
 }

@@ -68,7 +68,7 @@ impl Inputs {
             if p.exists() {
                 Ok(())
             } else {
-                Err(Error::Usage(format!(
+                Err(Error::Settings(format!(
                     "{}: not found (the NAS-Bench-201 presets read the folder of NAS-Bench-201 tables; give that folder, or no preset and a truth table)",
                     p.display()
                 )))
@@ -78,7 +78,7 @@ impl Inputs {
             match s.preset {
                 Preset::None => (
                     s.truth.clone().ok_or_else(|| {
-                        Error::Usage(
+                        Error::Settings(
                             "without a preset, give a ground-truth table and its target columns"
                                 .into(),
                         )
@@ -96,13 +96,13 @@ impl Inputs {
         let truth = GroundTruth::read(&truth_path, &s.arch_column)?;
         let targets = s.targets.clone().unwrap_or(default_targets);
         if targets.is_empty() {
-            return Err(Error::Usage(format!(
+            return Err(Error::Settings(format!(
                 "{}: no target columns given (accuracy columns of the table)",
                 truth_path.display()
             )));
         }
         for t in &targets {
-            truth.column(t).map_err(|e| Error::Usage(format!("{}: {e}", truth_path.display())))?;
+            truth.column(t).map_err(|e| Error::Data(format!("{}: {e}", truth_path.display())))?;
         }
         let (all, set_name) = match s.cells.clone().or(default_cells) {
             Some(f) => {
@@ -115,7 +115,7 @@ impl Inputs {
         };
         for c in &all {
             if truth.row(c).is_none() {
-                return Err(Error::Usage(format!("cell {c} is not in {}", truth_path.display())));
+                return Err(Error::Data(format!("cell {c} is not in {}", truth_path.display())));
             }
         }
         let cells = match s.sample {
@@ -196,7 +196,7 @@ impl Grid {
         bar: &indicatif::ProgressBar,
     ) -> Result<EvalOutcome> {
         if self.seeds.is_empty() || self.batches.is_empty() || self.batches.contains(&0) {
-            return Err(Error::Usage(
+            return Err(Error::Settings(
                 "an evaluation needs at least one seed and one batch size (batch > 0)".into(),
             ));
         }

@@ -72,7 +72,7 @@ pub fn build(
     bar: &indicatif::ProgressBar,
 ) -> Result<SearchTable> {
     if !spec.truth.exists() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Settings(format!(
             "{}: not found (the ground-truth table)",
             spec.truth.display()
         )));
@@ -86,7 +86,7 @@ pub fn build(
         truth.archs.clone()
     };
     if pool.len() < spec.samples {
-        return Err(Error::Usage(format!(
+        return Err(Error::Settings(format!(
             "only {} architectures to sample from ({}), fewer than the {} samples asked for",
             pool.len(),
             if spec.from_cache {
@@ -111,7 +111,7 @@ pub fn build(
     }
     let key = p.key(&space_id(space), space.spec.input.resolution);
     let records = scorer.records().ok_or_else(|| {
-        Error::Usage("the search table needs a record file to select from".into())
+        Error::Settings("the search table needs a record file to select from".into())
     })?;
     let mut rows = Vec::new();
     for &proxy in spec.proxies {
@@ -128,9 +128,9 @@ pub fn build(
                 .iter()
                 .filter(|r| proxy.value(r).is_finite())
                 .max_by(|x, y| proxy.value(x).total_cmp(&proxy.value(y)))
-                .ok_or_else(|| Error::Usage(format!("no finite {proxy} score in a sample")))?;
+                .ok_or_else(|| Error::Settings(format!("no finite {proxy} score in a sample")))?;
             let r = truth.row(&best.arch).ok_or_else(|| {
-                Error::Usage(format!("{} not in {}", best.arch, spec.truth.display()))
+                Error::Data(format!("{} not in {}", best.arch, spec.truth.display()))
             })?;
             for (c, col) in cols.iter().enumerate() {
                 row.accuracies[c].push(col[r]);

@@ -210,7 +210,7 @@ impl Graph {
     pub fn set_initializer(&mut self, id: ValueId, tensor: Tensor) -> Result<()> {
         let v = &mut self.values[id.0];
         if v.source != ValueSource::Initializer || v.ty != tensor.ty() {
-            return Err(Error::Usage(format!(
+            return Err(Error::Input(format!(
                 "'{}' is not an initializer of type {}",
                 v.name,
                 tensor.ty()

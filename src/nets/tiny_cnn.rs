@@ -18,7 +18,7 @@ pub fn build(n: usize, h: usize, w: usize, weights: &BTreeMap<String, Tensor>) -
         weights
             .get(k)
             .cloned()
-            .ok_or_else(|| Error::Usage(format!("tiny_cnn: missing weight '{k}'")))
+            .ok_or_else(|| Error::InvalidModel(format!("tiny_cnn: missing weight '{k}'")))
     };
     let mut b = GraphBuilder::new("tiny_cnn");
     let x = b.input("x", TensorType::f32([n, 3, h, w]))?;

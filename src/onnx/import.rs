@@ -50,7 +50,7 @@ pub fn load_model(path: &Path, opts: &ImportOptions) -> Result<ImportedModel> {
     let meta =
         std::fs::metadata(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     if meta.is_dir() {
-        return Err(wrap(Error::Usage("is a directory, not an .onnx file".into())));
+        return Err(wrap(Error::InvalidModel("is a directory, not an .onnx file".into())));
     }
     let bytes =
         std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
@@ -148,7 +148,7 @@ impl Importer {
         }
         for name in opts.input_shapes.keys() {
             if !g.input.iter().any(|i| i.name.as_deref() == Some(name)) {
-                return Err(Error::Usage(format!(
+                return Err(Error::Input(format!(
                     "an input shape is given for '{name}', which is not an input of the model"
                 )));
             }
@@ -170,7 +170,7 @@ impl Importer {
         }
         for name in opts.input_shapes.keys() {
             if !g.input.iter().any(|i| i.name.as_deref() == Some(name)) {
-                return Err(Error::Usage(format!(
+                return Err(Error::Input(format!(
                     "an input shape is given for '{name}', which is not an input of the model"
                 )));
             }

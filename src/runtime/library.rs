@@ -63,10 +63,7 @@ fn flavor_dir(flavor: LibraryFlavor) -> Result<PathBuf> {
 pub fn locate(explicit: Option<&Path>, flavor: LibraryFlavor) -> Result<Option<LocatedLibrary>> {
     if let Some(p) = explicit {
         if !p.is_file() {
-            return Err(Error::RuntimeLibrary(format!(
-                "{}: no such file (the library path given)",
-                p.display()
-            )));
+            return Err(Error::NoLibraryFile(p.to_path_buf()));
         }
         return Ok(Some(LocatedLibrary {
             path: p.to_path_buf(),

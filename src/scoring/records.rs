@@ -147,7 +147,7 @@ pub fn csv_error(path: &Path, e: csv::Error) -> Error {
     let message = e.to_string();
     match e.into_kind() {
         csv::ErrorKind::Io(source) => Error::Io { path: path.to_path_buf(), source },
-        _ => Error::Usage(format!("{}: {message}", path.display())),
+        _ => Error::Data(format!("{}: {message}", path.display())),
     }
 }
 
@@ -205,7 +205,7 @@ impl RecordFile {
         let (text, complete) = read_complete_lines(path)?;
         let text = &text[..complete];
         let not_a_record = |line: u64| {
-            Error::Usage(format!(
+            Error::Data(format!(
                 "{}: line {line} is not a score record (is this the right file?)",
                 path.display()
             ))
@@ -232,7 +232,7 @@ impl RecordFile {
                     }
                 }
                 if rows.headers().map_err(|e| csv_error(path, e))?.iter().ne(CSV_COLUMNS) {
-                    return Err(Error::Usage(format!(
+                    return Err(Error::Data(format!(
                         "{}: header is not intrain's score columns ({})",
                         path.display(),
                         CSV_COLUMNS.join(",")
@@ -270,7 +270,7 @@ impl RecordFile {
         let line = match self.format {
             Format::Jsonl => {
                 let mut line = serde_json::to_vec(&r)
-                    .map_err(|e| Error::Usage(format!("{}: {e}", self.path.display())))?;
+                    .map_err(|e| Error::Data(format!("{}: {e}", self.path.display())))?;
                 line.push(b'\n');
                 line
             }

@@ -56,7 +56,7 @@ impl HistoryFile {
         let mut entries = Vec::new();
         for (i, line) in text[..complete].lines().enumerate() {
             let e: HistoryEntry = serde_json::from_str(line).map_err(|e| {
-                Error::Usage(format!("{}:{}: not a history entry: {e}", path.display(), i + 1))
+                Error::Data(format!("{}:{}: not a history entry: {e}", path.display(), i + 1))
             })?;
             entries.push(e);
         }
@@ -67,7 +67,7 @@ impl HistoryFile {
     /// Appends an entry and flushes it.
     pub fn append(&mut self, e: &HistoryEntry) -> Result<()> {
         let io = |source| Error::Io { path: self.path.clone(), source };
-        let line = serde_json::to_string(e).map_err(|e| Error::Usage(e.to_string()))?;
+        let line = serde_json::to_string(e).map_err(|e| Error::Data(e.to_string()))?;
         writeln!(self.out, "{line}").map_err(io)?;
         self.out.flush().map_err(io)
     }

@@ -69,7 +69,7 @@ impl<'a> Search<'a> {
     /// Starts a search: draws the first in-budget architecture.
     pub fn new(space: &'a SearchSpace, cfg: SearchConfig) -> Result<Search<'a>> {
         if cfg.elite == 0 {
-            return Err(Error::Usage("the elite size k must be at least 1".into()));
+            return Err(Error::Settings("the elite size k must be at least 1".into()));
         }
         let mut s = Search {
             space,
@@ -101,7 +101,7 @@ impl<'a> Search<'a> {
                 return Ok(a);
             }
         }
-        Err(Error::Usage(format!(
+        Err(Error::Settings(format!(
             "no architecture meets the budget (max FLOPs {:?}, max params {:?}) in {MAX_DRAWS} draws",
             self.cfg.budget.max_flops, self.cfg.budget.max_params
         )))
@@ -155,7 +155,7 @@ impl<'a> Search<'a> {
         let entry = match (replay, self.by_canonical.get(&canonical)) {
             (Some(r), _) => {
                 if r.record.arch != name || r.iteration != iteration {
-                    return Err(Error::Usage(format!(
+                    return Err(Error::Settings(format!(
                         "history line {} is {} at iteration {}, but this search's iteration {iteration} is {name}: the history was written with other settings",
                         iteration + 1,
                         r.record.arch,
@@ -192,7 +192,7 @@ impl<'a> Search<'a> {
         if !self.done() {
             self.candidate = self.propose()?;
         }
-        self.history.last().ok_or_else(|| Error::Usage("empty history".into()))
+        self.history.last().ok_or_else(|| Error::Settings("empty history".into()))
     }
 
     fn propose(&mut self) -> Result<Arch> {

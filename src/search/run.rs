@@ -43,7 +43,7 @@ impl RunFile {
     pub fn read(dir: &Path) -> Result<RunFile> {
         let path = dir.join("run.json");
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+        serde_json::from_str(&text).map_err(|e| Error::Data(format!("{}: {e}", path.display())))
     }
 
     /// Writes `DIR/run.json` (creating the folder).
@@ -51,7 +51,7 @@ impl RunFile {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let path = dir.join("run.json");
         let text = serde_json::to_string_pretty(self)
-            .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
         std::fs::write(&path, text + "\n").map_err(io(&path))
     }
 }
@@ -77,7 +77,7 @@ impl SearchRun {
     /// A new run in `dir`; refuses a folder that already holds a search.
     pub fn create(dir: &Path, run: RunFile) -> Result<SearchRun> {
         if dir.join("history.jsonl").exists() {
-            return Err(Error::Usage(format!(
+            return Err(Error::Settings(format!(
                 "{} already holds a search: resume it, or choose another folder",
                 dir.display()
             )));
@@ -97,7 +97,7 @@ impl SearchRun {
     fn bind(dir: &Path, run: RunFile) -> Result<SearchRun> {
         let space = SearchSpace::read(&run.space)?;
         if space_id(&space) != run.space_id {
-            return Err(Error::Usage(format!(
+            return Err(Error::Settings(format!(
                 "{}: the space definition changed since this search started ({} vs {}); start a new search",
                 run.space.display(),
                 space_id(&space),
@@ -138,7 +138,7 @@ impl SearchRun {
             if search.done() {
                 break;
             }
-            search.step(&mut |_| Err(Error::Usage("replay".into())), Some(e))?;
+            search.step(&mut |_| Err(Error::Settings("replay".into())), Some(e))?;
         }
         bar.set_length(self.run.search.iterations as u64);
         bar.set_position(search.history().len() as u64);
@@ -164,7 +164,7 @@ impl SearchRun {
     pub fn write_outcome(&self, o: &SearchOutcome) -> Result<()> {
         let path = self.dir.join("result.json");
         let text = serde_json::to_string_pretty(o)
-            .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
         std::fs::write(&path, text + "\n").map_err(io(&path))?;
         let Some(best) = &o.best else { return Ok(()) };
         let arch = Arch::parse(&self.space, &best.record.arch)?;
@@ -239,7 +239,7 @@ impl SearchOutcome {
                 let table = GroundTruth::read(t.path, t.arch_column)?;
                 let col = table
                     .column(t.column)
-                    .map_err(|e| Error::Usage(format!("{}: {e}", t.path.display())))?;
+                    .map_err(|e| Error::Data(format!("{}: {e}", t.path.display())))?;
                 let acc = |arch: &str| table.row(arch).map(|r| col[r]);
                 Some(TruthReport {
                     column: t.column.into(),

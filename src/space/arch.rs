@@ -61,7 +61,7 @@ impl Arch {
         if space.kind() == SpaceKind::Chain {
             return chain_arch::parse(space, s).map(Arch::Chain);
         }
-        let bad = |why: String| Error::Usage(format!("arch '{s}': {why}"));
+        let bad = |why: String| Error::ArchString(format!("arch '{s}': {why}"));
         let n = space.cell_nodes();
         let groups: Vec<&str> = s.trim().split('+').collect();
         if groups.len() != n - 1 {
@@ -273,7 +273,7 @@ impl Arch {
             }
         };
         if !ok {
-            return Err(Error::Usage(format!(
+            return Err(Error::ArchString(format!(
                 "architecture {self:?} is not one of the {n}-node cell space '{}'",
                 space.spec.name
             )));

@@ -48,7 +48,7 @@ impl Lowering<'_> {
         stride: usize,
     ) -> Result<ValueId> {
         let block = resolve(op, choices)
-            .ok_or_else(|| Error::Usage(format!("{scope}: an option list is empty")))?;
+            .ok_or_else(|| Error::Spec(format!("{scope}: an option list is empty")))?;
         let cin = self.channels(x);
         match block {
             Block::Zero => {

@@ -259,7 +259,7 @@ pub(crate) fn check_chain(
             Some((l, c)) => format!(" (line {l}, column {c})"),
             None => String::new(),
         };
-        crate::error::Error::Usage(format!("{origin}: chain[{k}]{path}: {what}{at}"))
+        crate::error::Error::Spec(format!("{origin}: chain[{k}]{path}: {what}{at}"))
     };
     let mut prev = vec![stem_channels];
     let mut out = Vec::new();

@@ -79,7 +79,7 @@ fn parse_block(st: &ChainStage, t: &str) -> std::result::Result<BlockArch, Strin
 
 /// Parses the string form; errors name the stage, block and offending token.
 pub(super) fn parse(space: &SearchSpace, s: &str) -> Result<ChainArch> {
-    let bad = |why: String| Error::Usage(format!("arch: {why}"));
+    let bad = |why: String| Error::ArchString(format!("arch: {why}"));
     let stages = space.chain_stages();
     let groups: Vec<&str> = s.trim().split('|').collect();
     if groups.len() != stages.len() {
@@ -295,7 +295,10 @@ pub(super) fn mutate(a: &ChainArch, space: &SearchSpace, rng: &mut ChaCha8Rng) -
 /// Checks that `a` is an architecture of the chain space.
 pub(super) fn check(a: &ChainArch, space: &SearchSpace) -> Result<()> {
     let bad = |why: String| {
-        Error::Usage(format!("architecture is not in chain space '{}': {why}", space.spec.name))
+        Error::ArchString(format!(
+            "architecture is not in chain space '{}': {why}",
+            space.spec.name
+        ))
     };
     let stages = space.chain_stages();
     if a.stages.len() != stages.len() {

@@ -213,7 +213,7 @@ pub fn sample_within(
         }
     }
     if out.len() < n {
-        return Err(Error::Usage(format!(
+        return Err(Error::Settings(format!(
             "only {} of {n} sampled architectures meet the budget after {max_tries} draws; relax the budget",
             out.len()
         )));

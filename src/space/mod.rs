@@ -57,7 +57,7 @@ fn at(text: &str, token: &str) -> String {
 
 /// A validation error of `origin` at YAML `path`, located at the first `token` of `text`.
 pub(crate) fn bad_at(origin: &str, text: &str, path: &str, what: String, token: &str) -> Error {
-    Error::Usage(format!("{origin}: {path}: {what}{}", at(text, token)))
+    Error::Spec(format!("{origin}: {path}: {what}{}", at(text, token)))
 }
 
 /// Spatial size after a same-padded odd `kernel` with `stride`.

@@ -33,7 +33,7 @@ impl Targets {
         let find = |name: &str, what: &str| -> Result<ValueId> {
             let name = merged.aliases.get(name).map(String::as_str).unwrap_or(name);
             src.find(name).ok_or_else(|| {
-                Error::Usage(format!("{what} '{name}' is not a tensor of the model"))
+                Error::Input(format!("{what} '{name}' is not a tensor of the model"))
             })
         };
         let output = match &opts.output {
@@ -116,7 +116,7 @@ fn select_params(src: &Graph, set: &ParamSet) -> Result<Vec<Parameter>> {
             let mut out = Vec::new();
             for n in names {
                 let p = all.iter().find(|p| src.value(p.value).name == *n).ok_or_else(|| {
-                    Error::Usage(format!("'{n}' is not a parameter of the model"))
+                    Error::Input(format!("'{n}' is not a parameter of the model"))
                 })?;
                 out.push(p.clone());
             }
