@@ -160,10 +160,10 @@ fn save_picks_format_by_extension() {
 
     let bad = dir.path().join("out.jpg");
     let err = fig.save(&bad).expect_err("jpg is not supported");
-    assert!(matches!(err, Error::Usage(_)), "{err:?}");
+    assert!(matches!(err, Error::Plot(_)), "{err:?}");
     assert!(err.to_string().contains("out.jpg"), "{err}");
     assert!(!bad.exists());
-    assert!(matches!(fig.save(dir.path().join("noext")), Err(Error::Usage(_))));
+    assert!(matches!(fig.save(dir.path().join("noext")), Err(Error::Plot(_))));
     let missing = dir.path().join("no/such/dir/out.png");
     assert!(matches!(fig.save(&missing), Err(Error::Io { .. })));
 }

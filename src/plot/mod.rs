@@ -247,7 +247,7 @@ impl Figure {
             || self.width > MAX_PNG_SIDE
             || self.height > MAX_PNG_SIDE
         {
-            return Err(Error::Usage(format!(
+            return Err(Error::Plot(format!(
                 "plot size {}x{}: each side must be between 1 and {MAX_PNG_SIDE} pixels",
                 self.width, self.height
             )));
@@ -255,7 +255,7 @@ impl Figure {
         raster::render(&layout(self))
     }
     /// Writes the figure to `path`: SVG for a `.svg` extension, PNG for `.png` (any case).
-    /// Another extension is a `Usage` error naming the path; a failed write an `Io` error.
+    /// Another extension is a `Plot` error naming the path; a failed write an `Io` error.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
@@ -263,7 +263,7 @@ impl Figure {
             Some("svg") => self.to_svg().into_bytes(),
             Some("png") => self.to_png()?,
             _ => {
-                return Err(Error::Usage(format!(
+                return Err(Error::Plot(format!(
                     "{}: unknown plot format, use a .png or .svg file name",
                     path.display()
                 )));

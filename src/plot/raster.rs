@@ -231,7 +231,7 @@ pub(crate) fn render(scene: &Scene) -> Result<Vec<u8>> {
 }
 
 fn encode(canvas: &Canvas) -> Result<Vec<u8>> {
-    let err = |e: png::EncodingError| Error::Usage(format!("PNG encoding: {e}"));
+    let err = |e: png::EncodingError| Error::Plot(format!("PNG encoding: {e}"));
     let mut out = Vec::new();
     {
         let mut encoder = png::Encoder::new(&mut out, canvas.w as u32, canvas.h as u32);
