@@ -1,6 +1,7 @@
 //! Reductions of what a training graph computes into numbers users read.
 
 pub mod gradients;
+pub mod inspect;
 pub mod intrain;
 pub mod participation;
 pub mod policy;
