@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use super::target::TargetArgs;
-use intrain::analysis::policy::{CheckResult, Policy, default_policy, evaluate};
+use intrain::analysis::policy::{CheckResult, Policy, default_policy};
 use intrain::error::Error;
 use intrain::scoring::ScoreOutput;
 
@@ -81,11 +81,11 @@ pub fn run(a: CheckArgs) -> anyhow::Result<super::Exit> {
     flags.validate("flags")?;
     let policy = base.overridden_by(&flags);
     let rt = a.target.runtime.runtime()?;
-    let r = a.target.score(&rt)?;
-    let checks = evaluate(&policy, &r.report);
-    let passed = checks.iter().all(|c| c.passed);
+    let verdict = a.target.check(&rt, &policy)?;
+    let passed = verdict.passed();
+    let (r, checks) = (&verdict.output, &verdict.checks);
     if let Some(path) = &a.junit {
-        std::fs::write(path, junit(&r, &checks))
+        std::fs::write(path, junit(r, checks))
             .map_err(|source| Error::Io { path: path.clone(), source })?;
     }
     match a.format {
@@ -95,10 +95,10 @@ pub fn run(a: CheckArgs) -> anyhow::Result<super::Exit> {
             arch: r.arch.as_deref(),
             intrain: r.report.score.intrain,
             policy: &policy,
-            checks: &checks,
+            checks,
         })?,
         Format::Github => {
-            for c in &checks {
+            for c in checks {
                 let level = if c.passed { "notice" } else { "error" };
                 outln!(
                     "::{level} file={},title=intrain {}::{}",
@@ -109,7 +109,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<super::Exit> {
             }
         }
         Format::Text => {
-            for c in &checks {
+            for c in checks {
                 outln!("{}  {:<18} {}", if c.passed { "PASS" } else { "FAIL" }, c.check, c.message);
             }
             outln!(

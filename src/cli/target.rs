@@ -8,8 +8,10 @@ use clap::Args;
 use super::args::{ModelArgs, PassArgs, RuntimeArgs};
 use intrain::error::{Error, Result};
 use intrain::runtime::Runtime;
+use intrain::analysis::policy::Policy;
 use intrain::scoring::{
-    BnMode, InitMode, LayerRule, ParamSet, PassOverrides, Protocol, ScoreOutput, Target, score,
+    BnMode, InitMode, LayerRule, ParamSet, PassOverrides, Protocol, ScoreOutput, Target, Verdict,
+    check, score,
 };
 use intrain::space::{Arch, SearchSpace};
 
@@ -116,6 +118,19 @@ impl TargetArgs {
 
     /// Scores the target: an ONNX model, or `--arch` of a space.
     pub fn score(&self, rt: &Runtime) -> Result<ScoreOutput> {
+        self.with_target(|target, p, overrides| score(rt, target, p, overrides))
+    }
+
+    /// Scores the target and judges it by `policy`.
+    pub fn check(&self, rt: &Runtime, policy: &Policy) -> Result<Verdict> {
+        self.with_target(|target, p, overrides| check(rt, target, p, overrides, policy))
+    }
+
+    /// Resolves the flags into a target, a protocol and the pass overrides, and calls `f`.
+    fn with_target<T>(
+        &self,
+        f: impl FnOnce(Target<'_>, &Protocol, &PassOverrides) -> Result<T>,
+    ) -> Result<T> {
         let p = self.protocol()?;
         let overrides = self.overrides()?;
         if is_space(&self.target) {
@@ -127,7 +142,7 @@ impl TargetArgs {
                 ))
             })?;
             let arch = Arch::parse(&space, arch)?;
-            return score(rt, Target::Arch { space: &space, arch: &arch }, &p, &overrides);
+            return f(Target::Arch { space: &space, arch: &arch }, &p, &overrides);
         }
         if self.arch.is_some() {
             return Err(Error::Usage(format!(
@@ -148,6 +163,6 @@ impl TargetArgs {
             input_shapes: self.input_shapes.clone(),
         }
         .import_options()?;
-        score(rt, Target::Model { path: &self.target, import: &import }, &p, &overrides)
+        f(Target::Model { path: &self.target, import: &import }, &p, &overrides)
     }
 }

@@ -3,6 +3,7 @@
 //! evaluation and search share ([`Scorer`]), the proxy registry ([`Proxy`]), and the append-only
 //! record files that make long runs resumable ([`RecordFile`]).
 
+pub mod check;
 pub mod protocol;
 pub mod provenance;
 pub mod proxy;
@@ -11,6 +12,7 @@ mod scorer;
 mod target;
 
 pub use protocol::{BnMode, InitMode, LayerRule, ParamSet, Protocol};
+pub use check::{Verdict, check};
 pub use proxy::{Evidence, Needs, Proxy, ProxyDef, UnknownProxy};
 pub use records::{RecordFile, ScoreRecord};
 pub use scorer::Scorer;
