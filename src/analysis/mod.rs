@@ -1,5 +1,6 @@
 //! Reductions of what a training graph computes into numbers users read.
 
+pub mod forward;
 pub mod gradients;
 pub mod inspect;
 pub mod intrain;

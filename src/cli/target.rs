@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::args::{ModelArgs, PassArgs, RuntimeArgs};
+use intrain::analysis::policy::Policy;
 use intrain::error::{Error, Result};
 use intrain::runtime::Runtime;
-use intrain::analysis::policy::Policy;
 use intrain::scoring::{
     BnMode, InitMode, LayerRule, ParamSet, PassOverrides, Protocol, ScoreOutput, Target, Verdict,
     check, score,

@@ -11,8 +11,8 @@ pub mod records;
 mod scorer;
 mod target;
 
-pub use protocol::{BnMode, InitMode, LayerRule, ParamSet, Protocol};
 pub use check::{Verdict, check};
+pub use protocol::{BnMode, InitMode, LayerRule, ParamSet, Protocol};
 pub use proxy::{Evidence, Needs, Proxy, ProxyDef, UnknownProxy};
 pub use records::{RecordFile, ScoreRecord};
 pub use scorer::Scorer;
