@@ -47,7 +47,9 @@
 //! - [`search`]: InTrain-NAS evolutionary search and random search, resumable runs;
 //! - [`schemas`]: the JSON Schemas of reports and files;
 //! - [`plot`]: line, scatter and bar charts saved as SVG or PNG without system dependencies;
-//! - [`nets`]: reference networks built in Rust (used by tests, examples and benchmarks).
+//! - [`nets`]: reference networks built in Rust (used by tests, examples and benchmarks);
+//! - [`bench`]: timings of the NAS-Bench-201 network's build, export, session, forward passes
+//!   and training steps.
 //!
 //! Errors are [`Error`], typed, each naming the file, node, op, attribute or architecture it is
 //! about.
@@ -55,6 +57,7 @@
 pub mod amount;
 pub mod analysis;
 pub mod autodiff;
+pub mod bench;
 pub mod error;
 pub mod eval;
 pub mod experiments;

@@ -8,39 +8,37 @@ use intrain::search::run::{SearchOutcome, SearchRun};
 
 /// Prints the readable summary of a search.
 pub fn print_outcome(o: &SearchOutcome, dir: &Path) {
-    {
-        let Some(b) = &o.best else {
-            outln!("no iteration done");
-            return;
-        };
-        outln!(
-            "best architecture after {} iterations ({} scored, {:.1} s scoring):",
-            o.iterations,
-            o.evaluations,
-            o.scoring_seconds
-        );
-        outln!("  {}", b.record.arch);
-        outln!(
-            "  score {:.4}   InTrain {:.4}   gamma {:.4}   o {:.4}   L {}   params {}   FLOPs {}   MACs {}",
-            b.score,
-            b.record.intrain,
-            b.record.gamma,
-            b.record.o,
-            b.record.layers,
-            b.record.params,
-            b.record.flops,
-            b.record.macs
-        );
-        if let Some(t) = &o.truth {
-            match t.best_accuracy {
-                Some(acc) => {
-                    outln!("  {}: {acc:.2} (optimum of the table {:.2})", t.column, t.optimum)
-                }
-                None => outln!("  {}: not in the table", t.column),
+    let Some(b) = &o.best else {
+        outln!("no iteration done");
+        return;
+    };
+    outln!(
+        "best architecture after {} iterations ({} scored, {:.1} s scoring):",
+        o.iterations,
+        o.evaluations,
+        o.scoring_seconds
+    );
+    outln!("  {}", b.record.arch);
+    outln!(
+        "  score {:.4}   InTrain {:.4}   gamma {:.4}   o {:.4}   L {}   params {}   FLOPs {}   MACs {}",
+        b.score,
+        b.record.intrain,
+        b.record.gamma,
+        b.record.o,
+        b.record.layers,
+        b.record.params,
+        b.record.flops,
+        b.record.macs
+    );
+    if let Some(t) = &o.truth {
+        match t.best_accuracy {
+            Some(acc) => {
+                outln!("  {}: {acc:.2} (optimum of the table {:.2})", t.column, t.optimum)
             }
+            None => outln!("  {}: not in the table", t.column),
         }
-        outln!("wrote {}/best.onnx, result.json, history.jsonl, progress.png", dir.display());
     }
+    outln!("wrote {}/best.onnx, result.json, history.jsonl, progress.png", dir.display());
 }
 
 /// Draws `progress.png` in the run's folder: the best score so far (and the ground-truth
