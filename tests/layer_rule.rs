@@ -89,6 +89,12 @@ fn convnext_layer_scale_survives_kaiming_init() {
     assert!(value(&m.graph, "gamma").iter().all(|&x| (x - 1e-6).abs() < 1e-12));
     assert!(value(&m.graph, "fc1.bias").iter().all(|&x| x == 0.0), "linear bias set to 0");
     assert!(value(&m.graph, "norm.weight").iter().all(|&x| x == 1.0));
+    // The linear weights, stored (out, in) behind a Transpose for MatMul, are re-drawn with
+    // fan_in = in = 16: std √(2/16) ≈ 0.354 (PyTorch's own init has std ≈ 0.144).
+    let w = value(&m.graph, "fc1.weight");
+    assert_ne!(w, value(&before, "fc1.weight"));
+    let std = (w.iter().map(|x| x * x).sum::<f64>() / w.len() as f64).sqrt();
+    assert!((std / (2.0f64 / 16.0).sqrt() - 1.0).abs() < 0.1, "fc1.weight std {std}");
 
     let r = score("convnext_block.onnx");
     let l = layer_names(&r);

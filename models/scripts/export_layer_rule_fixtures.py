@@ -6,7 +6,8 @@ Produces in models/onnx/ (TorchScript exporter, opset 17, dynamic batch, 3x16x16
   vit_tiny.onnx        patch embedding, class token, positional embedding, 2 pre-norm transformer
                        blocks with exact GELU (spelled out as Div/Erf/Add/Mul at opset 17), head
   convnext_block.onnx  stem, one ConvNeXt block (depthwise 7x7, channels-last LayerNorm, MLP with
-                       exact GELU, layer scale 1e-6, residual), head
+                       exact GELU, layer scale 1e-6, residual), head; no constant folding, so the
+                       linear layers are MatMul(x, Transpose(W)) as in torchvision's exports
   gated_acts.onnx      a conv chain whose activations are spelled out element-wise: SiLU
                        x*sigmoid(x), tanh-GELU, HardSwish x*clip(x+3,0,6)/6, Mish
                        x*tanh(softplus(x)), and a final ReLU
@@ -108,7 +109,7 @@ class Gated(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
-def export(model, name):
+def export(model, name, fold=True):
     torch.manual_seed(0)
     path = os.path.join(OUT, name)
     torch.onnx.export(
@@ -120,6 +121,7 @@ def export(model, name):
         input_names=["input"],
         output_names=["logits"],
         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        do_constant_folding=fold,
     )
     m = onnx.load(path)
     onnx.checker.check_model(m, full_check=True)
@@ -131,6 +133,6 @@ if __name__ == "__main__":
     torch.manual_seed(0)
     export(ViT(), "vit_tiny.onnx")
     torch.manual_seed(0)
-    export(ConvNeXtBlock(), "convnext_block.onnx")
+    export(ConvNeXtBlock(), "convnext_block.onnx", fold=False)
     torch.manual_seed(0)
     export(Gated(), "gated_acts.onnx")

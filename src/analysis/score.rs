@@ -274,7 +274,8 @@ pub fn relu_layers(g: &Graph) -> Vec<String> {
 /// Re-initialises the parameters of a graph (Kaiming protocol). The rules, by the role of the
 /// parameter at its first consumer:
 ///
-/// - Conv/Gemm/MatMul weights: Kaiming-normal, fan_in, ReLU gain;
+/// - Conv/Gemm/MatMul weights (also a `MatMul`'s weight stored `(out, in)` behind a `Transpose`):
+///   Kaiming-normal, fan_in, ReLU gain;
 /// - Conv/Gemm biases, and the bias a `MatMul` is followed by (`Add(MatMul(x, W), b)`, a linear
 ///   layer on 3-D inputs as exporters write it): 0;
 /// - BatchNormalization and LayerNormalization scale 1, bias 0.
@@ -284,13 +285,24 @@ pub fn relu_layers(g: &Graph) -> Vec<String> {
 /// protocol re-draws, and zeroing it would cut the branch it scales.
 pub fn kaiming_init(g: &mut Graph, seed: u64) -> Result<()> {
     let mut init = Init::new(seed);
+    let consumers = g.consumers();
     for p in parameters(g) {
         let v = g.value(p.initializer).clone();
         let (node, slot) = p.consumers[0];
         let n = g.node(node);
         let op = n.op;
         let shape = &v.ty.shape;
+        // A linear layer's weight (out, in) transposed for a MatMul: MatMul(x, Transpose(W)).
+        let transposed_weight = op == OpType::Transpose
+            && shape.len() == 2
+            && n.attr_ints("perm").ok().flatten().is_none_or(|p| p == [1, 0])
+            && n.outputs.first().is_some_and(|&y| {
+                consumers[y.0].iter().any(|&(c, s)| s == 1 && g.node(c).op == OpType::MatMul)
+            });
         let t = match (op, slot) {
+            _ if transposed_weight => {
+                init.normal_tensor(shape, (2.0 / shape[1].max(1) as f64).sqrt())
+            }
             (OpType::Conv | OpType::Gemm | OpType::MatMul, 0 | 1) if shape.len() >= 2 => {
                 // Conv (Co, Ci, k..) and Gemm with transB (out, in) have fan_in = Π shape[1..];
                 // MatMul and Gemm without transB store (in, out): fan_in = shape[0].
@@ -325,10 +337,7 @@ fn matmul_bias(g: &Graph, add: &crate::ir::Node, slot: usize) -> bool {
     let Some(Some(other)) = add.inputs.get(1 - slot) else { return false };
     g.producer(*other).is_some_and(|p| {
         p.op == OpType::MatMul
-            && p.inputs
-                .iter()
-                .flatten()
-                .any(|&w| crate::ir::cost::initializer_behind(g, w).is_some())
+            && p.inputs.iter().flatten().any(|&w| crate::ir::cost::weight_behind(g, w).is_some())
     })
 }
 

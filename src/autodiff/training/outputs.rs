@@ -131,7 +131,7 @@ fn channels_last(g: &Graph, v: ValueId) -> bool {
             OpType::MatMul => {
                 slot == 0
                     && n.input(1)
-                        .and_then(|w| crate::ir::cost::initializer_behind(g, w))
+                        .and_then(|w| crate::ir::cost::weight_behind(g, w))
                         .is_some_and(|w| g.value(w).ty.rank() == 2)
             }
             OpType::LayerNormalization => {
