@@ -100,14 +100,12 @@ pub fn default_layers(g: &Graph) -> Vec<String> {
     // Decomposed activations: which nodes make up each (their root's output is the feature),
     // and the activation each of those nodes belongs to.
     let mut member: Vec<Option<usize>> = vec![None; g.nodes().len()];
-    let mut roots: Vec<usize> = Vec::new();
     for (i, n) in g.nodes().iter().enumerate() {
         if let Some(nodes) = gated_product(g, &consumers, n) {
             for m in nodes {
                 member[m].get_or_insert(i);
             }
             member[i] = Some(i);
-            roots.push(i);
         }
     }
     let float_feature = |y: ValueId| {
@@ -125,7 +123,7 @@ pub fn default_layers(g: &Graph) -> Vec<String> {
         if !float_feature(y) {
             continue;
         }
-        let counts = if roots.contains(&i) {
+        let counts = if member[i] == Some(i) {
             true
         } else if member[i].is_some() {
             false
