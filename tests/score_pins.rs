@@ -19,9 +19,10 @@ const TIMINGS: [&str; 5] =
 /// Fields that name where the run wrote its files (the pins were made in another folder).
 const LOCATIONS: [&str; 1] = ["out"];
 
-/// Fields added since the pins were made (the map of proxy values of a score report); every
-/// pinned field must still be there with the same value.
-const ADDED: [&str; 1] = ["proxies"];
+/// Fields added since the pins were made (the map of proxy values of a score report, and each
+/// layer's sample count and participation-ratio bound); every pinned field must still be there
+/// with the same value.
+const ADDED: [&str; 5] = ["proxies", "samples", "pr_max", "pr_over_max", "sample_limited"];
 
 /// Compares two JSON values; numbers by their exact decimal text (serde_json prints the
 /// shortest representation that round-trips, so equal text is equal bits).

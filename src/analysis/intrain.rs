@@ -64,7 +64,17 @@ mod tests {
     use super::*;
 
     fn layer(pr: f64, dead: bool) -> LayerSpectrum {
-        LayerSpectrum { channels: 8, pr, pr_over_c: pr / 8.0, dead, non_finite: false }
+        LayerSpectrum {
+            channels: 8,
+            pr,
+            pr_over_c: pr / 8.0,
+            samples: 64,
+            pr_max: 8.0,
+            pr_over_max: pr / 8.0,
+            sample_limited: false,
+            dead,
+            non_finite: false,
+        }
     }
 
     #[test]

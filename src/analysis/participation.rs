@@ -5,6 +5,11 @@
 //! the training graph computes in-graph (so only `C x C` numbers leave the device). Then
 //! `PR = (tr Cov)² / tr(Cov²) = (Σλ)² / Σλ² = exp(H₂(p))`, `p = λ / Σλ`: no eigendecomposition is
 //! needed, though the spectrum is available as a diagnostic. Everything is accumulated in f64.
+//!
+//! The covariance of M samples has rank at most `M − 1` (the mean is subtracted), so a layer's PR
+//! is at most `min(C, M − 1)`: a classifier's hidden layer of 1024 features seen on a batch of 64
+//! has PR ≤ 63 whatever the network. `pr_over_max` normalises by that bound; `pr_over_c` stays
+//! PR/C.
 
 use nalgebra::{DMatrix, SymmetricEigen};
 use serde::Serialize;
@@ -18,6 +23,15 @@ pub struct LayerSpectrum {
     pub pr: f64,
     /// PR / C in [0, 1].
     pub pr_over_c: f64,
+    /// Samples M (batch x positions) the covariance was estimated from.
+    pub samples: usize,
+    /// The largest PR the layer can have: `min(C, M − 1)`, the rank bound of its covariance.
+    pub pr_max: f64,
+    /// PR / `pr_max` in [0, 1] (0 when `pr_max` is 0): how full the spectrum is for what the
+    /// batch can show.
+    pub pr_over_max: f64,
+    /// `M − 1 < C`: the batch, not the channels, bounds the PR.
+    pub sample_limited: bool,
     /// All features are identically zero (NAS-Bench-201 has such cells): log PR counts as 0.
     pub dead: bool,
     /// The Gram matrix or sums contain NaN or infinity.
@@ -63,10 +77,16 @@ pub fn layer(gram: &[f64], sums: &[f64], m: usize) -> LayerSpectrum {
     } else {
         participation_ratio(&covariance(gram, sums, m)).unwrap_or(0.0)
     };
+    let rank_bound = m.saturating_sub(1);
+    let pr_max = c.min(rank_bound) as f64;
     LayerSpectrum {
         channels: c,
         pr,
         pr_over_c: if c > 0 { pr / c as f64 } else { 0.0 },
+        samples: m,
+        pr_max,
+        pr_over_max: if pr_max > 0.0 { pr / pr_max } else { 0.0 },
+        sample_limited: rank_bound < c,
         dead,
         non_finite,
     }
@@ -128,6 +148,36 @@ mod tests {
         let (g, s) = stats(&rank1, m, c);
         let l = layer(&g, &s, m);
         assert!((l.pr - 1.0).abs() < 1e-6, "rank 1: PR {}", l.pr);
+    }
+
+    #[test]
+    fn pr_is_bounded_by_the_sample_count() {
+        // C = 32 channels seen on M = 8 samples: the centred samples span at most 7 directions.
+        let (m, c) = (8, 32);
+        let mut init = Init::new(3);
+        let a: Vec<f64> = (0..m * c).map(|_| init.normal()).collect();
+        let (g, s) = stats(&a, m, c);
+        let l = layer(&g, &s, m);
+        assert!(l.sample_limited);
+        assert_eq!((l.samples, l.pr_max), (m, (m - 1) as f64));
+        assert!(l.pr <= l.pr_max + 1e-9, "PR {} above its bound {}", l.pr, l.pr_max);
+        assert!(l.pr_over_max <= 1.0 && l.pr_over_max > 0.5, "PR/max {}", l.pr_over_max);
+        assert!(l.pr_over_c < 0.25, "PR/C {}", l.pr_over_c);
+        // An exactly full spectrum of rank M − 1: M points of a regular simplex (identity rows
+        // minus their mean span M − 1 orthogonal directions of equal variance).
+        let (m, c) = (8, 32);
+        let simplex: Vec<f64> =
+            (0..m).flat_map(|r| (0..c).map(move |i| if i == r { 1.0 } else { 0.0 })).collect();
+        let (g, s) = stats(&simplex, m, c);
+        let l = layer(&g, &s, m);
+        assert!((l.pr - 7.0).abs() < 1e-9, "simplex PR {}", l.pr);
+        assert!((l.pr_over_max - 1.0).abs() < 1e-9 && l.sample_limited);
+        // Enough samples: the bound is C and the two ratios agree.
+        let (m, c) = (100, 4);
+        let a: Vec<f64> = (0..m * c).map(|_| init.normal()).collect();
+        let (g, s) = stats(&a, m, c);
+        let l = layer(&g, &s, m);
+        assert!(!l.sample_limited && l.pr_max == 4.0 && l.pr_over_max == l.pr_over_c);
     }
 
     #[test]

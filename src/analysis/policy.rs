@@ -5,11 +5,16 @@
 //!
 //! ```yaml
 //! min_intrain: 500          # InTrain I
-//! min_pr_over_c: 0.05       # smallest per-layer PR/C (dead layers excluded; they have their own check)
+//! min_pr_over_c: 0.05       # smallest per-layer PR/min(C, M−1) (dead layers excluded; they have their own check)
 //! max_dead_layers: 0        # layers whose features are identically zero
 //! min_health: 0.01          # smallest per-tensor gradient health h
 //! allow_non_finite: false   # NaN/Inf in any layer or gradient fails unless true
 //! ```
+//!
+//! `min_pr_over_c` compares each layer's PR with the largest PR its covariance can have,
+//! `min(C, M − 1)` for M samples (batch x positions): PR/C when the batch shows more samples than
+//! the layer has channels, and PR/(M − 1) when it does not (a wide classifier layer on a small
+//! batch), so that a layer is not failed for what the batch cannot show.
 
 use std::path::Path;
 
@@ -25,7 +30,8 @@ use crate::error::{Error, Result};
 pub struct Policy {
     /// Minimum InTrain score I.
     pub min_intrain: Option<f64>,
-    /// Minimum per-layer PR/C over the live layers.
+    /// Minimum per-layer PR over its bound `min(C, M − 1)` (PR/C unless the batch has fewer
+    /// samples than channels), over the live layers.
     pub min_pr_over_c: Option<f64>,
     /// Maximum number of dead layers.
     pub max_dead_layers: Option<usize>,
@@ -116,16 +122,20 @@ pub fn evaluate(policy: &Policy, r: &ScoreReport) -> Vec<CheckResult> {
             .layers
             .iter()
             .filter(|l| !l.spectrum.dead && !l.spectrum.non_finite)
-            .min_by(|a, b| a.spectrum.pr_over_c.total_cmp(&b.spectrum.pr_over_c));
+            .min_by(|a, b| a.spectrum.pr_over_max.total_cmp(&b.spectrum.pr_over_max));
         if let Some(l) = worst {
-            let v = l.spectrum.pr_over_c;
-            out.push(result(
-                "min_pr_over_c",
-                v >= t,
-                v,
-                t,
-                format!("smallest PR/C {v:.4} at layer '{}' {:?} (threshold {t})", l.name, l.shape),
-            ));
+            let sp = &l.spectrum;
+            let v = sp.pr_over_max;
+            let message = if sp.sample_limited {
+                format!(
+                    "smallest PR/min(C, M-1) {v:.4} at layer '{}' {:?}: PR {:.1} of at most {} \
+                     ({} samples for {} channels) (threshold {t})",
+                    l.name, l.shape, sp.pr, sp.pr_max, sp.samples, sp.channels
+                )
+            } else {
+                format!("smallest PR/C {v:.4} at layer '{}' {:?} (threshold {t})", l.name, l.shape)
+            };
+            out.push(result("min_pr_over_c", v >= t, v, t, message));
         }
     }
     if let Some(t) = policy.max_dead_layers {
@@ -181,4 +191,71 @@ pub fn evaluate(policy: &Policy, r: &ScoreReport) -> Vec<CheckResult> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::intrain::Score;
+    use crate::analysis::participation::layer;
+    use crate::analysis::score::{InitMode, LayerReport};
+
+    fn report(layers: Vec<LayerReport>) -> ScoreReport {
+        let score = Score {
+            intrain: 1.0,
+            gamma: 1.0,
+            o: 0.0,
+            layers: layers.len(),
+            tensors: 0,
+            dead_layers: 0,
+            non_finite: 0,
+        };
+        ScoreReport {
+            score,
+            seed: 0,
+            init: InitMode::Kaiming,
+            loss: 1.0,
+            pass_seconds: 0.0,
+            layers,
+            tensors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_wide_layer_on_a_small_batch_is_judged_against_its_sample_bound() {
+        // 64 samples of 1024 channels, a full spectrum of rank 63: the centred rows of the
+        // identity's first 64 rows (a regular simplex).
+        let (m, c) = (64, 1024);
+        let mut gram = vec![0.0; c * c];
+        let mut sums = vec![0.0; c];
+        for r in 0..m {
+            gram[r * c + r] = 1.0;
+            sums[r] = 1.0;
+        }
+        let spectrum = layer(&gram, &sums, m);
+        assert!(spectrum.sample_limited && spectrum.pr_over_c < 0.062);
+        assert!((spectrum.pr_over_max - 1.0).abs() < 1e-9);
+        let r = report(vec![LayerReport { name: "fc".into(), shape: vec![m, c], spectrum }]);
+        let policy = Policy { min_pr_over_c: Some(0.05), ..Default::default() };
+        let checks = evaluate(&policy, &r);
+        let check = checks.iter().find(|c| c.check == "min_pr_over_c").expect("made");
+        assert!(check.passed, "{}", check.message);
+        assert!(
+            check.message.contains("PR 63.0 of at most 63 (64 samples for 1024 channels)"),
+            "{}",
+            check.message
+        );
+        // A collapsed wide layer still fails: rank 1 of its 63 possible directions.
+        let mut gram = vec![0.0; c * c];
+        let mut sums = vec![0.0; c];
+        for r in 0..m {
+            let x = r as f64;
+            gram[0] += x * x;
+            sums[0] += x;
+        }
+        let spectrum = layer(&gram, &sums, m);
+        let r = report(vec![LayerReport { name: "fc".into(), shape: vec![m, c], spectrum }]);
+        let check = evaluate(&policy, &r).into_iter().find(|c| c.check == "min_pr_over_c");
+        assert!(!check.expect("made").passed);
+    }
 }

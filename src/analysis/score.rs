@@ -2,12 +2,13 @@
 //! in-graph layer statistics, and the InTrain score with its per-layer and per-tensor diagnosis.
 //!
 //! **Layer rule for arbitrary models** (`default_layers`): the outputs of activations (ReLU,
-//! LeakyReLU, Clip/ReLU6, HardSwish, GELU, ELU, Softplus, Tanh, SiLU written as
-//! `Mul(x, Sigmoid(x))`) and of residual `Add`s and
-//! `Concat`s between activations, with rank 2 `(N, D)` or 4 `(N, C, H, W)`; an `Add`/`Concat`
-//! whose only consumer is an activation is represented by that activation. Sigmoid and
-//! HardSigmoid outputs are gates (squeeze-excitation), not features, and do not count. A list of
-//! tensor names overrides the rule.
+//! LeakyReLU, Clip/ReLU6, HardSwish, GELU, ELU, Softplus, Tanh, and the gated activations
+//! exporters spell out element-wise: SiLU `x·σ(x)`, exact and tanh GELU, HardSwish, Mish), of
+//! residual `Add`s and `Concat`s between activations, and of `LayerNormalization` on token
+//! features, with rank 2 `(N, D)`, 3 `(N, T, D)` or 4 `(N, C, H, W)`; an `Add`/`Concat` whose
+//! consumers all belong to one activation is represented by that activation. Sigmoid and
+//! HardSigmoid outputs are gates (squeeze-excitation), not features, and do not count; nor do the
+//! inner nodes of a spelled-out activation. A list of tensor names overrides the rule.
 
 use serde::Serialize;
 
@@ -18,7 +19,7 @@ use crate::autodiff::TrainingOptions;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::ir::cost::parameters;
-use crate::ir::{Graph, NodeAttrs, OpType, Tensor, ValueSource};
+use crate::ir::{Graph, NodeAttrs, OpType, Tensor, ValueId, ValueSource};
 use crate::runtime::Runtime;
 
 /// How parameters are initialised before scoring.
@@ -36,8 +37,9 @@ use crate::runtime::Runtime;
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum InitMode {
-    /// Kaiming-normal (fan_in, ReLU gain) Conv/Gemm/MatMul weights, BN γ=1 β=0, other
-    /// parameters 0 (the paper's protocol).
+    /// Kaiming-normal (fan_in, ReLU gain) Conv/Gemm/MatMul weights, their biases 0, BN and
+    /// LayerNorm γ=1 β=0 (the paper's protocol); parameters no rule covers (layer scales,
+    /// embeddings, constants) keep the model's values.
     #[default]
     Kaiming,
     /// The weights stored in the model.
@@ -92,38 +94,56 @@ pub struct ScoreReport {
 pub fn default_layers(g: &Graph) -> Vec<String> {
     use OpType::*;
     let consumers = g.consumers();
-    let activation = |op: OpType| {
+    let plain = |op: OpType| {
         matches!(op, Relu | LeakyRelu | Clip | HardSwish | Gelu | Elu | Softplus | Tanh)
     };
-    // SiLU/Swish as exporters write it: Mul(x, Sigmoid(x)).
-    let silu = |n: &crate::ir::Node| {
-        n.op == Mul
-            && n.inputs.len() == 2
-            && (0..2).any(|i| {
-                let (a, b) = (n.inputs[i], n.inputs[1 - i]);
-                match (a, b) {
-                    (Some(a), Some(b)) => g
-                        .producer(b)
-                        .is_some_and(|p| p.op == Sigmoid && p.inputs.first() == Some(&Some(a))),
-                    _ => false,
-                }
-            })
+    // Decomposed activations: which nodes make up each (their root's output is the feature),
+    // and the activation each of those nodes belongs to.
+    let mut member: Vec<Option<usize>> = vec![None; g.nodes().len()];
+    for (i, n) in g.nodes().iter().enumerate() {
+        if let Some(nodes) = gated_product(g, &consumers, n) {
+            for m in nodes {
+                member[m].get_or_insert(i);
+            }
+            member[i] = Some(i);
+        }
+    }
+    let float_feature = |y: ValueId| {
+        let ty = &g.value(y).ty;
+        matches!(ty.rank(), 2..=4) && ty.dtype.is_float()
+    };
+    // The activation a node belongs to, as a node index: itself for a plain activation.
+    let activation_of = |i: usize| match member[i] {
+        Some(root) => Some(root),
+        None => plain(g.nodes()[i].op).then_some(i),
     };
     let mut out = Vec::new();
-    for n in g.nodes() {
+    for (i, n) in g.nodes().iter().enumerate() {
         let Some(&y) = n.outputs.first() else { continue };
-        let ty = &g.value(y).ty;
-        if !(ty.rank() == 2 || ty.rank() == 4) || !ty.dtype.is_float() {
+        if !float_feature(y) {
             continue;
         }
-        let counts = if activation(n.op) || silu(n) {
+        let counts = if member[i] == Some(i) {
             true
+        } else if member[i].is_some() {
+            false
+        } else if plain(n.op) {
+            true
+        } else if n.op == LayerNormalization {
+            // Transformers' normalised token features (N, T, D) or (N, D).
+            matches!(g.value(y).ty.rank(), 2 | 3)
         } else if matches!(n.op, Add | Concat) {
+            let rank = g.value(y).ty.rank();
             let between_activations = n.inputs.iter().flatten().all(|&v| {
-                g.value(v).source != ValueSource::Initializer && g.value(v).ty.rank() == ty.rank()
+                g.value(v).source != ValueSource::Initializer
+                    && !is_constant(g, v)
+                    && g.value(v).ty.rank() == rank
             });
+            // Represented by the activation it feeds when every consumer belongs to one.
+            let users: Vec<Option<usize>> =
+                consumers[y.0].iter().map(|(c, _)| activation_of(c.0)).collect();
             let only_into_activation =
-                consumers[y.0].len() == 1 && activation(g.node(consumers[y.0][0].0).op);
+                !users.is_empty() && users[0].is_some() && users.iter().all(|u| *u == users[0]);
             between_activations && !only_into_activation
         } else {
             false
@@ -133,6 +153,109 @@ pub fn default_layers(g: &Graph) -> Vec<String> {
         }
     }
     out
+}
+
+/// A constant: an initializer or a `Constant` node's output (through `Identity`s).
+fn is_constant(g: &Graph, v: ValueId) -> bool {
+    match g.value(v).source {
+        ValueSource::Initializer => true,
+        ValueSource::Input => false,
+        ValueSource::Node { node, .. } => match g.node(node).op {
+            OpType::Constant => true,
+            OpType::Identity => g.node(node).input(0).is_some_and(|i| is_constant(g, i)),
+            _ => false,
+        },
+    }
+}
+
+/// A decomposed gated activation `x · gate(x)` ending at node `n`, as exporters spell them: SiLU
+/// `x·σ(x)`, exact GELU `x·0.5·(1 + erf(x/√2))`, tanh-GELU `0.5·x·(1 + tanh(√(2/π)(x +
+/// 0.044715x³)))`, HardSwish `x·HardSigmoid(x)` or `x·clip(x + 3, 0, 6)/6`, Mish
+/// `x·tanh(softplus(x))`, in any operand order. `n` is a `Mul` (or a `Div` by a constant) whose
+/// product, flattened through single-use `Mul`s, has a factor `x` and a factor computed from `x`
+/// by element-wise operations with constants and at least one squashing function (σ, erf, tanh,
+/// clip...). Returns the node indices inside the activation, `None` when `n` is not one or its
+/// output is still scaled by a further `Mul`/`Div` (then that node is the activation's end).
+fn gated_product(
+    g: &Graph,
+    consumers: &[Vec<(crate::ir::NodeId, usize)>],
+    n: &crate::ir::Node,
+) -> Option<Vec<usize>> {
+    use OpType::*;
+    let single_use = |v: ValueId| consumers[v.0].len() == 1;
+    let index_of = |v: ValueId| match g.value(v).source {
+        ValueSource::Node { node, .. } => Some(node.0),
+        _ => None,
+    };
+    let scales = |c: &crate::ir::Node| {
+        c.op == Mul || c.op == Div && c.input(1).is_some_and(|d| is_constant(g, d))
+    };
+    let &y = n.outputs.first()?;
+    if single_use(y) && scales(g.node(consumers[y.0][0].0)) {
+        return None;
+    }
+    let mut nodes = Vec::new();
+    let mut factors = Vec::new();
+    let mut stack: Vec<ValueId> = match n.op {
+        Mul => n.inputs.iter().flatten().copied().collect(),
+        Div if n.input(1).is_some_and(|d| is_constant(g, d)) => vec![n.input(0)?],
+        _ => return None,
+    };
+    while let Some(v) = stack.pop() {
+        match g.producer(v) {
+            Some(p) if p.op == Mul && single_use(v) => {
+                nodes.extend(index_of(v));
+                stack.extend(p.inputs.iter().flatten().copied());
+            }
+            _ if is_constant(g, v) => {}
+            _ => factors.push(v),
+        }
+    }
+    for (k, &gate) in factors.iter().enumerate() {
+        let mut seen: Vec<ValueId> = Vec::new();
+        let mut gate_nodes: Vec<usize> = Vec::new();
+        let mut squashed = false;
+        let mut walk = vec![(gate, 0usize)];
+        while let Some((v, depth)) = walk.pop() {
+            if seen.contains(&v) || is_constant(g, v) {
+                continue;
+            }
+            seen.push(v);
+            let Some(p) = g.producer(v) else { continue };
+            let elementwise = matches!(
+                p.op,
+                Add | Sub
+                    | Mul
+                    | Div
+                    | Pow
+                    | Neg
+                    | Sqrt
+                    | Erf
+                    | Tanh
+                    | Sigmoid
+                    | HardSigmoid
+                    | Clip
+                    | Softplus
+                    | Relu
+                    | Min
+                    | Max
+            );
+            let other_factor = factors.iter().enumerate().any(|(j, &f)| j != k && f == v);
+            if depth >= 8 || !elementwise || other_factor {
+                continue;
+            }
+            squashed |=
+                matches!(p.op, Erf | Tanh | Sigmoid | HardSigmoid | Clip | Softplus | Relu | Min);
+            gate_nodes.extend(index_of(v));
+            walk.extend(p.inputs.iter().flatten().map(|&i| (i, depth + 1)));
+        }
+        let x_in_gate = factors.iter().enumerate().any(|(j, &x)| j != k && seen.contains(&x));
+        if squashed && x_in_gate {
+            nodes.extend(gate_nodes);
+            return Some(nodes);
+        }
+    }
+    None
 }
 
 /// Every ReLU output (rank 2 or 4): "post-activation" read literally.
@@ -146,31 +269,74 @@ pub fn relu_layers(g: &Graph) -> Vec<String> {
         .collect()
 }
 
-/// Re-initialises the parameters of a graph (Kaiming protocol).
+/// Re-initialises the parameters of a graph (Kaiming protocol). The rules, by the role of the
+/// parameter at its first consumer:
+///
+/// - Conv/Gemm/MatMul weights (also a `MatMul`'s weight stored `(out, in)` behind a `Transpose`):
+///   Kaiming-normal, fan_in, ReLU gain;
+/// - Conv/Gemm biases, and the bias a `MatMul` is followed by (`Add(MatMul(x, W), b)`, a linear
+///   layer on 3-D inputs as exporters write it): 0;
+/// - BatchNormalization and LayerNormalization scale 1, bias 0.
+///
+/// Every other parameter keeps the value stored in the model: a ConvNeXt layer scale, a
+/// positional embedding, a class token or a constant such as a GELU's √2 is not a weight the
+/// protocol re-draws, and zeroing it would cut the branch it scales.
 pub fn kaiming_init(g: &mut Graph, seed: u64) -> Result<()> {
     let mut init = Init::new(seed);
+    let consumers = g.consumers();
     for p in parameters(g) {
         let v = g.value(p.initializer).clone();
         let (node, slot) = p.consumers[0];
-        let op = g.node(node).op;
+        let n = g.node(node);
+        let op = n.op;
         let shape = &v.ty.shape;
+        // A linear layer's weight (out, in) transposed for a MatMul: MatMul(x, Transpose(W)).
+        let transposed_weight = op == OpType::Transpose
+            && shape.len() == 2
+            && n.attr_ints("perm").ok().flatten().is_none_or(|p| p == [1, 0])
+            && n.outputs.first().is_some_and(|&y| {
+                consumers[y.0].iter().any(|&(c, s)| s == 1 && g.node(c).op == OpType::MatMul)
+            });
         let t = match (op, slot) {
+            _ if transposed_weight => {
+                init.normal_tensor(shape, (2.0 / shape[1].max(1) as f64).sqrt())
+            }
             (OpType::Conv | OpType::Gemm | OpType::MatMul, 0 | 1) if shape.len() >= 2 => {
                 // Conv (Co, Ci, k..) and Gemm with transB (out, in) have fan_in = Π shape[1..];
                 // MatMul and Gemm without transB store (in, out): fan_in = shape[0].
                 let in_out = op == OpType::MatMul
-                    || !matches!(g.node(node).attr_int("transB", 0), Ok(1)) && op == OpType::Gemm;
+                    || !matches!(n.attr_int("transB", 0), Ok(1)) && op == OpType::Gemm;
                 let fan_in: usize = if in_out { shape[0] } else { shape[1..].iter().product() };
                 init.normal_tensor(shape, (2.0 / fan_in.max(1) as f64).sqrt())
             }
             (OpType::BatchNormalization | OpType::LayerNormalization, 1) => {
                 Tensor::full(v.ty.dtype, shape.clone(), 1.0)
             }
-            _ => Tensor::full(v.ty.dtype, shape.clone(), 0.0),
+            (
+                OpType::Conv
+                | OpType::Gemm
+                | OpType::BatchNormalization
+                | OpType::LayerNormalization,
+                2,
+            ) => Tensor::full(v.ty.dtype, shape.clone(), 0.0),
+            (OpType::Add, 0 | 1) if matmul_bias(g, n, slot) => {
+                Tensor::full(v.ty.dtype, shape.clone(), 0.0)
+            }
+            _ => continue,
         };
         g.set_initializer(p.initializer, t.cast(v.ty.dtype))?;
     }
     Ok(())
+}
+
+/// Whether input `slot` of an `Add` is the bias of a linear layer: the other operand comes from a
+/// `MatMul` with a parameter for its weight.
+fn matmul_bias(g: &Graph, add: &crate::ir::Node, slot: usize) -> bool {
+    let Some(Some(other)) = add.inputs.get(1 - slot) else { return false };
+    g.producer(*other).is_some_and(|p| {
+        p.op == OpType::MatMul
+            && p.inputs.iter().flatten().any(|&w| crate::ir::cost::weight_behind(g, w).is_some())
+    })
 }
 
 /// Scores a model: one forward + backward pass.

@@ -35,7 +35,8 @@ pub struct CheckArgs {
     /// Fail when InTrain I is below this.
     #[arg(long)]
     min_intrain: Option<f64>,
-    /// Fail when a live layer's PR/C is below this (0..1).
+    /// Fail when a live layer's PR over its bound min(C, M − 1) is below this (0..1): PR/C unless
+    /// the layer has more channels than samples M − 1 (batch x positions).
     #[arg(long)]
     min_pr_over_c: Option<f64>,
     /// Fail when more layers than this are dead.

@@ -101,6 +101,8 @@ pub fn print_report(r: &ScoreOutput) {
             "DEAD"
         } else if l.spectrum.non_finite {
             "NaN/Inf"
+        } else if l.spectrum.sample_limited {
+            "PR <= samples - 1"
         } else {
             ""
         };

@@ -73,6 +73,19 @@ pub fn initializer_behind(graph: &Graph, mut v: ValueId) -> Option<ValueId> {
     }
 }
 
+/// The initializer behind a value through `Identity` and `Transpose` nodes: the weight of a
+/// `MatMul` as the TorchScript exporter writes a linear layer, `MatMul(x, Transpose(W))`.
+pub fn weight_behind(graph: &Graph, v: ValueId) -> Option<ValueId> {
+    initializer_behind(graph, v).or_else(|| {
+        let ValueSource::Node { node, .. } = graph.value(v).source else { return None };
+        let n = graph.node(node);
+        (n.op == OpType::Transpose)
+            .then(|| n.input(0))
+            .flatten()
+            .and_then(|i| weight_behind(graph, i))
+    })
+}
+
 /// Every parameter of the graph, in order of first use.
 pub fn parameters(graph: &Graph) -> Vec<Parameter> {
     let mut out: Vec<Parameter> = Vec::new();

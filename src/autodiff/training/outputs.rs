@@ -10,7 +10,7 @@ use super::{GradOutputs, ParamGrad, StatOutputs, TrainingGraph, TrainingOptions}
 use crate::autodiff::emit::Emitter;
 use crate::autodiff::loss::LossHead;
 use crate::error::Result;
-use crate::ir::{Attr, Graph, OpType, ValueId};
+use crate::ir::{Attr, Graph, NodeAttrs, OpType, ValueId};
 
 /// Marks the loss and everything `opts` asks for as outputs of the training graph, in a fixed
 /// order (loss, parameters, activations, activation gradients, Gram matrices), and names them.
@@ -44,7 +44,7 @@ pub(super) fn expose(
     let mut activation_grams = Vec::new();
     for (&a, requested) in targets.activation_grams.iter().zip(&opts.activation_grams) {
         let v = fwd.value(a, &format!("activation '{requested}'"))?;
-        let (gram, chsum) = emit_gram(&mut e, v, requested)?;
+        let (gram, chsum) = emit_gram(&mut e, v, requested, channels_last(src, a))?;
         activation_grams.push((requested.clone(), gram, chsum));
     }
     Ok(TrainingGraph {
@@ -118,14 +118,55 @@ fn emit_stats(e: &mut Emitter, d: ValueId, name: &str) -> Result<StatOutputs> {
     Ok(StatOutputs { sum: n(s), sum_sq: n(ss), max_abs: n(m) })
 }
 
+/// Whether a rank-4 activation holds its channels on the last axis `(N, H, W, C)`, as the
+/// permuted blocks of ConvNeXt-like models do: it feeds a linear layer (`MatMul` by a 2-D
+/// initializer) or a `LayerNormalization` over its last axis.
+fn channels_last(g: &Graph, v: ValueId) -> bool {
+    if g.value(v).ty.rank() != 4 {
+        return false;
+    }
+    g.consumers()[v.0].iter().any(|&(node, slot)| {
+        let n = g.node(node);
+        match n.op {
+            OpType::MatMul => {
+                slot == 0
+                    && n.input(1)
+                        .and_then(|w| crate::ir::cost::weight_behind(g, w))
+                        .is_some_and(|w| g.value(w).ty.rank() == 2)
+            }
+            OpType::LayerNormalization => {
+                slot == 0 && matches!(n.attr_int("axis", -1), Ok(-1) | Ok(3))
+            }
+            _ => false,
+        }
+    })
+}
+
 /// Channel Gram matrix `A·Aᵀ` of an `(N, C, ...)` activation reshaped to `(C, N·positions)`, and
-/// the channel sums, as outputs.
-fn emit_gram(e: &mut Emitter, v: ValueId, name: &str) -> Result<(String, String)> {
+/// the channel sums, as outputs. Token features `(N, T, D)` and channels-last `(N, H, W, C)`
+/// activations have their channels on the last axis.
+fn emit_gram(
+    e: &mut Emitter,
+    v: ValueId,
+    name: &str,
+    channels_last: bool,
+) -> Result<(String, String)> {
     let s = e.shape(v);
-    let c = if s.len() >= 2 { s[1] } else { s[0] };
+    let last = s.len() == 3 || channels_last && s.len() > 2;
+    let c = match s.len() {
+        _ if last => s[s.len() - 1],
+        r if r >= 2 => s[1],
+        _ => s[0],
+    };
     e.push_scope(&format!("{name}_stats"));
     let mat = if s.len() == 2 {
         e.transpose("t", v, &[1, 0])?
+    } else if last {
+        // The channels are the last axis, the samples everything before it.
+        let mut perm = vec![s.len() - 1];
+        perm.extend(0..s.len() - 1);
+        let t = e.transpose("channels_first", v, &perm)?;
+        e.reshape("matrix", t, &[c, s.iter().product::<usize>() / c])?
     } else {
         let mut perm: Vec<usize> = vec![1, 0];
         perm.extend(2..s.len());
