@@ -90,7 +90,8 @@ pub struct ScoreReport {
     pub tensors: Vec<TensorReport>,
 }
 
-/// The layers that count under the default rule, in graph order.
+/// The layers that count under the default rule, in graph order; a network whose only
+/// nonlinearities are Sigmoid or HardSigmoid counts their outputs.
 pub fn default_layers(g: &Graph) -> Vec<String> {
     use OpType::*;
     let consumers = g.consumers();
@@ -151,6 +152,18 @@ pub fn default_layers(g: &Graph) -> Vec<String> {
         if counts {
             out.push(g.value(y).name.clone());
         }
+    }
+    if out.is_empty() {
+        // A network whose only nonlinearities are sigmoids (they gate elsewhere, so they count
+        // only when nothing else does).
+        out = g
+            .nodes()
+            .iter()
+            .filter(|n| matches!(n.op, Sigmoid | HardSigmoid))
+            .filter_map(|n| n.outputs.first().copied())
+            .filter(|&y| float_feature(y))
+            .map(|y| g.value(y).name.clone())
+            .collect();
     }
     out
 }
@@ -413,4 +426,32 @@ pub fn score_model(
         layers: layer_reports,
         tensors,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{GraphBuilder, Tensor, TensorType};
+
+    #[test]
+    fn a_sigmoid_only_network_has_layers_and_sigmoid_gates_do_not_count_elsewhere() {
+        let mut b = GraphBuilder::new("sigmoids");
+        let x = b.input("x", TensorType::f32([4, 3])).expect("input");
+        let w1 = b.param("fc1.weight", Tensor::f32([5, 3], vec![0.1; 15])).expect("w1");
+        let h = b.gemm("fc1", x, w1, None, true).expect("fc1");
+        let s1 = b.op(OpType::Sigmoid, "s1", &[h], vec![]).expect("s1");
+        let w2 = b.param("fc2.weight", Tensor::f32([2, 5], vec![0.1; 10])).expect("w2");
+        let y = b.gemm("fc2", s1, w2, None, true).expect("fc2");
+        b.output(y);
+        assert_eq!(default_layers(&b.finish()), vec!["s1".to_string()]);
+
+        // With a ReLU in the network, a sigmoid is a gate and does not count.
+        let mut b = GraphBuilder::new("gated");
+        let x = b.input("x", TensorType::f32([4, 3])).expect("input");
+        let r = b.relu("r", x).expect("relu");
+        let g = b.op(OpType::Sigmoid, "g", &[x], vec![]).expect("gate");
+        let y = b.op(OpType::Mul, "y", &[r, g], vec![]).expect("mul");
+        b.output(y);
+        assert_eq!(default_layers(&b.finish()), vec!["r".to_string()]);
+    }
 }
