@@ -155,3 +155,40 @@ fn argument_errors_are_one_line_with_exit_2() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("--max-flops") && err.contains("45x"), "{err}");
 }
+
+/// A two-layer MLP whose hidden biases are -10: every ReLU unit is dead as the model is shipped;
+/// a Kaiming re-initialisation (biases 0) would revive them.
+fn dead_relu_model(dir: &std::path::Path) -> std::path::PathBuf {
+    use intrain::ir::{GraphBuilder, Tensor, TensorType};
+    let mut b = GraphBuilder::new("dead_relu");
+    let x = b.input("x", TensorType::f32([8, 6])).expect("input");
+    let w1 = b.param("fc1.weight", Tensor::f32([16, 6], vec![0.1; 96])).expect("w1");
+    let b1 = b.param("fc1.bias", Tensor::f32([16], vec![-10.0; 16])).expect("b1");
+    let h = b.gemm("fc1", x, w1, Some(b1), true).expect("fc1");
+    let r = b.relu("relu", h).expect("relu");
+    let w2 = b.param("fc2.weight", Tensor::f32([4, 16], vec![0.1; 64])).expect("w2");
+    let y = b.gemm("fc2", r, w2, None, true).expect("fc2");
+    b.output(y);
+    let path = dir.join("dead_relu.onnx");
+    intrain::onnx::save(&b.finish(), &path).expect("save");
+    path
+}
+
+#[test]
+fn check_judges_the_model_as_shipped_unless_told_to_reinitialise() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = dead_relu_model(dir.path());
+    let m = model.to_str().expect("utf-8");
+    let out = intrain(&["check", m, "--batch", "8", "--threads", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FAIL  max_dead_layers    1 dead layers"), "{text}");
+    assert!(text.contains("relu"), "{text}");
+    // `score` keeps the paper's protocol (Kaiming, biases 0): the layer is alive.
+    let v = stdout_json(&intrain(&["score", m, "--batch", "8", "--threads", "1", "--json"]));
+    assert_eq!(v["protocol"]["init"], "kaiming");
+    assert_eq!(v["score"]["dead_layers"], 0, "{v}");
+    let out = intrain(&["check", m, "--batch", "8", "--threads", "1", "--init", "kaiming"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("PASS  max_dead_layers    0 dead layers"), "{text}");
+}

@@ -23,9 +23,10 @@ pub struct ProtocolArgs {
     /// when larger]. ONNX models keep their input shape (see --input-shape).
     #[arg(long)]
     pub resolution: Option<usize>,
-    /// Initialisation before scoring.
-    #[arg(long, value_enum, default_value_t = InitMode::Kaiming)]
-    init: InitMode,
+    /// Initialisation before scoring [default: kaiming (the paper's protocol); for `check`:
+    /// as-is, the model as it is shipped].
+    #[arg(long, value_enum)]
+    init: Option<InitMode>,
     /// BatchNormalization statistics.
     #[arg(long, value_enum, default_value_t = BnMode::Train)]
     bn: BnMode,
@@ -38,13 +39,19 @@ pub struct ProtocolArgs {
 }
 
 impl ProtocolArgs {
-    /// The protocol for a batch size and seed.
+    /// The protocol for a batch size and seed (Kaiming initialisation unless `--init` says
+    /// otherwise).
     pub fn protocol(&self, batch: usize, seed: u64) -> Protocol {
+        self.protocol_with(batch, seed, InitMode::Kaiming)
+    }
+
+    /// The protocol for a batch size and seed, with `init` when `--init` is not given.
+    pub fn protocol_with(&self, batch: usize, seed: u64, init: InitMode) -> Protocol {
         Protocol {
             batch,
             resolution: self.resolution,
             seed,
-            init: self.init,
+            init: self.init.unwrap_or(init),
             bn: self.bn,
             layers: self.layer_rule,
             params: self.param_rule.clone(),
@@ -102,6 +109,11 @@ impl TargetArgs {
         Ok(self.protocol.protocol(self.batch()?, self.pass.seed))
     }
 
+    /// The protocol from the flags, with `init` when `--init` is not given.
+    fn protocol_with(&self, init: InitMode) -> Result<Protocol> {
+        Ok(self.protocol.protocol_with(self.batch()?, self.pass.seed, init))
+    }
+
     /// Reads the space (errors if the target is not one).
     pub fn space(&self) -> Result<SearchSpace> {
         SearchSpace::read(&self.target)
@@ -118,20 +130,24 @@ impl TargetArgs {
 
     /// Scores the target: an ONNX model, or `--arch` of a space.
     pub fn score(&self, rt: &Runtime) -> Result<ScoreOutput> {
-        self.with_target(|target, p, overrides| score(rt, target, p, overrides))
+        self.with_target(InitMode::Kaiming, |target, p, overrides| score(rt, target, p, overrides))
     }
 
-    /// Scores the target and judges it by `policy`.
+    /// Scores the target and judges it by `policy`; without `--init`, the model as it is shipped
+    /// (its own initialisation) is judged.
     pub fn check(&self, rt: &Runtime, policy: &Policy) -> Result<Verdict> {
-        self.with_target(|target, p, overrides| check(rt, target, p, overrides, policy))
+        self.with_target(InitMode::AsIs, |target, p, overrides| {
+            check(rt, target, p, overrides, policy)
+        })
     }
 
     /// Resolves the flags into a target, a protocol and the pass overrides, and calls `f`.
     fn with_target<T>(
         &self,
+        init: InitMode,
         f: impl FnOnce(Target<'_>, &Protocol, &PassOverrides) -> Result<T>,
     ) -> Result<T> {
-        let p = self.protocol()?;
+        let p = self.protocol_with(init)?;
         let overrides = self.overrides()?;
         if is_space(&self.target) {
             let space = self.space()?;

@@ -27,7 +27,7 @@ $BIN score models/spaces/fbnet_cifar.yaml --arch 'skip|w24:ir-k5-e3,ir-k5-e3,ir-
 $BIN score models/onnx/tinyresnet_ts_unfolded.onnx --batch 8 --json $T > $OUT/score_tinyresnet.json
 $BIN score models/onnx/tinyresnet_ts_unfolded.onnx --input models/onnx/tinyresnet_input.npy \
   --layer-rule relu --json $T > $OUT/score_tinyresnet_input.json
-$BIN check models/onnx/tinyresnet_ts_unfolded.onnx --batch 8 --min-intrain 1 --format json $T \
+$BIN check models/onnx/tinyresnet_ts_unfolded.onnx --batch 8 --init kaiming --min-intrain 1 --format json $T \
   > $OUT/check_tinyresnet.json || test $? -eq 1
 $BIN score $NB --sample 3 --batch 8 --seed 1 -o $OUT/batch.jsonl --json $T > $OUT/batch_summary.json
 $BIN eval --sample 12 --batch 8 --bootstrap 50 --data $DATA --out "$WORK/eval" \
