@@ -27,26 +27,6 @@ fn tmp(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-fn value_info(name: &str, dims: &[i64]) -> pb::ValueInfoProto {
-    use pb::tensor_shape_proto::{Dimension, dimension::Value};
-    pb::ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(pb::TypeProto {
-            denotation: None,
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: Some(1),
-                shape: Some(pb::TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&d| Dimension { denotation: None, value: Some(Value::DimValue(d)) })
-                        .collect(),
-                }),
-            })),
-        }),
-        ..Default::default()
-    }
-}
-
 fn node(
     name: &str,
     op: &str,
@@ -99,7 +79,7 @@ fn write(name: &str, bytes: &[u8]) -> String {
 fn relu_model(opset: i64) -> Vec<u8> {
     model(
         opset,
-        vec![value_info("x", &[2, 3])],
+        vec![common::float_value_info("x", &[2, 3])],
         vec![node("act", "Relu", "", &["x"], "y", vec![])],
         "y",
     )
@@ -145,7 +125,7 @@ fn truncated_file() {
 fn unknown_op_names_node_and_op() {
     let bytes = model(
         17,
-        vec![value_info("x", &[2, 3])],
+        vec![common::float_value_info("x", &[2, 3])],
         vec![node("mystery", "FrobnicateV2", "", &["x"], "y", vec![])],
         "y",
     );
@@ -157,7 +137,7 @@ fn unknown_op_names_node_and_op() {
 fn foreign_domain_op_names_domain() {
     let bytes = model(
         17,
-        vec![value_info("x", &[2, 3])],
+        vec![common::float_value_info("x", &[2, 3])],
         vec![node("fused", "FusedGemm", "com.microsoft", &["x"], "y", vec![])],
         "y",
     );
@@ -175,7 +155,7 @@ fn unsupported_attribute_names_node_op_and_attribute() {
     };
     let bytes = model(
         17,
-        vec![value_info("x", &[2, 3])],
+        vec![common::float_value_info("x", &[2, 3])],
         vec![node("act", "Relu", "", &["x"], "y", vec![attr])],
         "y",
     );
@@ -199,7 +179,7 @@ fn unsupported_attribute_value_names_the_attribute() {
     };
     let bytes = model(
         17,
-        vec![value_info("x", &[1, 1, 4, 4])],
+        vec![common::float_value_info("x", &[1, 1, 4, 4])],
         vec![node("pool", "MaxPool", "", &["x"], "y", vec![attr, ks])],
         "y",
     );
@@ -232,7 +212,7 @@ fn opset_out_of_range() {
 fn shape_mismatch_names_node() {
     let bytes = model(
         17,
-        vec![value_info("a", &[2, 3]), value_info("b", &[4, 3])],
+        vec![common::float_value_info("a", &[2, 3]), common::float_value_info("b", &[4, 3])],
         vec![node("sum", "Add", "", &["a", "b"], "y", vec![])],
         "y",
     );
@@ -244,7 +224,7 @@ fn shape_mismatch_names_node() {
 fn dangling_input_names_node_and_tensor() {
     let bytes = model(
         17,
-        vec![value_info("x", &[2, 3])],
+        vec![common::float_value_info("x", &[2, 3])],
         vec![node("act", "Relu", "", &["nowhere"], "y", vec![])],
         "y",
     );

@@ -401,26 +401,6 @@ fn tmp(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-fn value_info(name: &str, dims: &[i64]) -> pb::ValueInfoProto {
-    use pb::tensor_shape_proto::{Dimension, dimension::Value};
-    pb::ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(pb::TypeProto {
-            denotation: None,
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: Some(1),
-                shape: Some(pb::TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&d| Dimension { denotation: None, value: Some(Value::DimValue(d)) })
-                        .collect(),
-                }),
-            })),
-        }),
-        ..Default::default()
-    }
-}
-
 fn ints_attr(name: &str, v: &[i64]) -> pb::AttributeProto {
     pb::AttributeProto {
         name: Some(name.into()),
@@ -453,8 +433,8 @@ fn suite_like_maxpool(opset: i64) -> Vec<u8> {
                 ],
                 ..Default::default()
             }],
-            input: vec![value_info("x", &[1, 1, 4, 4, 4])],
-            output: vec![value_info("y", &[1, 1, 2, 2, 2])],
+            input: vec![common::float_value_info("x", &[1, 1, 4, 4, 4])],
+            output: vec![common::float_value_info("y", &[1, 1, 2, 2, 2])],
             ..Default::default()
         }),
         ..Default::default()

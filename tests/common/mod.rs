@@ -125,3 +125,26 @@ pub fn check_generated<P: AsRef<str>, C: AsRef<str>>(var: &str, test: &str, file
          diff and commit it"
     );
 }
+
+/// A float32 graph input or output of a static shape, as an ONNX `ValueInfoProto` (for models
+/// written field by field).
+pub fn float_value_info(name: &str, dims: &[i64]) -> intrain::onnx::pb::ValueInfoProto {
+    use intrain::onnx::pb;
+    use pb::tensor_shape_proto::{Dimension, dimension::Value};
+    pb::ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(pb::TypeProto {
+            denotation: None,
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: Some(1),
+                shape: Some(pb::TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension { denotation: None, value: Some(Value::DimValue(d)) })
+                        .collect(),
+                }),
+            })),
+        }),
+        ..Default::default()
+    }
+}

@@ -208,23 +208,7 @@ mod tests {
 
     #[test]
     fn additive_variant_is_gamma_over_log_layers_plus_o() {
-        let r = ScoreRecord {
-            key: "k".into(),
-            arch: "a".into(),
-            intrain: 0.0,
-            gamma: 1.5,
-            o: 2.25,
-            layers: 18,
-            tensors: 40,
-            dead_layers: 0,
-            non_finite: 0,
-            loss: 2.3,
-            params: 1000,
-            flops: 2000,
-            macs: 900,
-            seconds: 0.5,
-            pass_seconds: 0.25,
-        };
+        let r = ScoreRecord { gamma: 1.5, o: 2.25, layers: 18, params: 1000, ..Default::default() };
         let additive = Proxy::named("additive").expect("registered");
         assert!((additive.value(&r) - (1.5 / 19f64.ln() + 2.25)).abs() < 1e-12);
         assert_eq!(Proxy::named("params").map(|p| p.value(&r)), Some(1000.0));
