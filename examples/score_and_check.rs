@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release --example score_and_check [ARCH]`
 
-use intrain::analysis::policy::{Policy, evaluate};
+use intrain::analysis::policy::{Policy, default_policy, evaluate};
 use intrain::runtime::{Runtime, RuntimeOptions};
 use intrain::scoring::{PassOverrides, Protocol, Target, score};
 use intrain::space::{Arch, SearchSpace};
@@ -38,8 +38,9 @@ fn main() -> anyhow::Result<()> {
             if l.spectrum.dead { "  DEAD" } else { "" }
         );
     }
+    // The calibrated default policy, plus an absolute InTrain floor for this family of models.
     let policy =
-        Policy { min_pr_over_c: Some(0.05), max_dead_layers: Some(0), ..Default::default() };
+        default_policy().overridden_by(&Policy { min_intrain: Some(1.0), ..Default::default() });
     for c in evaluate(&policy, &scored.report) {
         println!("{} {}", if c.passed { "PASS" } else { "FAIL" }, c.message);
     }

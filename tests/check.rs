@@ -36,10 +36,21 @@ fn check_fails_with_exit_1_naming_the_dead_layers_and_writes_junit() {
     let out = intrain(&args);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("FAIL  max_dead_layers    17 dead layers"), "{text}");
+    assert!(text.contains("FAIL  max_dead_layers       17 dead layers"), "{text}");
     assert!(text.contains("stage1/cell0/node3_zero"), "{text}");
+    // No signal reaches the head, so no gradient comes back either.
+    assert!(
+        text.contains("FAIL  min_health            smallest gradient health h 0.0000"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "FAIL  min_gradient_ratio    the first weight 'stem/conv.weight' gets no gradient"
+        ),
+        "{text}"
+    );
     let xml = std::fs::read_to_string(&junit).expect("junit written");
-    assert!(xml.contains("failures=\"1\"") && xml.contains("<failure message=\"17 dead layers"));
+    assert!(xml.contains("failures=\"3\"") && xml.contains("<failure message=\"17 dead layers"));
 
     let mut args =
         vec!["check", NB201, "--arch", DENSE, "--min-intrain", "1", "--format", "github"];
@@ -90,6 +101,8 @@ fn check_policy_errors_exit_2_with_the_file_and_key() {
 fn check_passes_a_healthy_model_against_a_policy_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let policy = dir.path().join("policy.yaml");
+    // A policy file replaces the default policy: its three checks and the NaN/Inf check, always
+    // made unless allowed.
     std::fs::write(&policy, "min_intrain: 5\nmin_pr_over_c: 0.05\nmin_health: 0.01\n")
         .expect("write");
     let out = intrain(&[
@@ -104,7 +117,13 @@ fn check_passes_a_healthy_model_against_a_policy_file() {
     ]);
     let v = stdout_json(&out);
     assert_eq!(v["passed"], true);
-    assert_eq!(v["checks"].as_array().expect("checks").len(), 5);
+    let names: Vec<&str> = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| c["check"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["min_intrain", "min_pr_over_c", "min_health", "allow_non_finite"]);
 }
 
 #[test]
@@ -182,7 +201,7 @@ fn check_judges_the_model_as_shipped_unless_told_to_reinitialise() {
     let out = intrain(&["check", m, "--batch", "8", "--threads", "1"]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("FAIL  max_dead_layers    1 dead layers"), "{text}");
+    assert!(text.contains("FAIL  max_dead_layers       1 dead layers"), "{text}");
     assert!(text.contains("relu"), "{text}");
     // `score` keeps the paper's protocol (Kaiming, biases 0): the layer is alive.
     let v = stdout_json(&intrain(&["score", m, "--batch", "8", "--threads", "1", "--json"]));
@@ -190,5 +209,65 @@ fn check_judges_the_model_as_shipped_unless_told_to_reinitialise() {
     assert_eq!(v["score"]["dead_layers"], 0, "{v}");
     let out = intrain(&["check", m, "--batch", "8", "--threads", "1", "--init", "kaiming"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("PASS  max_dead_layers    0 dead layers"), "{text}");
+    assert!(text.contains("PASS  max_dead_layers       0 dead layers"), "{text}");
+}
+
+/// An MLP of `depth` hidden layers of width 32 with `activation` after each, weights
+/// N(0, `gain`² / fan_in), biases 0, and a 10-way head.
+fn mlp_model(
+    dir: &std::path::Path,
+    name: &str,
+    depth: usize,
+    activation: &str,
+    gain: f64,
+) -> String {
+    use intrain::ir::{GraphBuilder, OpType, TensorType};
+    let mut init = intrain::init::Init::new(3);
+    let mut b = GraphBuilder::new(name);
+    let mut h = b.input("x", TensorType::f32([64, 32])).expect("input");
+    for i in 0..=depth {
+        let out = if i == depth { 10 } else { 32 };
+        let w = init.normal_tensor(&[out, 32], gain / 32f64.sqrt());
+        let w = b.param(&format!("fc{i}.weight"), w).expect("weight");
+        h = b.gemm(&format!("fc{i}"), h, w, None, true).expect("gemm");
+        if i < depth {
+            h = match activation {
+                "relu" => b.relu(&format!("act{i}"), h),
+                _ => b.op(OpType::Sigmoid, &format!("act{i}"), &[h], vec![]),
+            }
+            .expect("activation");
+        }
+    }
+    b.output(h);
+    let path = dir.join(format!("{name}.onnx"));
+    intrain::onnx::save(&b.finish(), &path).expect("save");
+    path.to_str().expect("utf-8").to_string()
+}
+
+#[test]
+fn the_default_policy_passes_a_healthy_mlp_and_names_vanishing_and_exploding_signals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let healthy = mlp_model(dir.path(), "healthy", 3, "relu", 2f64.sqrt());
+    let out = intrain(&["check", &healthy, "--threads", "1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+
+    // Twelve sigmoids at PyTorch's default scale: each passes back under a seventh of the
+    // gradient it receives.
+    let sigmoids = mlp_model(dir.path(), "sigmoids", 12, "sigmoid", (1.0f64 / 3.0).sqrt());
+    let out = intrain(&["check", &sigmoids, "--threads", "1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAIL  min_gradient_ratio    the first weight 'fc0.weight'"), "{text}");
+    // Deep enough, the sigmoids' outputs are the same for every sample in f32.
+    assert!(text.contains("the same for every sample (no signal reaches it)"), "{text}");
+
+    // Kaiming weights times ten: the scale grows tenfold per layer.
+    let exploding = mlp_model(dir.path(), "exploding", 6, "relu", 10.0 * 2f64.sqrt());
+    let out = intrain(&["check", &exploding, "--threads", "1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let failing: Vec<&str> = text.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(failing[0].contains("max_activation_growth layer 'act"), "{text}");
+    assert!(failing[0].contains("the first over 100; the largest is"), "{text}");
 }

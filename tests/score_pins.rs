@@ -19,10 +19,26 @@ const TIMINGS: [&str; 5] =
 /// Fields that name where the run wrote its files (the pins were made in another folder).
 const LOCATIONS: [&str; 1] = ["out"];
 
-/// Fields added since the pins were made (the map of proxy values of a score report, and each
-/// layer's sample count and participation-ratio bound); every pinned field must still be there
-/// with the same value.
-const ADDED: [&str; 5] = ["proxies", "samples", "pr_max", "pr_over_max", "sample_limited"];
+/// Fields added since the pins were made (the map of proxy values of a score report; each
+/// layer's sample count, participation-ratio bound, scale and gate flag; each tensor's value RMS
+/// and relative gradient; the input's RMS; the policy keys of the scale and gradient checks);
+/// every pinned field must still be there with the same value.
+const ADDED: [&str; 14] = [
+    "proxies",
+    "samples",
+    "pr_max",
+    "pr_over_max",
+    "sample_limited",
+    "mean_square",
+    "variance",
+    "gate",
+    "input_rms",
+    "value_rms",
+    "relative_grad",
+    "min_pr",
+    "max_activation_growth",
+    "min_gradient_ratio",
+];
 
 /// Compares two JSON values; numbers by their exact decimal text (serde_json prints the
 /// shortest representation that round-trips, so equal text is equal bits).

@@ -72,6 +72,8 @@ mod tests {
             pr_max: 8.0,
             pr_over_max: pr / 8.0,
             sample_limited: false,
+            mean_square: 1.0,
+            variance: 1.0,
             dead,
             non_finite: false,
         }

@@ -32,6 +32,13 @@ pub struct LayerSpectrum {
     pub pr_over_max: f64,
     /// `M − 1 < C`: the batch, not the channels, bounds the PR.
     pub sample_limited: bool,
+    /// Mean over channels of the second moment E[a²] (0 when non-finite): the layer's scale,
+    /// `√mean_square` its RMS.
+    pub mean_square: f64,
+    /// Mean over channels of the variance across samples, `tr Cov / C` (0 when non-finite): the
+    /// part of the scale that depends on the sample; `variance / mean_square` in [0, 1] is the
+    /// layer's signal fraction.
+    pub variance: f64,
     /// All features are identically zero (NAS-Bench-201 has such cells): log PR counts as 0.
     pub dead: bool,
     /// The Gram matrix or sums contain NaN or infinity.
@@ -79,6 +86,14 @@ pub fn layer(gram: &[f64], sums: &[f64], m: usize) -> LayerSpectrum {
     };
     let rank_bound = m.saturating_sub(1);
     let pr_max = c.min(rank_bound) as f64;
+    let (mean_square, variance) = if non_finite || c == 0 {
+        (0.0, 0.0)
+    } else {
+        let samples = m.max(1) as f64;
+        let second: f64 = (0..c).map(|i| gram[i * c + i]).sum::<f64>() / samples;
+        let mean_sq: f64 = sums.iter().map(|s| (s / samples).powi(2)).sum();
+        (second / c as f64, ((second - mean_sq) / c as f64).max(0.0))
+    };
     LayerSpectrum {
         channels: c,
         pr,
@@ -87,6 +102,8 @@ pub fn layer(gram: &[f64], sums: &[f64], m: usize) -> LayerSpectrum {
         pr_max,
         pr_over_max: if pr_max > 0.0 { pr / pr_max } else { 0.0 },
         sample_limited: rank_bound < c,
+        mean_square,
+        variance,
         dead,
         non_finite,
     }

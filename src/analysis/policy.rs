@@ -4,46 +4,73 @@
 //! A policy file is YAML, every key optional:
 //!
 //! ```yaml
-//! min_intrain: 500          # InTrain I
-//! min_pr_over_c: 0.05       # smallest per-layer PR/min(C, M−1) (dead layers excluded; they have their own check)
-//! max_dead_layers: 0        # layers whose features are identically zero
-//! min_health: 0.01          # smallest per-tensor gradient health h
-//! allow_non_finite: false   # NaN/Inf in any layer or gradient fails unless true
+//! max_dead_layers: 0          # layers whose features are identically zero
+//! min_pr: 1.5                 # smallest participation ratio of a main-path layer (a bottleneck)
+//! min_health: 0.01            # smallest per-tensor gradient health h
+//! max_activation_growth: 100  # largest layer RMS over the input's RMS (exploding scale)
+//! min_gradient_ratio: 1e-5    # first weight's relative gradient over the last's (vanishing)
+//! allow_non_finite: false     # NaN/Inf in any layer or gradient fails unless true
+//! min_pr_over_c: 0.005        # smallest PR / min(C, M−1) of a main-path layer (a collapse)
+//! min_intrain: 500            # InTrain I (absolute: it grows with the number of layers)
 //! ```
 //!
-//! `min_pr_over_c` compares each layer's PR with the largest PR its covariance can have,
-//! `min(C, M − 1)` for M samples (batch x positions): PR/C when the batch shows more samples than
-//! the layer has channels, and PR/(M − 1) when it does not (a wide classifier layer on a small
-//! batch), so that a layer is not failed for what the batch cannot show.
+//! Every check but `min_intrain` is a ratio or a count that means the same for a three-layer MLP
+//! and a ResNet-50. `min_pr_over_c` compares each layer's PR with the largest PR its covariance can
+//! have, `min(C, M − 1)` for M samples (batch x positions): PR/C when the batch shows more samples
+//! than the layer has channels, and PR/(M − 1) when it does not (a wide classifier layer on a
+//! small batch), so that a layer is not failed for what the batch cannot show. The PR checks skip
+//! layers that only feed a gate (a squeeze-and-excitation hidden layer).
 
 use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::score::ScoreReport;
+use super::score::{LayerReport, ScoreReport, TensorReport};
 use crate::error::{Error, Result};
 
 /// Thresholds; `None` means the check is not made.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
-    /// Minimum InTrain score I.
+    /// Minimum InTrain score I (absolute: it grows with the number of layers and tensors, so a
+    /// threshold fits one family of models, not all).
     pub min_intrain: Option<f64>,
     /// Minimum per-layer PR over its bound `min(C, M − 1)` (PR/C unless the batch has fewer
-    /// samples than channels), over the live layers.
+    /// samples than channels), over the live main-path layers.
     pub min_pr_over_c: Option<f64>,
+    /// Minimum participation ratio of a live main-path layer: under 2, its features span about
+    /// one direction (a width-1 bottleneck, a rank-1 collapse).
+    pub min_pr: Option<f64>,
     /// Maximum number of dead layers.
     pub max_dead_layers: Option<usize>,
     /// Minimum per-tensor gradient health h.
     pub min_health: Option<f64>,
+    /// Maximum RMS of a layer over the RMS of the input: an activation scale that explodes with
+    /// depth.
+    pub max_activation_growth: Option<f64>,
+    /// Minimum relative gradient RMS(∂L/∂W)/RMS(W) of the first weight tensor over that of the
+    /// last: a gradient that vanishes on its way back to the input.
+    pub min_gradient_ratio: Option<f64>,
     /// Whether NaN/Inf in layers or gradients is tolerated (default: not).
     pub allow_non_finite: Option<bool>,
 }
 
-/// The default policy: no dead layer, no NaN/Inf.
+/// The default policy, calibrated on healthy exported models and a corpus of networks that fail
+/// to train (the README's CI section gives the margins): no dead layer, no NaN/Inf, no
+/// one-direction layer (PR under 1.5), gradient health at least 0.01, no layer over 100 times
+/// the input's scale, and a first layer that learns at least 1e-5 as fast as the last.
 pub fn default_policy() -> Policy {
-    Policy { max_dead_layers: Some(0), allow_non_finite: Some(false), ..Default::default() }
+    Policy {
+        min_intrain: None,
+        min_pr_over_c: None,
+        min_pr: Some(1.5),
+        max_dead_layers: Some(0),
+        min_health: Some(0.01),
+        max_activation_growth: Some(100.0),
+        min_gradient_ratio: Some(1e-5),
+        allow_non_finite: Some(false),
+    }
 }
 
 impl Policy {
@@ -70,6 +97,15 @@ impl Policy {
         if let Some(v) = self.min_intrain.filter(|v| !v.is_finite()) {
             return bad("min_intrain", v, "the finite numbers");
         }
+        if let Some(v) = self.min_pr.filter(|v| !(*v >= 0.0 && v.is_finite())) {
+            return bad("min_pr", v, "the finite numbers >= 0");
+        }
+        if let Some(v) = self.max_activation_growth.filter(|v| v.is_nan() || *v <= 0.0) {
+            return bad("max_activation_growth", v, "the numbers > 0");
+        }
+        if let Some(v) = self.min_gradient_ratio.filter(|v| !(*v >= 0.0 && v.is_finite())) {
+            return bad("min_gradient_ratio", v, "the finite numbers >= 0");
+        }
         Ok(())
     }
 
@@ -78,8 +114,11 @@ impl Policy {
         Policy {
             min_intrain: over.min_intrain.or(self.min_intrain),
             min_pr_over_c: over.min_pr_over_c.or(self.min_pr_over_c),
+            min_pr: over.min_pr.or(self.min_pr),
             max_dead_layers: over.max_dead_layers.or(self.max_dead_layers),
             min_health: over.min_health.or(self.min_health),
+            max_activation_growth: over.max_activation_growth.or(self.max_activation_growth),
+            min_gradient_ratio: over.min_gradient_ratio.or(self.min_gradient_ratio),
             allow_non_finite: over.allow_non_finite.or(self.allow_non_finite),
         }
     }
@@ -100,6 +139,19 @@ pub struct CheckResult {
     pub message: String,
 }
 
+/// A number for a message: four significant digits, in exponent form when very large or small.
+fn num(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let magnitude = v.abs().log10().floor();
+    if (-3.0..4.0).contains(&magnitude) {
+        format!("{v:.*}", (3.0 - magnitude) as usize)
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
 fn result(check: &str, passed: bool, value: f64, threshold: f64, message: String) -> CheckResult {
     CheckResult { check: check.into(), passed, value, threshold, message }
 }
@@ -117,12 +169,12 @@ pub fn evaluate(policy: &Policy, r: &ScoreReport) -> Vec<CheckResult> {
             format!("InTrain {:.4} (threshold {t})", s.intrain),
         ));
     }
+    // The layers whose spectrum is judged: live, finite, on the main path.
+    let judged =
+        || r.layers.iter().filter(|l| !l.spectrum.dead && !l.spectrum.non_finite && !l.gate);
     if let Some(t) = policy.min_pr_over_c {
-        let worst = r
-            .layers
-            .iter()
-            .filter(|l| !l.spectrum.dead && !l.spectrum.non_finite)
-            .min_by(|a, b| a.spectrum.pr_over_max.total_cmp(&b.spectrum.pr_over_max));
+        let worst =
+            judged().min_by(|a, b| a.spectrum.pr_over_max.total_cmp(&b.spectrum.pr_over_max));
         if let Some(l) = worst {
             let sp = &l.spectrum;
             let v = sp.pr_over_max;
@@ -137,6 +189,22 @@ pub fn evaluate(policy: &Policy, r: &ScoreReport) -> Vec<CheckResult> {
             };
             out.push(result("min_pr_over_c", v >= t, v, t, message));
         }
+    }
+    let narrowest = judged().min_by(|a, b| a.spectrum.pr.total_cmp(&b.spectrum.pr));
+    if let (Some(t), Some(l)) = (policy.min_pr, narrowest) {
+        let v = l.spectrum.pr;
+        let span = if v == 0.0 {
+            ": its features are the same for every sample (no signal reaches it)"
+        } else if v < 2.0 {
+            ": its features span about one direction"
+        } else {
+            ""
+        };
+        let message = format!(
+            "smallest PR {v:.2} at layer '{}' {:?} ({} channels){span} (threshold {t})",
+            l.name, l.shape, l.spectrum.channels
+        );
+        out.push(result("min_pr", v >= t, v, t, message));
     }
     if let Some(t) = policy.max_dead_layers {
         let dead: Vec<&str> =
@@ -166,6 +234,8 @@ pub fn evaluate(policy: &Policy, r: &ScoreReport) -> Vec<CheckResult> {
             ));
         }
     }
+    out.extend(policy.max_activation_growth.and_then(|t| activation_growth(r, t)));
+    out.extend(policy.min_gradient_ratio.and_then(|t| gradient_ratio(r, t)));
     if !policy.allow_non_finite.unwrap_or(false) {
         let mut bad: Vec<String> =
             if r.loss.is_finite() { Vec::new() } else { vec![format!("the loss ({})", r.loss)] };
@@ -193,12 +263,85 @@ pub fn evaluate(policy: &Policy, r: &ScoreReport) -> Vec<CheckResult> {
     out
 }
 
+/// `max_activation_growth`: the largest layer RMS over the input RMS, located at the first layer
+/// over the threshold (where the explosion starts) when one is. Not made without an input scale.
+fn activation_growth(r: &ScoreReport, t: f64) -> Option<CheckResult> {
+    if r.input_rms.is_nan() || r.input_rms <= 0.0 {
+        return None;
+    }
+    let growth: Vec<(f64, &LayerReport)> = r
+        .layers
+        .iter()
+        .filter(|l| !l.spectrum.non_finite)
+        .map(|l| (l.spectrum.mean_square.sqrt() / r.input_rms, l))
+        .collect();
+    let &(largest, at) = growth.iter().max_by(|a, b| a.0.total_cmp(&b.0))?;
+    let message = match growth.iter().find(|(g, _)| *g > t) {
+        Some((g, first)) if first.name != at.name => format!(
+            "layer '{}' {:?} is {} times the input's RMS, the first over {t}; the largest is {} \
+             at '{}'",
+            first.name,
+            first.shape,
+            num(*g),
+            num(largest),
+            at.name
+        ),
+        _ => format!(
+            "largest layer RMS {} times the input's ({}) at '{}' {:?} (threshold {t})",
+            num(largest),
+            num(r.input_rms),
+            at.name,
+            at.shape
+        ),
+    };
+    Some(result("max_activation_growth", largest <= t, largest, t, message))
+}
+
+/// `min_gradient_ratio`: the relative gradient of the first weight tensor (rank 2 or more, in
+/// order of use) over the last one's. Not made with fewer than two weight tensors.
+fn gradient_ratio(r: &ScoreReport, t: f64) -> Option<CheckResult> {
+    let weights: Vec<(&TensorReport, f64)> = r
+        .tensors
+        .iter()
+        .filter(|x| x.shape.len() >= 2)
+        .filter_map(|x| x.relative_grad.map(|g| (x, g)))
+        .collect();
+    let (&(first, a), &(last, b)) = (weights.first()?, weights.last()?);
+    if weights.len() < 2 {
+        return None;
+    }
+    let ratio = if a == 0.0 { 0.0 } else { a / b };
+    let message = if a == 0.0 {
+        format!(
+            "the first weight '{}' gets no gradient (the last, '{}', has a relative gradient \
+             RMS(g)/RMS(W) of {}) (threshold {})",
+            first.name,
+            last.name,
+            num(b),
+            num(t)
+        )
+    } else {
+        format!(
+            "the first weight '{}' learns {} times as fast as the last '{}' (relative gradients \
+             RMS(g)/RMS(W) {} and {}) (threshold {})",
+            first.name,
+            num(ratio),
+            last.name,
+            num(a),
+            num(b),
+            num(t)
+        )
+    };
+    Some(result("min_gradient_ratio", ratio >= t, ratio, t, message))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::gradients::TensorStats;
     use crate::analysis::intrain::Score;
     use crate::analysis::participation::layer;
-    use crate::analysis::score::{InitMode, LayerReport};
+    use crate::analysis::score::InitMode;
 
     fn report(layers: Vec<LayerReport>) -> ScoreReport {
         let score = Score {
@@ -215,6 +358,7 @@ mod tests {
             seed: 0,
             init: InitMode::Kaiming,
             loss: 1.0,
+            input_rms: 1.0,
             pass_seconds: 0.0,
             layers,
             tensors: Vec::new(),
@@ -235,7 +379,12 @@ mod tests {
         let spectrum = layer(&gram, &sums, m);
         assert!(spectrum.sample_limited && spectrum.pr_over_c < 0.062);
         assert!((spectrum.pr_over_max - 1.0).abs() < 1e-9);
-        let r = report(vec![LayerReport { name: "fc".into(), shape: vec![m, c], spectrum }]);
+        let r = report(vec![LayerReport {
+            name: "fc".into(),
+            shape: vec![m, c],
+            spectrum,
+            gate: false,
+        }]);
         let policy = Policy { min_pr_over_c: Some(0.05), ..Default::default() };
         let checks = evaluate(&policy, &r);
         let check = checks.iter().find(|c| c.check == "min_pr_over_c").expect("made");
@@ -254,8 +403,114 @@ mod tests {
             sums[0] += x;
         }
         let spectrum = layer(&gram, &sums, m);
-        let r = report(vec![LayerReport { name: "fc".into(), shape: vec![m, c], spectrum }]);
+        let r = report(vec![LayerReport {
+            name: "fc".into(),
+            shape: vec![m, c],
+            spectrum,
+            gate: false,
+        }]);
         let check = evaluate(&policy, &r).into_iter().find(|c| c.check == "min_pr_over_c");
         assert!(!check.expect("made").passed);
+    }
+
+    /// A layer of `c` channels over `m` samples whose features are `m` draws of `signal`
+    /// scaled per sample, plus a constant `offset` per channel.
+    fn layer_of(name: &str, c: usize, rank: usize, scale: f64, gate: bool) -> LayerReport {
+        let m = 256;
+        let mut gram = vec![0.0; c * c];
+        let mut sums = vec![0.0; c];
+        let mut init = crate::init::Init::new(7);
+        for _ in 0..m {
+            let z: Vec<f64> = (0..rank).map(|_| init.normal()).collect();
+            let row: Vec<f64> = (0..c).map(|i| scale * z[i % rank]).collect();
+            for i in 0..c {
+                sums[i] += row[i];
+                for j in 0..c {
+                    gram[i * c + j] += row[i] * row[j];
+                }
+            }
+        }
+        LayerReport { name: name.into(), shape: vec![m, c], spectrum: layer(&gram, &sums, m), gate }
+    }
+
+    fn weight(name: &str, relative_grad: f64) -> TensorReport {
+        let grad =
+            TensorStats { numel: 4, norm: 1.0, mean: 0.0, std: 0.5, max_abs: 1.0, non_finite: 0 };
+        TensorReport {
+            name: name.into(),
+            shape: vec![2, 2],
+            h: Some(0.5),
+            value_rms: Some(1.0),
+            relative_grad: Some(relative_grad),
+            grad: Some(grad),
+        }
+    }
+
+    fn check(policy: &Policy, r: &ScoreReport, name: &str) -> CheckResult {
+        evaluate(policy, r).into_iter().find(|c| c.check == name).expect("the check is made")
+    }
+
+    #[test]
+    fn a_one_direction_layer_fails_min_pr_unless_it_only_feeds_a_gate() {
+        let policy = Policy { min_pr: Some(1.5), ..Default::default() };
+        let healthy = report(vec![layer_of("wide", 16, 16, 1.0, false)]);
+        assert!(check(&policy, &healthy, "min_pr").passed);
+        // Eight channels that all carry the same feature: PR 1.
+        let collapsed = report(vec![
+            layer_of("wide", 16, 16, 1.0, false),
+            layer_of("bottleneck", 8, 1, 1.0, false),
+        ]);
+        let c = check(&policy, &collapsed, "min_pr");
+        assert!(!c.passed && c.message.contains("'bottleneck'"), "{}", c.message);
+        assert!(c.message.contains("about one direction"), "{}", c.message);
+        // The same layer inside a squeeze-and-excitation gate is not the network's width.
+        let gated = report(vec![
+            layer_of("wide", 16, 16, 1.0, false),
+            layer_of("se_hidden", 8, 1, 1.0, true),
+        ]);
+        assert!(check(&policy, &gated, "min_pr").passed);
+    }
+
+    #[test]
+    fn an_exploding_scale_is_located_where_it_first_crosses_the_threshold() {
+        let policy = Policy { max_activation_growth: Some(100.0), ..Default::default() };
+        let layers: Vec<LayerReport> = [1.0, 30.0, 900.0, 27_000.0]
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| layer_of(&format!("conv{i}"), 4, 4, s, false))
+            .collect();
+        let c = check(&policy, &report(layers), "max_activation_growth");
+        assert!(!c.passed && c.value > 1e4, "{}", c.message);
+        assert!(c.message.starts_with("layer 'conv2'"), "{}", c.message);
+        assert!(c.message.contains("largest is") && c.message.contains("'conv3'"), "{}", c.message);
+        let calm = report(vec![layer_of("conv0", 4, 4, 1.0, false)]);
+        assert!(check(&policy, &calm, "max_activation_growth").passed);
+    }
+
+    #[test]
+    fn a_gradient_that_vanishes_before_the_first_layer_fails_the_ratio() {
+        let policy = Policy { min_gradient_ratio: Some(1e-5), ..Default::default() };
+        let mut r = report(Vec::new());
+        r.tensors = vec![
+            weight("body.0.weight", 1e-11),
+            weight("body.2.weight", 1e-6),
+            weight("head.weight", 1e-2),
+        ];
+        let c = check(&policy, &r, "min_gradient_ratio");
+        assert!(!c.passed && (c.value - 1e-9).abs() < 1e-15, "{}", c.message);
+        assert!(c.message.contains("'body.0.weight'") && c.message.contains("'head.weight'"));
+        r.tensors[0] = weight("body.0.weight", 1e-3);
+        assert!(check(&policy, &r, "min_gradient_ratio").passed);
+        // One weight tensor: nothing to compare.
+        r.tensors.truncate(1);
+        assert!(evaluate(&policy, &r).iter().all(|c| c.check != "min_gradient_ratio"));
+    }
+
+    #[test]
+    fn the_shipped_example_policy_is_the_default_policy() {
+        let text = include_str!("../../examples/trainability.yaml");
+        let shipped: Policy =
+            crate::yaml::parse(text, "examples/trainability.yaml").expect("parses");
+        assert_eq!(shipped, default_policy());
     }
 }

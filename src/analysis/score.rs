@@ -12,6 +12,7 @@
 
 use serde::Serialize;
 
+use super::gates::feeds_only_gates;
 use super::gradients::{PassInputs, TensorStats, prepare};
 use super::intrain::{Score, health, score};
 use super::participation::{LayerSpectrum, layer};
@@ -56,6 +57,9 @@ pub struct LayerReport {
     /// Participation-ratio diagnosis.
     #[serde(flatten)]
     pub spectrum: LayerSpectrum,
+    /// The layer only feeds a multiplicative gate (a squeeze-and-excitation hidden layer): it
+    /// rescales the main path's channels without carrying its signal.
+    pub gate: bool,
 }
 
 /// One parameter tensor of the report.
@@ -67,6 +71,11 @@ pub struct TensorReport {
     pub shape: Vec<usize>,
     /// Gradient health h (None when it does not count).
     pub h: Option<f64>,
+    /// RMS of the parameter's values in the pass (None when the model does not store them).
+    pub value_rms: Option<f64>,
+    /// Relative gradient RMS(∂L/∂θ) / RMS(θ): how fast one SGD step moves the tensor for its
+    /// size (None without a gradient or with all-zero values).
+    pub relative_grad: Option<f64>,
     /// Gradient statistics (None when the parameter does not influence the loss).
     pub grad: Option<TensorStats>,
 }
@@ -82,6 +91,9 @@ pub struct ScoreReport {
     pub init: InitMode,
     /// Loss value of the pass.
     pub loss: f64,
+    /// RMS of the floating-point inputs fed to the model: the scale the layers' scales compare
+    /// with.
+    pub input_rms: f64,
     /// Seconds of the forward + backward pass alone (ONNX Runtime `run`, first call).
     pub pass_seconds: f64,
     /// Per layer.
@@ -109,9 +121,22 @@ pub fn default_layers(g: &Graph) -> Vec<String> {
             member[i] = Some(i);
         }
     }
+    // A feature depends on the model's input; a tensor computed from parameters alone (a Swin V2
+    // logit scale clipped and exponentiated) is not one.
+    let mut from_input = vec![false; g.values().len()];
+    for &i in g.inputs() {
+        from_input[i.0] = true;
+    }
+    for n in g.nodes() {
+        if n.inputs.iter().flatten().any(|v| from_input[v.0]) {
+            for &y in &n.outputs {
+                from_input[y.0] = true;
+            }
+        }
+    }
     let float_feature = |y: ValueId| {
         let ty = &g.value(y).ty;
-        matches!(ty.rank(), 2..=4) && ty.dtype.is_float()
+        matches!(ty.rank(), 2..=4) && ty.dtype.is_float() && from_input[y.0]
     };
     // The activation a node belongs to, as a node index: itself for a plain activation.
     let activation_of = |i: usize| match member[i] {
@@ -145,7 +170,7 @@ pub fn default_layers(g: &Graph) -> Vec<String> {
                 consumers[y.0].iter().map(|(c, _)| activation_of(c.0)).collect();
             let only_into_activation =
                 !users.is_empty() && users[0].is_some() && users.iter().all(|u| *u == users[0]);
-            between_activations && !only_into_activation
+            between_activations && !only_into_activation && !attention_logits(g, &consumers, y)
         } else {
             false
         };
@@ -166,6 +191,27 @@ pub fn default_layers(g: &Graph) -> Vec<String> {
             .collect();
     }
     out
+}
+
+/// Attention scores, not features: a tensor that reaches a `Softmax` through reshapes and
+/// element-wise arithmetic (the relative position bias and masks of windowed attention are added
+/// to the scores before their softmax).
+fn attention_logits(g: &Graph, consumers: &[Vec<(crate::ir::NodeId, usize)>], y: ValueId) -> bool {
+    use OpType::*;
+    let mut frontier = vec![(y, 0)];
+    while let Some((v, depth)) = frontier.pop() {
+        for &(c, _) in &consumers[v.0] {
+            let n = g.node(c);
+            match n.op {
+                Softmax => return true,
+                Reshape | Transpose | Add | Sub | Mul | Div | Where if depth < 4 => {
+                    frontier.extend(n.outputs.iter().map(|&o| (o, depth + 1)));
+                }
+                _ => {}
+            }
+        }
+    }
+    false
 }
 
 /// A constant: an initializer or a `Constant` node's output (through `Identity`s).
@@ -378,14 +424,20 @@ pub fn score_model(
     }
     let opts = TrainingOptions { activation_grams: unique, ..training.clone() };
     let (tg, feeds) = prepare(&g, &opts, inputs)?;
+    let input_values: Vec<f64> = feeds[..g.inputs().len()]
+        .iter()
+        .filter(|(_, t)| t.dtype().is_float())
+        .flat_map(|(_, t)| t.to_f64())
+        .collect();
     let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let pass_start = std::time::Instant::now();
     let out = session.run(&refs)?;
     let pass_seconds = pass_start.elapsed().as_secs_f64();
     let get = |n: &str| out.get(n).ok_or_else(|| Error::Runtime(format!("output '{n}' missing")));
+    let gates = feeds_only_gates(&g, &names);
     let mut layer_reports = Vec::new();
-    for name in &names {
+    for (name, gate) in names.iter().zip(gates) {
         let (_, gram, sums) = tg
             .activation_grams
             .iter()
@@ -399,6 +451,7 @@ pub fn score_model(
             name: name.clone(),
             shape,
             spectrum: layer(&get(gram)?.to_f64(), &sums, m),
+            gate,
         });
     }
     let mut tensors = Vec::new();
@@ -407,10 +460,20 @@ pub fn score_model(
             Some(n) => Some(TensorStats::of(&get(n)?.to_f32())),
             None => None,
         };
+        let value_rms =
+            g.find(&p.name).and_then(|id| g.value(id).data.as_ref()).map(|t| rms(&t.to_f64()));
+        let relative_grad = match (grad, value_rms) {
+            (Some(s), Some(v)) if v > 0.0 && s.numel > 0 => {
+                Some(s.norm / (s.numel as f64).sqrt() / v)
+            }
+            _ => None,
+        };
         tensors.push(TensorReport {
             name: p.name.clone(),
             shape: p.shape.clone(),
             h: grad.as_ref().and_then(health),
+            value_rms,
+            relative_grad,
             grad,
         });
     }
@@ -422,10 +485,20 @@ pub fn score_model(
         seed: inputs.seed,
         init,
         loss,
+        input_rms: rms(&input_values),
         pass_seconds,
         layers: layer_reports,
         tensors,
     })
+}
+
+/// Root mean square of the finite values (0 when there are none).
+fn rms(values: &[f64]) -> f64 {
+    let (n, sum) = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((0usize, 0f64), |(n, s), v| (n + 1, s + v * v));
+    if n == 0 { 0.0 } else { (sum / n as f64).sqrt() }
 }
 
 #[cfg(test)]
@@ -453,5 +526,35 @@ mod tests {
         let y = b.op(OpType::Mul, "y", &[r, g], vec![]).expect("mul");
         b.output(y);
         assert_eq!(default_layers(&b.finish()), vec!["r".to_string()]);
+    }
+
+    #[test]
+    fn attention_scores_with_a_position_bias_are_not_a_layer_but_the_residual_stream_is() {
+        let mut b = GraphBuilder::new("attention");
+        let x = b.input("x", TensorType::f32([2, 4, 8])).expect("tokens");
+        let act = b.relu("act", x).expect("relu");
+        let kt = b
+            .op(
+                OpType::Transpose,
+                "kt",
+                &[act],
+                vec![("perm", crate::ir::Attr::Ints(vec![0, 2, 1]))],
+            )
+            .expect("kt");
+        let raw = b.op(OpType::MatMul, "raw_scores", &[act, kt], vec![]).expect("qk");
+        // A learned logit scale (Swin V2): computed from a parameter alone, not a feature.
+        let p = b.param("logit_scale", Tensor::f32([2, 1, 1], vec![0.5, 2.0])).expect("scale");
+        let scale = b.relu("scale", p).expect("scale");
+        let scores = b.op(OpType::Mul, "scores", &[raw, scale], vec![]).expect("scaled");
+        let bias = b.relu("bias", scores).expect("bias");
+        let biased = b.add("biased", scores, bias).expect("add");
+        let attn = b.op(OpType::Softmax, "softmax", &[biased], vec![]).expect("softmax");
+        let mixed = b.op(OpType::MatMul, "mix", &[attn, act], vec![]).expect("av");
+        let residual = b.add("residual", act, mixed).expect("residual");
+        b.output(residual);
+        let layers = default_layers(&b.finish());
+        assert!(layers.contains(&"residual".to_string()), "{layers:?}");
+        assert!(!layers.contains(&"biased".to_string()), "{layers:?}");
+        assert!(!layers.contains(&"scale".to_string()), "{layers:?}");
     }
 }

@@ -28,23 +28,38 @@ enum Format {
 pub struct CheckArgs {
     #[command(flatten)]
     target: TargetArgs,
-    /// Policy file (YAML keys: min_intrain, min_pr_over_c, max_dead_layers, min_health,
-    /// allow_non_finite); flags below override it. Default: no dead layer, no NaN/Inf.
+    /// Policy file (YAML; schema: schemas/policy.schema.json): it replaces the default policy
+    /// (keys it leaves out are checks not made), and the flags below override it. Default: the
+    /// calibrated policy of examples/trainability.yaml (max_dead_layers 0, min_pr 1.5, min_health
+    /// 0.01, max_activation_growth 100, min_gradient_ratio 1e-5, no NaN/Inf).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Fail when InTrain I is below this.
+    /// Fail when InTrain I is below this (absolute: calibrate it on your own family of models).
     #[arg(long)]
     min_intrain: Option<f64>,
-    /// Fail when a live layer's PR over its bound min(C, M − 1) is below this (0..1): PR/C unless
-    /// the layer has more channels than samples M − 1 (batch x positions).
+    /// Fail when a live main-path layer's PR over its bound min(C, M − 1) is below this (0..1):
+    /// PR/C unless the layer has more channels than samples M − 1 (batch x positions).
     #[arg(long)]
     min_pr_over_c: Option<f64>,
+    /// Fail when a live main-path layer's participation ratio is below this (under 2: its
+    /// features span about one direction). 0 turns the check off.
+    #[arg(long)]
+    min_pr: Option<f64>,
     /// Fail when more layers than this are dead.
     #[arg(long)]
     max_dead_layers: Option<usize>,
-    /// Fail when a tensor's gradient health h is below this (0..1).
+    /// Fail when a tensor's gradient health h is below this (0..1). 0 turns the check off.
     #[arg(long)]
     min_health: Option<f64>,
+    /// Fail when a layer's RMS exceeds this multiple of the input's RMS (exploding scale).
+    /// `inf` turns the check off.
+    #[arg(long)]
+    max_activation_growth: Option<f64>,
+    /// Fail when the first weight tensor's relative gradient RMS(g)/RMS(W) is below this
+    /// fraction of the last one's (a gradient that vanishes before it reaches the input). 0
+    /// turns the check off.
+    #[arg(long)]
+    min_gradient_ratio: Option<f64>,
     /// Do not fail on NaN/Inf in layers or gradients.
     #[arg(long)]
     allow_non_finite: bool,
@@ -69,14 +84,17 @@ struct CheckReport<'a> {
 /// Runs `check`.
 pub fn run(a: CheckArgs) -> anyhow::Result<super::Exit> {
     let base = match &a.policy {
-        Some(p) => default_policy().overridden_by(&Policy::read(p)?),
+        Some(p) => Policy::read(p)?,
         None => default_policy(),
     };
     let flags = Policy {
         min_intrain: a.min_intrain,
         min_pr_over_c: a.min_pr_over_c,
+        min_pr: a.min_pr,
         max_dead_layers: a.max_dead_layers,
         min_health: a.min_health,
+        max_activation_growth: a.max_activation_growth,
+        min_gradient_ratio: a.min_gradient_ratio,
         allow_non_finite: a.allow_non_finite.then_some(true),
     };
     flags.validate("flags")?;
@@ -111,7 +129,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<super::Exit> {
         }
         Format::Text => {
             for c in checks {
-                outln!("{}  {:<18} {}", if c.passed { "PASS" } else { "FAIL" }, c.check, c.message);
+                outln!("{}  {:<21} {}", if c.passed { "PASS" } else { "FAIL" }, c.check, c.message);
             }
             outln!(
                 "{}: {} ({} of {} checks passed)",

@@ -109,13 +109,16 @@ enum Command {
     ///   intrain score models/spaces/nb201.yaml --sample 200 --out scores.jsonl
     #[command(verbatim_doc_comment)]
     Score(score::ScoreArgs),
-    /// CI gate: score a model (or a space's architecture) and fail (exit 1) when it breaks a
-    /// trainability policy: InTrain below a threshold, a collapsed layer (PR/C), dead layers,
-    /// degenerate gradients (h), NaN/Inf.
+    /// CI gate: score a model as shipped (or a space's architecture) and fail (exit 1) when it
+    /// breaks a trainability policy: dead layers, a one-direction bottleneck (PR), degenerate
+    /// gradients (h), an exploding activation scale, a gradient that vanishes before the first
+    /// layer, NaN/Inf. The default policy is calibrated on healthy exports and on models that
+    /// fail to train; each failing check names the layer or tensor at fault.
     ///
     /// Examples:
-    ///   intrain check model.onnx --min-intrain 500 --min-pr-over-c 0.05
+    ///   intrain check model.onnx
     ///   intrain check model.onnx --policy trainability.yaml --format github --junit intrain.xml
+    ///   intrain check model.onnx --min-gradient-ratio 1e-4 --min-intrain 500
     #[command(verbatim_doc_comment)]
     Check(check::CheckArgs),
     /// Rank correlation of proxies with benchmark ground truth (Kendall tau-b, Spearman rho, mean

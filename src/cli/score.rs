@@ -95,39 +95,52 @@ pub fn print_report(r: &ScoreOutput) {
             s.non_finite
         );
     }
-    outln!("\n{:<44} {:<20} {:>8} {:>7}  flags", "layer", "shape", "PR", "PR/C");
+    outln!("\n{:<44} {:<20} {:>8} {:>7} {:>9}  flags", "layer", "shape", "PR", "PR/C", "RMS/input");
     for l in &r.report.layers {
         let flags = if l.spectrum.dead {
             "DEAD"
         } else if l.spectrum.non_finite {
             "NaN/Inf"
+        } else if l.gate {
+            "gate (squeeze-excitation)"
         } else if l.spectrum.sample_limited {
             "PR <= samples - 1"
         } else {
             ""
         };
         outln!(
-            "{:<44} {:<20} {:>8.3} {:>7.3}  {flags}",
+            "{:<44} {:<20} {:>8.3} {:>7.3} {:>9.3e}  {flags}",
             l.name,
             format!("{:?}", l.shape),
             l.spectrum.pr,
-            l.spectrum.pr_over_c
+            l.spectrum.pr_over_c,
+            l.spectrum.mean_square.sqrt() / r.report.input_rms
         );
     }
-    outln!("\n{:<44} {:<20} {:>8} {:>11} {:>11}", "parameter", "shape", "h", "std", "max |g|");
+    outln!(
+        "\n{:<44} {:<20} {:>8} {:>11} {:>11} {:>11}",
+        "parameter",
+        "shape",
+        "h",
+        "std",
+        "max |g|",
+        "|g|/|W|"
+    );
     for t in &r.report.tensors {
         let h = t.h.map_or("-".to_string(), |h| format!("{h:.4}"));
         let (std, max) = t.grad.map_or(("-".into(), "-".into()), |g| {
             (format!("{:.3e}", g.std), format!("{:.3e}", g.max_abs))
         });
+        let relative = t.relative_grad.map_or("-".to_string(), |g| format!("{g:.3e}"));
         let flag = if t.grad.is_some_and(|g| g.non_finite > 0) { "  NaN/Inf" } else { "" };
         outln!(
-            "{:<44} {:<20} {:>8} {:>11} {:>11}{flag}",
+            "{:<44} {:<20} {:>8} {:>11} {:>11} {:>11}{flag}",
             t.name,
             format!("{:?}", t.shape),
             h,
             std,
-            max
+            max,
+            relative
         );
     }
 }

@@ -15,6 +15,7 @@ pub mod cost;
 pub mod dtype;
 pub mod graph;
 pub mod infer;
+pub mod layout;
 pub mod op;
 pub mod passes;
 pub mod tensor;

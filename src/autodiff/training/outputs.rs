@@ -10,7 +10,7 @@ use super::{GradOutputs, ParamGrad, StatOutputs, TrainingGraph, TrainingOptions}
 use crate::autodiff::emit::Emitter;
 use crate::autodiff::loss::LossHead;
 use crate::error::Result;
-use crate::ir::{Attr, Graph, NodeAttrs, OpType, ValueId};
+use crate::ir::{Attr, Graph, OpType, ValueId};
 
 /// Marks the loss and everything `opts` asks for as outputs of the training graph, in a fixed
 /// order (loss, parameters, activations, activation gradients, Gram matrices), and names them.
@@ -44,7 +44,8 @@ pub(super) fn expose(
     let mut activation_grams = Vec::new();
     for (&a, requested) in targets.activation_grams.iter().zip(&opts.activation_grams) {
         let v = fwd.value(a, &format!("activation '{requested}'"))?;
-        let (gram, chsum) = emit_gram(&mut e, v, requested, channels_last(src, a))?;
+        let (gram, chsum) =
+            emit_gram(&mut e, v, requested, crate::ir::layout::channels_last(src, a))?;
         activation_grams.push((requested.clone(), gram, chsum));
     }
     Ok(TrainingGraph {
@@ -118,33 +119,9 @@ fn emit_stats(e: &mut Emitter, d: ValueId, name: &str) -> Result<StatOutputs> {
     Ok(StatOutputs { sum: n(s), sum_sq: n(ss), max_abs: n(m) })
 }
 
-/// Whether a rank-4 activation holds its channels on the last axis `(N, H, W, C)`, as the
-/// permuted blocks of ConvNeXt-like models do: it feeds a linear layer (`MatMul` by a 2-D
-/// initializer) or a `LayerNormalization` over its last axis.
-fn channels_last(g: &Graph, v: ValueId) -> bool {
-    if g.value(v).ty.rank() != 4 {
-        return false;
-    }
-    g.consumers()[v.0].iter().any(|&(node, slot)| {
-        let n = g.node(node);
-        match n.op {
-            OpType::MatMul => {
-                slot == 0
-                    && n.input(1)
-                        .and_then(|w| crate::ir::cost::weight_behind(g, w))
-                        .is_some_and(|w| g.value(w).ty.rank() == 2)
-            }
-            OpType::LayerNormalization => {
-                slot == 0 && matches!(n.attr_int("axis", -1), Ok(-1) | Ok(3))
-            }
-            _ => false,
-        }
-    })
-}
-
 /// Channel Gram matrix `A·Aᵀ` of an `(N, C, ...)` activation reshaped to `(C, N·positions)`, and
-/// the channel sums, as outputs. Token features `(N, T, D)` and channels-last `(N, H, W, C)`
-/// activations have their channels on the last axis.
+/// the channel sums, as outputs. `channels_last` (token features `(N, T, D)`, permuted blocks
+/// `(N, H, W, C)`; see [`crate::ir::layout`]) puts the channels on the last axis.
 fn emit_gram(
     e: &mut Emitter,
     v: ValueId,
@@ -152,7 +129,7 @@ fn emit_gram(
     channels_last: bool,
 ) -> Result<(String, String)> {
     let s = e.shape(v);
-    let last = s.len() == 3 || channels_last && s.len() > 2;
+    let last = channels_last && s.len() > 2;
     let c = match s.len() {
         _ if last => s[s.len() - 1],
         r if r >= 2 => s[1],
