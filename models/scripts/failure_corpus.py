@@ -209,7 +209,7 @@ def verdict(losses, window=20):
     if not finite:
         means = [sum(losses[i : i + window]) / window for i in range(len(losses) - window + 1)
                  if all(v is not None and math.isfinite(v) for v in losses[i : i + window])]
-        return {"final_loss": None, "best_loss": min(means, default=float("inf")), "trains": False}
+        return {"final_loss": None, "best_loss": min(means, default=None), "trains": False}
     means = [sum(losses[i : i + window]) / window for i in range(len(losses) - window + 1)]
     best = min(means)
     return {"final_loss": means[-1], "best_loss": best, "trains": best < 0.6 * math.log(10)}
@@ -252,8 +252,9 @@ def main():
     for name, m in result["models"].items():
         m.update(verdict(m["losses"]))
         final = "overflow" if m["final_loss"] is None else f"{m['final_loss']:.3f}"
+        best = "–" if m["best_loss"] is None else f"{m['best_loss']:.3f}"
         print(
-            f"{name:<20} final loss {final}, best {m['best_loss']:.3f}  "
+            f"{name:<20} final loss {final}, best {best}  "
             f"{'trains' if m['trains'] else 'FAILS to train'}",
             file=sys.stderr,
         )

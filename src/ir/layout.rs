@@ -7,8 +7,8 @@
 //! `LayerNormalization` over the last axis works on the last axis; a convolution, pooling or
 //! `BatchNormalization` works on axis 1. The evidence is looked for in what consumes the tensor
 //! and, through operators that keep the last axis where it is (element-wise arithmetic and
-//! activations, slices, concatenations and reshapes that leave the last axis alone), in what
-//! produced it.
+//! activations, slices, paddings, concatenations and reshapes that leave the last axis alone), in
+//! what produced it.
 
 use super::{Graph, NodeAttrs, OpType, ValueId, ValueSource};
 
@@ -127,7 +127,9 @@ fn producer_evidence(g: &Graph, v: ValueId) -> Option<Evidence> {
                 let rank = g.value(x).ty.rank() as i64;
                 n.attr_int("axis", 0).is_ok_and(|a| a != -1 && a != rank - 1)
             }
-            OpType::Reshape => data.first().is_some_and(|&i| last_dim(i) == last_dim(x)),
+            OpType::Reshape | OpType::Pad => {
+                data.first().is_some_and(|&i| last_dim(i) == last_dim(x))
+            }
             OpType::Transpose => n
                 .attr_ints("perm")
                 .ok()
@@ -173,6 +175,12 @@ mod tests {
         let head = slice(&mut b, "head", 0, 1);
         let rolled = b.concat("rolled", &[tail, head], 1).expect("concat");
         b.output(rolled);
+        // Swin V2 pads H and W of a normalised (N, H, W, C) tensor before its windows.
+        let gamma = b.param("norm.weight", Tensor::f32([8], vec![1.0; 8])).expect("gamma");
+        let norm = b.op(OpType::LayerNormalization, "norm", &[x, gamma], vec![]).expect("norm");
+        let pads = b.param("pads", Tensor::i64_vec(vec![0, 0, 0, 0, 0, 1, 1, 0])).expect("p");
+        let padded = b.op(OpType::Pad, "padded", &[norm, pads], vec![]).expect("pad");
+        b.output(padded);
         // A 1-D convolution's output (N, C, L) is channels-first, unlike tokens (N, T, D).
         let s = b.input("signal", TensorType::f32([2, 3, 16])).expect("signal");
         let k = b.param("conv.weight", Tensor::f32([8, 3, 3], vec![0.1; 72])).expect("k");
@@ -186,6 +194,7 @@ mod tests {
         b.output(t);
         let g = b.finish();
         assert!(channels_last(&g, value(&g, "rolled")));
+        assert!(channels_last(&g, value(&g, "padded")));
         assert!(!channels_last(&g, value(&g, "conv1d_relu")));
         assert!(channels_last(&g, value(&g, "tokens_relu")));
     }
