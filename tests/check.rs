@@ -213,13 +213,14 @@ fn check_judges_the_model_as_shipped_unless_told_to_reinitialise() {
 }
 
 /// An MLP of `depth` hidden layers of width 32 with `activation` after each, weights
-/// N(0, `gain`² / fan_in), biases 0, and a 10-way head.
+/// N(0, `gain`² / fan_in), biases 0, and a 10-way head (all zero when `zero_head`).
 fn mlp_model(
     dir: &std::path::Path,
     name: &str,
     depth: usize,
     activation: &str,
     gain: f64,
+    zero_head: bool,
 ) -> String {
     use intrain::ir::{GraphBuilder, OpType, TensorType};
     let mut init = intrain::init::Init::new(3);
@@ -227,7 +228,8 @@ fn mlp_model(
     let mut h = b.input("x", TensorType::f32([64, 32])).expect("input");
     for i in 0..=depth {
         let out = if i == depth { 10 } else { 32 };
-        let w = init.normal_tensor(&[out, 32], gain / 32f64.sqrt());
+        let scale = if i == depth && zero_head { 0.0 } else { gain / 32f64.sqrt() };
+        let w = init.normal_tensor(&[out, 32], scale);
         let w = b.param(&format!("fc{i}.weight"), w).expect("weight");
         h = b.gemm(&format!("fc{i}"), h, w, None, true).expect("gemm");
         if i < depth {
@@ -247,14 +249,21 @@ fn mlp_model(
 #[test]
 fn the_default_policy_passes_a_healthy_mlp_and_names_vanishing_and_exploding_signals() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let healthy = mlp_model(dir.path(), "healthy", 3, "relu", 2f64.sqrt());
+    let healthy = mlp_model(dir.path(), "healthy", 3, "relu", 2f64.sqrt(), false);
     let out = intrain(&["check", &healthy, "--threads", "1"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
 
+    // A zero-initialised head (as torchvision's ViT has) holds the gradient back for one step.
+    let zero_head = mlp_model(dir.path(), "zero_head", 3, "relu", 2f64.sqrt(), true);
+    let out = intrain(&["check", &zero_head, "--threads", "1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("zero-initialised 'fc3.weight' get one and pass it back"), "{text}");
+
     // Twelve sigmoids at PyTorch's default scale: each passes back under a seventh of the
     // gradient it receives.
-    let sigmoids = mlp_model(dir.path(), "sigmoids", 12, "sigmoid", (1.0f64 / 3.0).sqrt());
+    let sigmoids = mlp_model(dir.path(), "sigmoids", 12, "sigmoid", (1.0f64 / 3.0).sqrt(), false);
     let out = intrain(&["check", &sigmoids, "--threads", "1"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -263,7 +272,7 @@ fn the_default_policy_passes_a_healthy_mlp_and_names_vanishing_and_exploding_sig
     assert!(text.contains("the same for every sample (no signal reaches it)"), "{text}");
 
     // Kaiming weights times ten: the scale grows tenfold per layer.
-    let exploding = mlp_model(dir.path(), "exploding", 6, "relu", 10.0 * 2f64.sqrt());
+    let exploding = mlp_model(dir.path(), "exploding", 6, "relu", 10.0 * 2f64.sqrt(), false);
     let out = intrain(&["check", &exploding, "--threads", "1"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");

@@ -219,8 +219,24 @@ pub fn evaluate(policy: &Policy, r: &ScoreReport) -> Vec<CheckResult> {
         ));
     }
     if let Some(t) = policy.min_health {
-        let worst =
-            r.tensors.iter().filter_map(|x| x.h.map(|h| (h, x))).min_by(|a, b| a.0.total_cmp(&b.0));
+        let releasing = releasing(r);
+        let held = |x: &&TensorReport| held_back(x, &releasing);
+        let worst = r
+            .tensors
+            .iter()
+            .filter(|x| !held(x))
+            .filter_map(|x| x.h.map(|h| (h, x)))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        let left_out = r.tensors.iter().filter(held).count();
+        let note = if left_out > 0 {
+            format!(
+                "; {left_out} tensors with no gradient before the first step are left out: \
+                 zero-initialised {} get one and pass it back after that step",
+                quoted(&releasing)
+            )
+        } else {
+            String::new()
+        };
         if let Some((h, x)) = worst {
             out.push(result(
                 "min_health",
@@ -228,7 +244,7 @@ pub fn evaluate(policy: &Policy, r: &ScoreReport) -> Vec<CheckResult> {
                 h,
                 t,
                 format!(
-                    "smallest gradient health h {h:.4} at '{}' {:?} (threshold {t})",
+                    "smallest gradient health h {h:.4} at '{}' {:?} (threshold {t}){note}",
                     x.name, x.shape
                 ),
             ));
@@ -261,6 +277,31 @@ pub fn evaluate(policy: &Policy, r: &ScoreReport) -> Vec<CheckResult> {
         ));
     }
     out
+}
+
+/// Zero-valued multipliers that get a gradient (a zero-initialised head, γ = 0 closing a
+/// residual branch): they leave zero at the first step and from then on pass the gradient back.
+fn releasing(r: &ScoreReport) -> Vec<&str> {
+    r.tensors
+        .iter()
+        .filter(|x| x.zero_multiplier && x.grad.is_some_and(|g| g.max_abs > 0.0))
+        .map(|x| x.name.as_str())
+        .collect()
+}
+
+/// A tensor whose gradient is exactly zero only until the `releasing` multipliers move: the
+/// gradient checks leave it out (a model whose every multiplier is zero releases nothing).
+fn held_back(x: &TensorReport, releasing: &[&str]) -> bool {
+    !releasing.is_empty() && x.grad.is_some_and(|g| g.max_abs == 0.0)
+}
+
+/// `'a', 'b'` (at most three names, then how many more).
+fn quoted(names: &[&str]) -> String {
+    let mut s: Vec<String> = names.iter().take(3).map(|n| format!("'{n}'")).collect();
+    if names.len() > 3 {
+        s.push(format!("{} more", names.len() - 3));
+    }
+    s.join(", ")
 }
 
 /// `max_activation_growth`: the largest layer RMS over the input RMS, located at the first layer
@@ -300,10 +341,11 @@ fn activation_growth(r: &ScoreReport, t: f64) -> Option<CheckResult> {
 /// `min_gradient_ratio`: the relative gradient of the first weight tensor (rank 2 or more, in
 /// order of use) over the last one's. Not made with fewer than two weight tensors.
 fn gradient_ratio(r: &ScoreReport, t: f64) -> Option<CheckResult> {
+    let releasing = releasing(r);
     let weights: Vec<(&TensorReport, f64)> = r
         .tensors
         .iter()
-        .filter(|x| x.shape.len() >= 2)
+        .filter(|x| x.shape.len() >= 2 && !held_back(x, &releasing))
         .filter_map(|x| x.relative_grad.map(|g| (x, g)))
         .collect();
     let (&(first, a), &(last, b)) = (weights.first()?, weights.last()?);
@@ -442,6 +484,7 @@ mod tests {
             h: Some(0.5),
             value_rms: Some(1.0),
             relative_grad: Some(relative_grad),
+            zero_multiplier: false,
             grad: Some(grad),
         }
     }
@@ -512,5 +555,28 @@ mod tests {
         let shipped: Policy =
             crate::yaml::parse(text, "examples/trainability.yaml").expect("parses");
         assert_eq!(shipped, default_policy());
+    }
+
+    #[test]
+    fn a_zero_initialised_head_that_gets_a_gradient_holds_back_the_others_for_one_step_only() {
+        let policy =
+            Policy { min_health: Some(0.01), min_gradient_ratio: Some(1e-5), ..Default::default() };
+        let silent =
+            TensorStats { numel: 4, norm: 0.0, mean: 0.0, std: 0.0, max_abs: 0.0, non_finite: 0 };
+        let mut body = weight("body.weight", 0.0);
+        (body.grad, body.h) = (Some(silent), Some(0.0));
+        // A head at zero (torchvision's ViT) with a gradient: it moves at the first step.
+        let mut head = weight("head.weight", 0.0);
+        (head.value_rms, head.relative_grad, head.zero_multiplier) = (Some(0.0), None, true);
+        let mut r = report(Vec::new());
+        r.tensors = vec![body.clone(), head.clone()];
+        let c = check(&policy, &r, "min_health");
+        assert!(c.passed, "{}", c.message);
+        assert!(c.message.contains("1 tensors with no gradient before the first step are left out: zero-initialised 'head.weight'"), "{}", c.message);
+        assert!(evaluate(&policy, &r).iter().all(|c| c.check != "min_gradient_ratio"));
+        // Two zero layers in a row: neither gets a gradient, nothing is released.
+        (head.grad, head.h) = (Some(silent), Some(0.0));
+        r.tensors = vec![body, head];
+        assert!(!check(&policy, &r, "min_health").passed);
     }
 }

@@ -76,6 +76,10 @@ pub struct TensorReport {
     /// Relative gradient RMS(∂L/∂θ) / RMS(θ): how fast one SGD step moves the tensor for its
     /// size (None without a gradient or with all-zero values).
     pub relative_grad: Option<f64>,
+    /// All its values are zero and it multiplies what it is applied to (a zero-initialised
+    /// head's weight, a residual branch's last BatchNorm scale γ = 0, a layer scale of 0): until
+    /// it moves, nothing behind it gets a gradient.
+    pub zero_multiplier: bool,
     /// Gradient statistics (None when the parameter does not influence the loss).
     pub grad: Option<TensorStats>,
 }
@@ -454,6 +458,7 @@ pub fn score_model(
             gate,
         });
     }
+    let consumers = g.consumers();
     let mut tensors = Vec::new();
     for p in &tg.params {
         let grad = match &p.grad {
@@ -468,12 +473,15 @@ pub fn score_model(
             }
             _ => None,
         };
+        let zero_multiplier = value_rms == Some(0.0)
+            && g.find(&p.name).is_some_and(|v| multiplies(&g, &consumers, v));
         tensors.push(TensorReport {
             name: p.name.clone(),
             shape: p.shape.clone(),
             h: grad.as_ref().and_then(health),
             value_rms,
             relative_grad,
+            zero_multiplier,
             grad,
         });
     }
@@ -489,6 +497,25 @@ pub fn score_model(
         pass_seconds,
         layers: layer_reports,
         tensors,
+    })
+}
+
+/// Whether a parameter multiplies what it is applied to (through identities, transposes,
+/// reshapes and casts): a Conv/Gemm/MatMul operand other than a bias, a normalisation's scale, a
+/// `Mul` factor.
+fn multiplies(g: &Graph, consumers: &[Vec<(crate::ir::NodeId, usize)>], v: ValueId) -> bool {
+    use OpType::*;
+    consumers[v.0].iter().any(|&(c, slot)| {
+        let n = g.node(c);
+        match n.op {
+            Conv | ConvTranspose | Gemm => slot < 2,
+            MatMul | Mul => true,
+            BatchNormalization | LayerNormalization | InstanceNormalization => slot == 1,
+            Identity | Transpose | Reshape | Cast | Squeeze | Unsqueeze => {
+                n.outputs.iter().any(|&o| multiplies(g, consumers, o))
+            }
+            _ => false,
+        }
     })
 }
 
