@@ -23,7 +23,7 @@ const LOCATIONS: [&str; 1] = ["out"];
 /// layer's sample count, participation-ratio bound, scale and gate flag; each tensor's value RMS
 /// and relative gradient; the input's RMS; the policy keys of the scale and gradient checks);
 /// every pinned field must still be there with the same value.
-const ADDED: [&str; 14] = [
+const ADDED: [&str; 15] = [
     "proxies",
     "samples",
     "pr_max",
@@ -35,6 +35,7 @@ const ADDED: [&str; 14] = [
     "input_rms",
     "value_rms",
     "relative_grad",
+    "zero_multiplier",
     "min_pr",
     "max_activation_growth",
     "min_gradient_ratio",

@@ -56,9 +56,16 @@ def margins(report):
     """The measured value behind each check of the default policy."""
     live = [l for l in report["layers"] if not l["dead"] and not l["non_finite"]]
     main = [l for l in live if not l["gate"]]
-    weights = [
-        t for t in report["tensors"] if len(t["shape"]) >= 2 and t.get("relative_grad") is not None
+    # As the policy does: a zero-initialised multiplier that gets a gradient holds back, for one
+    # step, the tensors whose gradient is exactly zero; they are left out.
+    releasing = any(
+        t.get("zero_multiplier") and t["grad"] and t["grad"]["max_abs"] > 0 for t in report["tensors"]
+    )
+    tensors = [
+        t for t in report["tensors"]
+        if not (releasing and t["grad"] and t["grad"]["max_abs"] == 0)
     ]
+    weights = [t for t in tensors if len(t["shape"]) >= 2 and t.get("relative_grad") is not None]
     ratio = float("nan")
     if len(weights) >= 2:
         a, b = weights[0]["relative_grad"], weights[-1]["relative_grad"]
@@ -66,7 +73,7 @@ def margins(report):
     inp = report["input_rms"]
     return {
         "min_pr": min((l["pr"] for l in main), default=float("nan")),
-        "min_health": min((t["h"] for t in report["tensors"] if t["h"] is not None), default=float("nan")),
+        "min_health": min((t["h"] for t in tensors if t["h"] is not None), default=float("nan")),
         "max_activation_growth": max((math.sqrt(l["mean_square"]) / inp for l in live), default=float("nan")),
         "min_gradient_ratio": ratio,
         "min_pr_over_c": min((l["pr_over_max"] for l in main), default=float("nan")),
