@@ -21,9 +21,10 @@ const LOCATIONS: [&str; 1] = ["out"];
 
 /// Fields added since the pins were made (the map of proxy values of a score report; each
 /// layer's sample count, participation-ratio bound, scale and gate flag; each tensor's value RMS
-/// and relative gradient; the input's RMS; the policy keys of the scale and gradient checks);
+/// and relative gradient; the input's RMS and the chance-level loss; the policy keys of the scale,
+/// loss and gradient checks);
 /// every pinned field must still be there with the same value.
-const ADDED: [&str; 15] = [
+const ADDED: [&str; 17] = [
     "proxies",
     "samples",
     "pr_max",
@@ -39,6 +40,8 @@ const ADDED: [&str; 15] = [
     "min_pr",
     "max_activation_growth",
     "min_gradient_ratio",
+    "chance_loss",
+    "max_loss_over_chance",
 ];
 
 /// Compares two JSON values; numbers by their exact decimal text (serde_json prints the

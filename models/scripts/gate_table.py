@@ -71,11 +71,18 @@ def margins(report):
         a, b = weights[0]["relative_grad"], weights[-1]["relative_grad"]
         ratio = 0.0 if a == 0 else (a / b if b > 0 else math.inf)
     inp = report["input_rms"]
+    # Reports written before `chance_loss` existed are torchvision's 1000-class classifiers.
+    chance = report.get("chance_loss", math.log(1000))
     return {
         "min_pr": min((l["pr"] for l in main), default=float("nan")),
-        "min_health": min((t["h"] for t in tensors if t["h"] is not None), default=float("nan")),
+        # An all-zero gradient is counted by the policy, not judged by min_health.
+        "min_health": min(
+            (t["h"] for t in tensors if t["h"] is not None and t["grad"]["max_abs"] > 0),
+            default=float("nan"),
+        ),
         "max_activation_growth": max((math.sqrt(l["mean_square"]) / inp for l in live), default=float("nan")),
         "min_gradient_ratio": ratio,
+        "max_loss_over_chance": report["loss"] / chance if chance else float("nan"),
         "min_pr_over_c": min((l["pr_over_max"] for l in main), default=float("nan")),
         "dead": sum(l["dead"] for l in report["layers"]),
         "intrain": report["score"]["intrain"],
@@ -123,7 +130,7 @@ def main():
             print(f"{corpus}/{name}: {'pass' if verdict['passed'] else 'FAIL'}", file=sys.stderr)
     if not a.markdown:
         return
-    keys = ["min_pr", "min_health", "max_activation_growth", "min_gradient_ratio"]
+    keys = ["min_pr", "min_health", "max_loss_over_chance", "min_gradient_ratio", "max_activation_growth"]
     for title, wanted in (("healthy", ("conformance", "fixtures")), ("failure", ("failure",))):
         print(f"\n<!-- {title} -->")
         print("| model | batch | verdict | " + " | ".join(keys) + " | dead | failing checks |")

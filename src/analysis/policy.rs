@@ -1,16 +1,18 @@
 //! Trainability policies for CI: thresholds on a score report, each check passing or failing
 //! with a message that names the offending layer or tensor.
 //!
-//! A policy file is YAML, every key optional:
+//! A policy file is YAML, every key optional; it replaces [`default_policy`] (a key it leaves out
+//! is a check not made, except `allow_non_finite`, which is checked unless set to true):
 //!
 //! ```yaml
 //! max_dead_layers: 0          # layers whose features are identically zero
 //! min_pr: 1.5                 # smallest participation ratio of a main-path layer (a bottleneck)
 //! min_health: 0.01            # smallest per-tensor gradient health h
-//! max_activation_growth: 100  # largest layer RMS over the input's RMS (exploding scale)
+//! max_loss_over_chance: 10    # initial loss over ln(classes) (outputs blown up)
 //! min_gradient_ratio: 1e-5    # first weight's relative gradient over the last's (vanishing)
 //! allow_non_finite: false     # NaN/Inf in any layer or gradient fails unless true
 //! min_pr_over_c: 0.005        # smallest PR / min(C, M−1) of a main-path layer (a collapse)
+//! max_activation_growth: 100  # largest layer RMS over the input's RMS
 //! min_intrain: 500            # InTrain I (absolute: it grows with the number of layers)
 //! ```
 //!
@@ -46,9 +48,12 @@ pub struct Policy {
     pub max_dead_layers: Option<usize>,
     /// Minimum per-tensor gradient health h.
     pub min_health: Option<f64>,
-    /// Maximum RMS of a layer over the RMS of the input: an activation scale that explodes with
-    /// depth.
+    /// Maximum RMS of a layer over the RMS of the input: an activation scale that grows with
+    /// depth (also where a normalisation downstream absorbs it, as in cells that sum skips).
     pub max_activation_growth: Option<f64>,
+    /// Maximum initial loss over the loss of an uninformed prediction (ln(classes) for
+    /// cross-entropy): outputs blown up by an exploding scale.
+    pub max_loss_over_chance: Option<f64>,
     /// Minimum relative gradient RMS(∂L/∂W)/RMS(W) of the first weight tensor over that of the
     /// last: a gradient that vanishes on its way back to the input.
     pub min_gradient_ratio: Option<f64>,
@@ -58,8 +63,8 @@ pub struct Policy {
 
 /// The default policy, calibrated on healthy exported models and a corpus of networks that fail
 /// to train (the README's CI section gives the margins): no dead layer, no NaN/Inf, no
-/// one-direction layer (PR under 1.5), gradient health at least 0.01, no layer over 100 times
-/// the input's scale, and a first layer that learns at least 1e-5 as fast as the last.
+/// one-direction layer (PR under 1.5), gradient health at least 0.01, an initial loss at most 10
+/// times chance, and a first layer that learns at least 1e-5 as fast as the last.
 pub fn default_policy() -> Policy {
     Policy {
         min_intrain: None,
@@ -67,7 +72,8 @@ pub fn default_policy() -> Policy {
         min_pr: Some(1.5),
         max_dead_layers: Some(0),
         min_health: Some(0.01),
-        max_activation_growth: Some(100.0),
+        max_activation_growth: None,
+        max_loss_over_chance: Some(10.0),
         min_gradient_ratio: Some(1e-5),
         allow_non_finite: Some(false),
     }
@@ -103,6 +109,9 @@ impl Policy {
         if let Some(v) = self.max_activation_growth.filter(|v| v.is_nan() || *v <= 0.0) {
             return bad("max_activation_growth", v, "the numbers > 0");
         }
+        if let Some(v) = self.max_loss_over_chance.filter(|v| v.is_nan() || *v <= 0.0) {
+            return bad("max_loss_over_chance", v, "the numbers > 0");
+        }
         if let Some(v) = self.min_gradient_ratio.filter(|v| !(*v >= 0.0 && v.is_finite())) {
             return bad("min_gradient_ratio", v, "the finite numbers >= 0");
         }
@@ -118,6 +127,7 @@ impl Policy {
             max_dead_layers: over.max_dead_layers.or(self.max_dead_layers),
             min_health: over.min_health.or(self.min_health),
             max_activation_growth: over.max_activation_growth.or(self.max_activation_growth),
+            max_loss_over_chance: over.max_loss_over_chance.or(self.max_loss_over_chance),
             min_gradient_ratio: over.min_gradient_ratio.or(self.min_gradient_ratio),
             allow_non_finite: over.allow_non_finite.or(self.allow_non_finite),
         }
@@ -219,23 +229,26 @@ pub fn evaluate(policy: &Policy, r: &ScoreReport) -> Vec<CheckResult> {
         ));
     }
     if let Some(t) = policy.min_health {
-        let releasing = releasing(r);
-        let held = |x: &&TensorReport| held_back(x, &releasing);
+        // An all-zero gradient has no spread to measure: it comes from the architecture (a
+        // convolution of a node that is always zero) or from a failure that the dead-layer and
+        // gradient-ratio checks name. It is counted, not judged.
+        let silent = |x: &&TensorReport| x.grad.is_some_and(|g| g.max_abs == 0.0);
         let worst = r
             .tensors
             .iter()
-            .filter(|x| !held(x))
+            .filter(|x| !silent(x))
             .filter_map(|x| x.h.map(|h| (h, x)))
             .min_by(|a, b| a.0.total_cmp(&b.0));
-        let left_out = r.tensors.iter().filter(held).count();
-        let note = if left_out > 0 {
-            format!(
-                "; {left_out} tensors with no gradient before the first step are left out: \
+        let left_out = r.tensors.iter().filter(silent).count();
+        let releasing = releasing(r);
+        let note = match left_out {
+            0 => String::new(),
+            n if !releasing.is_empty() => format!(
+                "; {n} tensors with no gradient before the first step are left out: \
                  zero-initialised {} get one and pass it back after that step",
                 quoted(&releasing)
-            )
-        } else {
-            String::new()
+            ),
+            n => format!("; {n} tensors with an all-zero gradient are left out"),
         };
         if let Some((h, x)) = worst {
             out.push(result(
@@ -251,6 +264,7 @@ pub fn evaluate(policy: &Policy, r: &ScoreReport) -> Vec<CheckResult> {
         }
     }
     out.extend(policy.max_activation_growth.and_then(|t| activation_growth(r, t)));
+    out.extend(policy.max_loss_over_chance.and_then(|t| loss_over_chance(r, t)));
     out.extend(policy.min_gradient_ratio.and_then(|t| gradient_ratio(r, t)));
     if !policy.allow_non_finite.unwrap_or(false) {
         let mut bad: Vec<String> =
@@ -338,6 +352,30 @@ fn activation_growth(r: &ScoreReport, t: f64) -> Option<CheckResult> {
     Some(result("max_activation_growth", largest <= t, largest, t, message))
 }
 
+/// `max_loss_over_chance`: the initial loss over an uninformed prediction's, with where the
+/// activation scale grows most. Not made without a chance level (the sum loss).
+fn loss_over_chance(r: &ScoreReport, t: f64) -> Option<CheckResult> {
+    let chance = r.chance_loss.filter(|c| *c > 0.0)?;
+    let ratio = r.loss / chance;
+    let scale = r
+        .layers
+        .iter()
+        .filter(|l| !l.spectrum.non_finite && r.input_rms > 0.0)
+        .map(|l| (l.spectrum.mean_square.sqrt() / r.input_rms, l))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(g, l)| {
+            format!("; the largest layer RMS is {} times the input's, at '{}'", num(g), l.name)
+        })
+        .unwrap_or_default();
+    let message = format!(
+        "initial loss {} is {} times that of an uninformed prediction ({}) (threshold {t}){scale}",
+        num(r.loss),
+        num(ratio),
+        num(chance)
+    );
+    Some(result("max_loss_over_chance", ratio <= t, ratio, t, message))
+}
+
 /// `min_gradient_ratio`: the relative gradient of the first weight tensor (rank 2 or more, in
 /// order of use) over the last one's. Not made with fewer than two weight tensors.
 fn gradient_ratio(r: &ScoreReport, t: f64) -> Option<CheckResult> {
@@ -401,6 +439,7 @@ mod tests {
             init: InitMode::Kaiming,
             loss: 1.0,
             input_rms: 1.0,
+            chance_loss: Some(1.0),
             pass_seconds: 0.0,
             layers,
             tensors: Vec::new(),
@@ -563,20 +602,32 @@ mod tests {
             Policy { min_health: Some(0.01), min_gradient_ratio: Some(1e-5), ..Default::default() };
         let silent =
             TensorStats { numel: 4, norm: 0.0, mean: 0.0, std: 0.0, max_abs: 0.0, non_finite: 0 };
-        let mut body = weight("body.weight", 0.0);
-        (body.grad, body.h) = (Some(silent), Some(0.0));
+        let quiet = |name: &str| {
+            let mut x = weight(name, 0.0);
+            (x.grad, x.h) = (Some(silent), Some(0.0));
+            x
+        };
         // A head at zero (torchvision's ViT) with a gradient: it moves at the first step.
         let mut head = weight("head.weight", 0.0);
         (head.value_rms, head.relative_grad, head.zero_multiplier) = (Some(0.0), None, true);
         let mut r = report(Vec::new());
-        r.tensors = vec![body.clone(), head.clone()];
+        r.tensors = vec![quiet("body.weight"), quiet("mid.weight"), head.clone()];
         let c = check(&policy, &r, "min_health");
         assert!(c.passed, "{}", c.message);
-        assert!(c.message.contains("1 tensors with no gradient before the first step are left out: zero-initialised 'head.weight'"), "{}", c.message);
+        assert!(
+            c.message.contains(
+                "2 tensors with no gradient before the first step are left out: \
+                 zero-initialised 'head.weight'"
+            ),
+            "{}",
+            c.message
+        );
         assert!(evaluate(&policy, &r).iter().all(|c| c.check != "min_gradient_ratio"));
-        // Two zero layers in a row: neither gets a gradient, nothing is released.
+        // Two zero layers in a row: the head gets no gradient either, nothing is released, and
+        // the gradient that never reaches the first weight fails the ratio.
         (head.grad, head.h) = (Some(silent), Some(0.0));
-        r.tensors = vec![body, head];
-        assert!(!check(&policy, &r, "min_health").passed);
+        r.tensors = vec![quiet("body.weight"), quiet("mid.weight"), head];
+        let c = check(&policy, &r, "min_gradient_ratio");
+        assert!(!c.passed && c.message.contains("gets no gradient"), "{}", c.message);
     }
 }

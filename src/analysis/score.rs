@@ -98,6 +98,9 @@ pub struct ScoreReport {
     /// RMS of the floating-point inputs fed to the model: the scale the layers' scales compare
     /// with.
     pub input_rms: f64,
+    /// The loss of an uninformed prediction: ln(classes) for cross-entropy (uniform
+    /// probabilities), the target's mean square for MSE (predicting 0); None for the sum loss.
+    pub chance_loss: Option<f64>,
     /// Seconds of the forward + backward pass alone (ONNX Runtime `run`, first call).
     pub pass_seconds: f64,
     /// Per layer.
@@ -494,10 +497,36 @@ pub fn score_model(
         init,
         loss,
         input_rms: rms(&input_values),
+        chance_loss: chance_loss(&g, training, &tg, &feeds),
         pass_seconds,
         layers: layer_reports,
         tensors,
     })
+}
+
+/// The loss an uninformed prediction gets (see [`ScoreReport::chance_loss`]).
+fn chance_loss(
+    g: &Graph,
+    training: &TrainingOptions,
+    tg: &crate::autodiff::TrainingGraph,
+    feeds: &[(String, Tensor)],
+) -> Option<f64> {
+    match training.loss {
+        crate::autodiff::Loss::CrossEntropy => {
+            let output = match &training.output {
+                Some(name) => g.find(name)?,
+                None => *g.outputs().first()?,
+            };
+            let shape = &g.value(output).ty.shape;
+            (shape.len() == 2 && shape[1] >= 2).then(|| (shape[1] as f64).ln())
+        }
+        crate::autodiff::Loss::Mse => {
+            let name = tg.target_input.as_ref()?;
+            let (_, target) = feeds.iter().find(|(n, _)| n == name)?;
+            Some(rms(&target.to_f64()).powi(2))
+        }
+        crate::autodiff::Loss::Sum => None,
+    }
 }
 
 /// Whether a parameter multiplies what it is applied to (through identities, transposes,

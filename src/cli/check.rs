@@ -31,7 +31,7 @@ pub struct CheckArgs {
     /// Policy file (YAML; schema: schemas/policy.schema.json): it replaces the default policy
     /// (keys it leaves out are checks not made), and the flags below override it. Default: the
     /// calibrated policy of examples/trainability.yaml (max_dead_layers 0, min_pr 1.5, min_health
-    /// 0.01, max_activation_growth 100, min_gradient_ratio 1e-5, no NaN/Inf).
+    /// 0.01, max_loss_over_chance 10, min_gradient_ratio 1e-5, no NaN/Inf).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
     /// Fail when InTrain I is below this (absolute: calibrate it on your own family of models).
@@ -51,10 +51,15 @@ pub struct CheckArgs {
     /// Fail when a tensor's gradient health h is below this (0..1). 0 turns the check off.
     #[arg(long)]
     min_health: Option<f64>,
-    /// Fail when a layer's RMS exceeds this multiple of the input's RMS (exploding scale).
-    /// `inf` turns the check off.
+    /// Fail when a layer's RMS exceeds this multiple of the input's RMS (off by default: cells
+    /// that sum skip connections grow their scale harmlessly when a normalisation follows).
     #[arg(long)]
     max_activation_growth: Option<f64>,
+    /// Fail when the initial loss exceeds this multiple of an uninformed prediction's
+    /// (ln(classes) for cross-entropy): outputs blown up by an exploding scale. `inf` turns the
+    /// check off.
+    #[arg(long)]
+    max_loss_over_chance: Option<f64>,
     /// Fail when the first weight tensor's relative gradient RMS(g)/RMS(W) is below this
     /// fraction of the last one's (a gradient that vanishes before it reaches the input). 0
     /// turns the check off.
@@ -94,6 +99,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<super::Exit> {
         max_dead_layers: a.max_dead_layers,
         min_health: a.min_health,
         max_activation_growth: a.max_activation_growth,
+        max_loss_over_chance: a.max_loss_over_chance,
         min_gradient_ratio: a.min_gradient_ratio,
         allow_non_finite: a.allow_non_finite.then_some(true),
     };
