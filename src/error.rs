@@ -180,6 +180,10 @@ pub enum Error {
     /// search).
     #[error("{0}")]
     Settings(String),
+    /// A proxy cannot be computed on this model: it reads something the model does not have
+    /// (ReLU codes on a GELU-only network, features before a global pooling).
+    #[error("{0}")]
+    NotApplicable(String),
     /// A chart that cannot be drawn or encoded.
     #[error("plot: {0}")]
     Plot(String),

@@ -34,6 +34,13 @@ impl Init {
         Tensor::f32(shape.to_vec(), (0..n).map(|_| (self.normal() * std) as f32).collect())
     }
 
+    /// A tensor of U(-bound, bound) samples.
+    pub fn uniform_tensor(&mut self, shape: &[usize], bound: f64) -> Tensor {
+        let n = shape.iter().product();
+        let values = (0..n).map(|_| ((self.rng.random::<f64>() * 2.0 - 1.0) * bound) as f32);
+        Tensor::f32(shape.to_vec(), values.collect())
+    }
+
     /// Kaiming-normal (fan_in, ReLU gain √2) weights for a Conv `(Co, Ci/g, k...)` or Gemm
     /// `(out, in)` weight.
     pub fn kaiming(&mut self, shape: &[usize]) -> Tensor {

@@ -61,6 +61,7 @@ pub mod bench;
 pub mod error;
 pub mod eval;
 pub mod experiments;
+pub mod images;
 pub mod init;
 pub mod ir;
 pub mod nets;

@@ -9,5 +9,9 @@ pub fn report_schemas() -> Vec<(&'static str, String)> {
         ("score.schema.json", pretty(schemars::schema_for!(crate::scoring::ScoreOutput))),
         ("policy.schema.json", pretty(schemars::schema_for!(crate::analysis::policy::Policy))),
         ("score-record.schema.json", pretty(schemars::schema_for!(crate::scoring::ScoreRecord))),
+        (
+            "proxies.schema.json",
+            pretty(schemars::schema_for!(Vec<crate::scoring::proxy::ProxyInfo>)),
+        ),
     ]
 }

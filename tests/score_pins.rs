@@ -24,7 +24,7 @@ const LOCATIONS: [&str; 1] = ["out"];
 /// and relative gradient; the input's RMS and the chance-level loss; the policy keys of the scale,
 /// loss and gradient checks);
 /// every pinned field must still be there with the same value.
-const ADDED: [&str; 17] = [
+const ADDED: [&str; 20] = [
     "proxies",
     "samples",
     "pr_max",
@@ -42,6 +42,9 @@ const ADDED: [&str; 17] = [
     "min_gradient_ratio",
     "chance_loss",
     "max_loss_over_chance",
+    "passes",
+    "unavailable",
+    "conventions",
 ];
 
 /// Compares two JSON values; numbers by their exact decimal text (serde_json prints the

@@ -43,6 +43,12 @@ pub enum InitMode {
     /// embeddings, constants) keep the model's values.
     #[default]
     Kaiming,
+    /// PyTorch's default initialisation of `nn.Conv2d` and `nn.Linear`: weights and biases
+    /// U(-1/√fan_in, 1/√fan_in) (Kaiming-uniform with a = √5), normalisation scale 1 and bias 0
+    /// (the convention of the zero-cost-nas and NASLib proxies).
+    Torch,
+    /// Weights N(0, 1), biases 0, normalisation scale 1 and bias 0 (Zen-NAS).
+    Normal,
     /// The weights stored in the model.
     AsIs,
 }
@@ -335,22 +341,42 @@ pub fn relu_layers(g: &Graph) -> Vec<String> {
         .collect()
 }
 
-/// Re-initialises the parameters of a graph (Kaiming protocol). The rules, by the role of the
-/// parameter at its first consumer:
+/// Re-initialises the parameters of a graph (Kaiming protocol); see [`initialise`].
+pub fn kaiming_init(g: &mut Graph, seed: u64) -> Result<()> {
+    initialise(g, InitMode::Kaiming, seed)
+}
+
+/// Re-initialises the parameters of a graph under `mode` (nothing for [`InitMode::AsIs`]). The
+/// rules, by the role of the parameter at its first consumer:
 ///
 /// - Conv/Gemm/MatMul weights (also a `MatMul`'s weight stored `(out, in)` behind a `Transpose`):
-///   Kaiming-normal, fan_in, ReLU gain;
+///   drawn by the mode (Kaiming-normal fan_in with ReLU gain, PyTorch's U(±1/√fan_in), or
+///   N(0, 1));
 /// - Conv/Gemm biases, and the bias a `MatMul` is followed by (`Add(MatMul(x, W), b)`, a linear
-///   layer on 3-D inputs as exporters write it): 0;
+///   layer on 3-D inputs as exporters write it): 0 (U(±1/√fan_in) under [`InitMode::Torch`]);
 /// - BatchNormalization and LayerNormalization scale 1, bias 0.
 ///
 /// Every other parameter keeps the value stored in the model: a ConvNeXt layer scale, a
 /// positional embedding, a class token or a constant such as a GELU's √2 is not a weight the
 /// protocol re-draws, and zeroing it would cut the branch it scales.
-pub fn kaiming_init(g: &mut Graph, seed: u64) -> Result<()> {
+pub fn initialise(g: &mut Graph, mode: InitMode, seed: u64) -> Result<()> {
+    if mode == InitMode::AsIs {
+        return Ok(());
+    }
     let mut init = Init::new(seed);
     let consumers = g.consumers();
-    for p in parameters(g) {
+    // The fan-in of each layer's weight, by consuming node, for the biases of the Torch mode.
+    let mut fan_in_of: std::collections::HashMap<usize, usize> = Default::default();
+    let weight = |init: &mut Init, shape: &[usize], fan_in: usize| match mode {
+        InitMode::Torch => init.uniform_tensor(shape, 1.0 / (fan_in.max(1) as f64).sqrt()),
+        InitMode::Normal => init.normal_tensor(shape, 1.0),
+        _ => init.normal_tensor(shape, (2.0 / fan_in.max(1) as f64).sqrt()),
+    };
+    let params = parameters(g);
+    // Weights first, so that each bias knows its layer's fan-in.
+    let mut order: Vec<&crate::ir::cost::Parameter> = params.iter().collect();
+    order.sort_by_key(|p| p.consumers[0].1 > 1);
+    for p in order {
         let v = g.value(p.initializer).clone();
         let (node, slot) = p.consumers[0];
         let n = g.node(node);
@@ -363,31 +389,31 @@ pub fn kaiming_init(g: &mut Graph, seed: u64) -> Result<()> {
             && n.outputs.first().is_some_and(|&y| {
                 consumers[y.0].iter().any(|&(c, s)| s == 1 && g.node(c).op == OpType::MatMul)
             });
-        let t = match (op, slot) {
-            _ if transposed_weight => {
-                init.normal_tensor(shape, (2.0 / shape[1].max(1) as f64).sqrt())
+        let bias = |init: &mut Init, fan_in: Option<usize>| match (mode, fan_in) {
+            (InitMode::Torch, Some(f)) => {
+                init.uniform_tensor(shape, 1.0 / (f.max(1) as f64).sqrt())
             }
+            _ => Tensor::full(v.ty.dtype, shape.clone(), 0.0),
+        };
+        let t = match (op, slot) {
+            _ if transposed_weight => weight(&mut init, shape, shape[1]),
             (OpType::Conv | OpType::Gemm | OpType::MatMul, 0 | 1) if shape.len() >= 2 => {
                 // Conv (Co, Ci, k..) and Gemm with transB (out, in) have fan_in = Π shape[1..];
                 // MatMul and Gemm without transB store (in, out): fan_in = shape[0].
                 let in_out = op == OpType::MatMul
                     || !matches!(n.attr_int("transB", 0), Ok(1)) && op == OpType::Gemm;
                 let fan_in: usize = if in_out { shape[0] } else { shape[1..].iter().product() };
-                init.normal_tensor(shape, (2.0 / fan_in.max(1) as f64).sqrt())
+                fan_in_of.insert(node.0, fan_in);
+                weight(&mut init, shape, fan_in)
             }
             (OpType::BatchNormalization | OpType::LayerNormalization, 1) => {
                 Tensor::full(v.ty.dtype, shape.clone(), 1.0)
             }
-            (
-                OpType::Conv
-                | OpType::Gemm
-                | OpType::BatchNormalization
-                | OpType::LayerNormalization,
-                2,
-            ) => Tensor::full(v.ty.dtype, shape.clone(), 0.0),
-            (OpType::Add, 0 | 1) if matmul_bias(g, n, slot) => {
+            (OpType::BatchNormalization | OpType::LayerNormalization, 2) => {
                 Tensor::full(v.ty.dtype, shape.clone(), 0.0)
             }
+            (OpType::Conv | OpType::Gemm, 2) => bias(&mut init, fan_in_of.get(&node.0).copied()),
+            (OpType::Add, 0 | 1) if matmul_bias(g, n, slot) => bias(&mut init, None),
             _ => continue,
         };
         g.set_initializer(p.initializer, t.cast(v.ty.dtype))?;
@@ -415,9 +441,7 @@ pub fn score_model(
     inputs: &PassInputs,
 ) -> Result<ScoreReport> {
     let mut g = graph.clone();
-    if init == InitMode::Kaiming {
-        kaiming_init(&mut g, inputs.seed)?;
-    }
+    initialise(&mut g, init, inputs.seed)?;
     let names = layers.unwrap_or_else(|| default_layers(&g));
     if names.is_empty() {
         return Err(Error::NoLayers);

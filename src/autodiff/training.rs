@@ -118,6 +118,13 @@ pub struct TrainingOptions {
     /// Forward values to expose as channel Gram matrices `(C, C)` with channel sums `(C)` (as
     /// `<name>_gram` and `<name>_chsum`), so covariance needs no full tensor transfer.
     pub activation_grams: Vec<String>,
+    /// Forward values exposed as sign-agreement kernels (as `<name>_codes` `(N, N)` and
+    /// `<name>_active` `(N)`): with `c` the 0/1 code of `value > 0` per sample, `c·cᵀ` and the
+    /// active count per sample, from which the NASWOT kernel follows without a full transfer.
+    pub sign_kernels: Vec<String>,
+    /// Forward values `z` exposed with their gradients as per-sample channel products
+    /// `Σ_positions z·∂L/∂z`, shape `(N, C)` (as `<name>_zdz`): channel saliency (Fisher).
+    pub grad_products: Vec<String>,
     /// Parameter gradient outputs.
     pub grad_outputs: GradOutputs,
 }
@@ -166,6 +173,10 @@ pub struct TrainingGraph {
     pub activation_grads: Vec<(String, Option<String>)>,
     /// Exposed Gram matrices: (activation, gram output, channel-sum output).
     pub activation_grams: Vec<(String, String, String)>,
+    /// Exposed sign kernels: (value, `c·cᵀ` output, active-count output).
+    pub sign_kernels: Vec<(String, String, String)>,
+    /// Exposed channel products: (value, output or `None` if it does not influence the loss).
+    pub grad_products: Vec<(String, Option<String>)>,
 }
 
 /// Builds the training graph of `original`: forward, loss head and backward, in standard ONNX

@@ -12,7 +12,7 @@ use super::score_batch::progress;
 use super::target::ProtocolArgs;
 use intrain::error::Error;
 use intrain::experiments::eval_grid::{Grid, Inputs, Preset, Sources};
-use intrain::scoring::{Proxy, RecordFile, Scorer};
+use intrain::scoring::{ProxyList, RecordFile, Scorer};
 
 /// Arguments of `eval`.
 #[derive(Debug, Args)]
@@ -51,14 +51,14 @@ pub struct EvalArgs {
     /// Batch sizes; several give the batch-size study (Kendall, Spearman, latency per B).
     #[arg(long, value_delimiter = ',', default_value = "64")]
     batch: Vec<usize>,
-    /// Proxies to report (comma-separated).
+    /// Proxies to report, comma-separated, or `all` (`intrain proxies` lists them; the
+    /// baselines that read real images need --images).
     #[arg(
         long,
-        value_enum,
-        value_delimiter = ',',
+        value_name = "NAME,..|all",
         default_value = "intrain,gamma,o,additive,params,flops"
     )]
-    proxies: Vec<Proxy>,
+    proxies: ProxyList,
     #[command(flatten)]
     protocol: ProtocolArgs,
     /// Score cache (JSONL), keyed by architecture and every setting that changes a score
@@ -102,11 +102,12 @@ pub fn run(a: EvalArgs) -> anyhow::Result<super::Exit> {
         protocol: a.protocol.protocol(0, 0),
         seeds: a.seeds.clone(),
         batches: a.batch.clone(),
-        proxies: a.proxies.clone(),
+        proxies: a.proxies.0.clone(),
         bootstrap: a.bootstrap,
     };
     let mut scorer =
-        Scorer::new(Box::new(|| a.runtime.runtime()), Some(RecordFile::open(&cache_path)?));
+        Scorer::new(Box::new(|| a.runtime.runtime()), Some(RecordFile::open(&cache_path)?))
+            .with_proxies(&a.proxies.0);
     let bar = progress("eval");
     let outcome = grid.run(&inp, &mut scorer, &bar)?;
     bar.finish_and_clear();
@@ -116,7 +117,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<super::Exit> {
         outcome.reused,
         cache_path.display()
     );
-    let md = write_outputs(&a.out, &inp, &a.proxies, &outcome)?;
+    let md = write_outputs(&a.out, &inp, &a.proxies.0, &outcome)?;
     if a.json {
         super::print_json(&outcome.results)?;
     } else {

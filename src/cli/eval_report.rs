@@ -251,6 +251,7 @@ mod tests {
             macs: 900,
             seconds: 0.5,
             pass_seconds: 0.25,
+            proxies: Default::default(),
         }
     }
 

@@ -34,6 +34,7 @@ mod grad;
 mod inspect;
 mod ops;
 mod profile_plot;
+mod proxies_cmd;
 mod run_model;
 mod runtime_cmd;
 mod score;
@@ -121,6 +122,13 @@ enum Command {
     ///   intrain check model.onnx --min-gradient-ratio 1e-4 --min-intrain 500
     #[command(verbatim_doc_comment)]
     Check(check::CheckArgs),
+    /// The proxies intrain computes: InTrain and its parts, the costs, and the baselines of the
+    /// zero-cost literature, each with the pass it needs and its authors' conventions (real
+    /// images, initialisation, batch); pass them to `score --proxies`, `eval --proxies`,
+    /// `search --proxy`.
+    ///
+    /// Example: intrain proxies --json
+    Proxies(proxies_cmd::ProxiesArgs),
     /// Rank correlation of proxies with benchmark ground truth (Kendall tau-b, Spearman rho, mean
     /// and std over seeds, bootstrap 95% interval), through a resumable score cache; several
     /// batch sizes give the batch-size study.
@@ -255,6 +263,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Score(a) => score::run(a),
         Command::Check(a) => check::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Proxies(a) => proxies_cmd::run(a),
         Command::Search(a) => search::run(a),
         Command::SearchTable(a) => search_table::run(a),
         Command::Run(a) => run_model::run(a),

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::target::{TargetArgs, is_space};
 use intrain::error::Error;
-use intrain::scoring::ScoreOutput;
+use intrain::scoring::{ProxyList, ScoreOutput};
 
 /// Arguments of `score`.
 #[derive(Debug, Args)]
@@ -27,6 +27,10 @@ pub struct ScoreArgs {
     /// Draw the per-layer PR/C and per-tensor gradient health h profile (.png or .svg).
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
+    /// Baseline proxies to compute beside InTrain, comma-separated, or `all` (see `intrain
+    /// proxies`): the fewest passes that serve them all are run.
+    #[arg(long, value_name = "NAME,..|all")]
+    proxies: Option<ProxyList>,
     /// Print JSON (schema: schemas/score.schema.json).
     #[arg(long)]
     json: bool,
@@ -34,6 +38,7 @@ pub struct ScoreArgs {
 
 /// Runs `score`.
 pub fn run(a: ScoreArgs) -> anyhow::Result<super::Exit> {
+    let proxies = a.proxies.map(|l| l.0).unwrap_or_default();
     if a.archs.is_some() || a.sample.is_some() {
         if !is_space(&a.target.target) {
             return Err(Error::Usage(format!(
@@ -42,10 +47,17 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<super::Exit> {
             ))
             .into());
         }
-        return super::score_batch::run(&a.target, a.archs.as_deref(), a.sample, &a.out, a.json);
+        return super::score_batch::run(
+            &a.target,
+            a.archs.as_deref(),
+            a.sample,
+            &a.out,
+            &proxies,
+            a.json,
+        );
     }
     let rt = a.target.runtime.runtime()?;
-    let r = a.target.score(&rt)?;
+    let r = a.target.score(&rt, &proxies)?;
     if let Some(p) = &a.plot {
         super::profile_plot::save(&r, p)?;
     }
@@ -55,6 +67,39 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<super::Exit> {
         print_report(&r);
     }
     Ok(super::Exit::Success)
+}
+
+/// Prints the baseline proxies computed beside InTrain, their passes and the proxies that
+/// could not be computed.
+fn print_proxies(r: &ScoreOutput) {
+    if r.passes.is_empty() && r.unavailable.is_empty() {
+        return;
+    }
+    let p = &r.protocol;
+    outln!(
+        "proxies ({} conventions{}):",
+        super::value_name(&p.conventions),
+        p.images.as_ref().map(|i| format!(", images {}", i.display())).unwrap_or_default()
+    );
+    for pass in &r.passes {
+        for name in &pass.proxies {
+            let v = r.proxies.get(name).copied().unwrap_or(f64::NAN);
+            outln!("  {name:<12} {v:>14.6e}");
+        }
+    }
+    for pass in &r.passes {
+        outln!(
+            "  pass {} ({} data, batch {}): {:.3} s for {}",
+            pass.kind,
+            pass.data,
+            pass.batch,
+            pass.seconds,
+            pass.proxies.join(", ")
+        );
+    }
+    for (name, why) in &r.unavailable {
+        outln!("  {name}: not computed: {why}");
+    }
 }
 
 /// Prints the readable report.
@@ -85,6 +130,7 @@ pub fn print_report(r: &ScoreOutput) {
         super::value_name(&p.params),
         r.seconds
     );
+    print_proxies(r);
     if !r.report.loss.is_finite() {
         outln!("warning: the loss is {} (NaN/Inf in the forward pass)", r.report.loss);
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::target::TargetArgs;
 use intrain::error::Error;
 use intrain::experiments::batch::{distinct_samples, read_arch_list, score_all};
-use intrain::scoring::{RecordFile, Scorer};
+use intrain::scoring::{Proxy, RecordFile, Scorer};
 
 /// A progress bar on stderr with ETA.
 pub fn progress(what: &str) -> indicatif::ProgressBar {
@@ -27,6 +27,7 @@ pub fn run(
     archs: Option<&Path>,
     sample: Option<usize>,
     out: &Path,
+    proxies: &[Proxy],
     json: bool,
 ) -> anyhow::Result<super::Exit> {
     if t.layers.is_some() || t.pass.input.is_some() || t.pass.labels.is_some() {
@@ -42,7 +43,8 @@ pub fn run(
         (None, Some(n)) => distinct_samples(&space, n, p.seed),
         (None, None) => return Err(Error::Usage("give --archs FILE or --sample N".into()).into()),
     };
-    let mut scorer = Scorer::new(Box::new(|| t.runtime.runtime()), Some(RecordFile::open(out)?));
+    let mut scorer = Scorer::new(Box::new(|| t.runtime.runtime()), Some(RecordFile::open(out)?))
+        .with_proxies(proxies);
     let bar = progress("scoring");
     let summary = score_all(&mut scorer, &space, &list, &p, &bar)?;
     bar.finish_and_clear();

@@ -123,7 +123,8 @@ pub fn run(a: SearchArgs) -> anyhow::Result<super::Exit> {
         });
     }
     let records = a.cache.as_deref().map(RecordFile::open).transpose()?;
-    let mut scorer = Scorer::new(Box::new(|| a.runtime.runtime()), records);
+    let mut scorer =
+        Scorer::new(Box::new(|| a.runtime.runtime()), records).with_proxies(&[a.proxy]);
     let bar = progress("search");
     let (search, ending) = run.run(&mut scorer, &stop, &bar)?;
     bar.finish_and_clear();

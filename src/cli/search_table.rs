@@ -11,7 +11,7 @@ use super::score_batch::progress;
 use super::target::ProtocolArgs;
 use clap::Args;
 use intrain::experiments::search_table::{PAPER, TableSpec, build};
-use intrain::scoring::{Proxy, RecordFile, Scorer};
+use intrain::scoring::{ProxyList, RecordFile, Scorer};
 use intrain::space::SearchSpace;
 
 /// Arguments of `search-table`.
@@ -43,9 +43,10 @@ pub struct SearchTableArgs {
     /// stated protocol when scoring all of them is too slow).
     #[arg(long)]
     from_cache: bool,
-    /// Proxies that select (comma-separated).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "intrain,gamma,o,params,flops")]
-    proxies: Vec<Proxy>,
+    /// Proxies that select, comma-separated, or `all` (`intrain proxies` lists them; the
+    /// baselines that read real images need --images).
+    #[arg(long, value_name = "NAME,..|all", default_value = "intrain,gamma,o,params,flops")]
+    proxies: ProxyList,
     /// Batch size of the scoring pass.
     #[arg(long, default_value_t = 64)]
     batch: usize,
@@ -71,7 +72,8 @@ pub fn run(a: SearchTableArgs) -> anyhow::Result<super::Exit> {
     )?;
     let p = a.protocol.protocol(a.batch, a.score_seed);
     let mut scorer =
-        Scorer::new(Box::new(|| a.runtime.runtime()), Some(RecordFile::open(&a.cache)?));
+        Scorer::new(Box::new(|| a.runtime.runtime()), Some(RecordFile::open(&a.cache)?))
+            .with_proxies(&a.proxies.0);
     let spec = TableSpec {
         truth: &a.truth,
         arch_column: &a.arch_column,
@@ -79,7 +81,7 @@ pub fn run(a: SearchTableArgs) -> anyhow::Result<super::Exit> {
         samples: a.samples,
         runs: a.runs,
         from_cache: a.from_cache,
-        proxies: &a.proxies,
+        proxies: &a.proxies.0,
         protocol: &p,
     };
     let bar = progress("scoring");

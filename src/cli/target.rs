@@ -10,8 +10,8 @@ use intrain::analysis::policy::Policy;
 use intrain::error::{Error, Result};
 use intrain::runtime::Runtime;
 use intrain::scoring::{
-    BnMode, InitMode, LayerRule, ParamSet, PassOverrides, Protocol, ScoreOutput, Target, Verdict,
-    check, score,
+    BnMode, Conventions, InitMode, LayerRule, ParamSet, PassOverrides, Protocol, Proxy,
+    ScoreOutput, Target, Verdict, check, score_with,
 };
 use intrain::space::{Arch, SearchSpace};
 
@@ -36,6 +36,14 @@ pub struct ProtocolArgs {
     /// Which parameter tensors count in o.
     #[arg(long, value_enum, default_value_t = ParamSet::All)]
     param_rule: ParamSet,
+    /// Conventions of the baseline proxies' passes: each proxy's authors' (real images, their
+    /// initialisation, batch and resolution), or the protocol's for all.
+    #[arg(long, value_enum, default_value_t = Conventions::Reference)]
+    conventions: Conventions,
+    /// Labelled images (.npz with uint8 `x` (N, H, W, C) and integer `y`) for the proxies whose
+    /// reference conventions feed real data (SNIP, GradNorm, Fisher, Jacov, NASWOT, ...).
+    #[arg(long, value_name = "FILE.npz")]
+    images: Option<PathBuf>,
 }
 
 impl ProtocolArgs {
@@ -55,6 +63,8 @@ impl ProtocolArgs {
             bn: self.bn,
             layers: self.layer_rule,
             params: self.param_rule.clone(),
+            conventions: self.conventions,
+            images: self.images.clone(),
         }
     }
 }
@@ -128,9 +138,11 @@ impl TargetArgs {
         })
     }
 
-    /// Scores the target: an ONNX model, or `--arch` of a space.
-    pub fn score(&self, rt: &Runtime) -> Result<ScoreOutput> {
-        self.with_target(InitMode::Kaiming, |target, p, overrides| score(rt, target, p, overrides))
+    /// Scores the target (an ONNX model, or `--arch` of a space) with InTrain and `proxies`.
+    pub fn score(&self, rt: &Runtime, proxies: &[Proxy]) -> Result<ScoreOutput> {
+        self.with_target(InitMode::Kaiming, |target, p, overrides| {
+            score_with(rt, target, p, overrides, proxies)
+        })
     }
 
     /// Scores the target and judges it by `policy`; without `--init`, the model as it is shipped

@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 
-use super::graph::{Graph, ValueId};
+use super::graph::{Graph, Node, ValueId};
 use super::op::OpType;
+use super::tensor::Tensor;
 use crate::error::Result;
 
 /// A rewritten graph and, for each value name that no longer exists, the name that replaced it.
@@ -58,6 +59,42 @@ pub fn merge_duplicates(src: &Graph) -> Result<Rewritten> {
         }
     }
     Ok(Rewritten { graph: g, aliases })
+}
+
+/// Copies `src` node by node into a new graph: the inputs as they are, each initializer through
+/// `initializer`, and each node through `node`, which adds whatever replaces it (given the node
+/// and its inputs in the new graph) and returns the values standing for its outputs, in order
+/// (fewer when trailing outputs are dropped). The outputs are the values standing for `src`'s.
+pub fn rebuild(
+    src: &Graph,
+    mut initializer: impl FnMut(&Tensor) -> Tensor,
+    mut node: impl FnMut(&mut Graph, &Node, &[Option<ValueId>]) -> Result<Vec<ValueId>>,
+) -> Result<Graph> {
+    let mut g = Graph::new(src.name.clone(), src.opset)?;
+    let mut map: Vec<Option<ValueId>> = vec![None; src.values().len()];
+    for &i in src.inputs() {
+        let v = src.value(i);
+        map[i.0] = Some(g.add_input(v.name.clone(), v.ty.clone())?);
+    }
+    for (i, v) in src.initializers() {
+        if let Some(t) = &v.data {
+            map[i.0] = Some(g.add_initializer(v.name.clone(), initializer(t))?);
+        }
+    }
+    for n in src.nodes() {
+        let inputs: Vec<Option<ValueId>> =
+            n.inputs.iter().map(|i| i.and_then(|v| map[v.0])).collect();
+        let outs = node(&mut g, n, &inputs)?;
+        for (&o, new) in n.outputs.iter().zip(outs) {
+            map[o.0] = Some(new);
+        }
+    }
+    for &o in src.outputs() {
+        if let Some(v) = map[o.0] {
+            g.add_output(v);
+        }
+    }
+    Ok(g)
 }
 
 #[cfg(test)]

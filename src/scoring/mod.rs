@@ -4,6 +4,7 @@
 //! record files that make long runs resumable ([`RecordFile`]).
 
 pub mod check;
+pub mod passes;
 pub mod protocol;
 pub mod provenance;
 pub mod proxy;
@@ -12,11 +13,12 @@ mod scorer;
 mod target;
 
 pub use check::{Verdict, check};
+pub use passes::{Computed, Conventions};
 pub use protocol::{BnMode, InitMode, LayerRule, ParamSet, Protocol};
-pub use proxy::{Evidence, Needs, Proxy, ProxyDef, UnknownProxy};
+pub use proxy::{Evidence, Needs, Proxy, ProxyDef, ProxyList, UnknownProxy};
 pub use records::{RecordFile, ScoreRecord};
 pub use scorer::Scorer;
-pub use target::{PassOverrides, ScoreOutput, Target, score};
+pub use target::{PassOverrides, ScoreOutput, Target, score, score_with};
 
 use crate::analysis::score::{default_layers, relu_layers};
 use crate::autodiff::TrainingOptions;
@@ -42,4 +44,9 @@ pub fn layers_by_rule(graph: &Graph, rule: LayerRule, grammar: Option<&[String]>
         (LayerRule::Grammar | LayerRule::Activations, _) => default_layers(graph),
         (LayerRule::Relu, _) => relu_layers(graph),
     }
+}
+
+/// The serde (kebab-case) name of a unit enum value, for keys and reports.
+pub(crate) fn kebab<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }

@@ -5,6 +5,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::kebab;
+pub use super::passes::Conventions;
 pub use crate::analysis::score::InitMode;
 pub use crate::autodiff::{BnMode, ParamSet};
 
@@ -42,6 +44,12 @@ pub struct Protocol {
     pub layers: LayerRule,
     /// Tensors of o.
     pub params: ParamSet,
+    /// Whose conventions the baseline proxies' passes follow.
+    #[serde(default)]
+    pub conventions: Conventions,
+    /// Labelled images (`.npz`) for the proxies whose reference conventions feed real data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<std::path::PathBuf>,
 }
 
 impl Default for Protocol {
@@ -54,6 +62,8 @@ impl Default for Protocol {
             bn: BnMode::Train,
             layers: LayerRule::Grammar,
             params: ParamSet::All,
+            conventions: Conventions::Reference,
+            images: None,
         }
     }
 }
@@ -68,9 +78,11 @@ impl Protocol {
     }
 
     /// A stable, readable key of the settings for a space (its name and a hash of its
-    /// definition), e.g. `nas-bench-201@1a2b3c4d/b64/r64/s0/kaiming/bn-train/grammar/all`.
+    /// definition), e.g. `nas-bench-201@1a2b3c4d/b64/r64/s0/kaiming/bn-train/grammar/all`; the
+    /// protocol's conventions and the images file are appended when set
+    /// (`/conv-protocol`, `/img-cifar10.npz`).
     pub fn key(&self, space_id: &str, native_resolution: usize) -> String {
-        format!(
+        let mut key = format!(
             "{space_id}/b{}/r{}/s{}/{}/bn-{}/{}/{}",
             self.batch,
             self.resolution_for(native_resolution),
@@ -79,13 +91,15 @@ impl Protocol {
             kebab(&self.bn),
             kebab(&self.layers),
             kebab(&self.params)
-        )
+        );
+        if self.conventions != Conventions::Reference {
+            key.push_str(&format!("/conv-{}", kebab(&self.conventions)));
+        }
+        if let Some(images) = &self.images {
+            key.push_str(&format!("/img-{}", super::passes::file_label(images)));
+        }
+        key
     }
-}
-
-/// The serde (kebab-case) name of a unit enum value.
-fn kebab<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// A short stable hash (FNV-1a, 64 bits, hex) of a text, for keys.

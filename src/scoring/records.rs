@@ -3,7 +3,7 @@
 //!
 //! A line cut short by a kill (no trailing newline) is dropped when the file is opened again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -52,9 +52,12 @@ pub struct ScoreRecord {
     /// Seconds of the forward + backward pass alone.
     #[serde(deserialize_with = "nan_if_null")]
     pub pass_seconds: f64,
+    /// Values of the proxies of their own passes, by name (NaN where undefined).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "nan_map")]
+    pub proxies: BTreeMap<String, f64>,
 }
 
-const CSV_COLUMNS: [&str; 15] = [
+const CSV_COLUMNS: [&str; 16] = [
     "key",
     "arch",
     "intrain",
@@ -70,12 +73,16 @@ const CSV_COLUMNS: [&str; 15] = [
     "macs",
     "seconds",
     "pass_seconds",
+    "proxies",
 ];
+
+/// The columns of files written before the proxies column (read, and appended to in kind).
+const CSV_COLUMNS_V1: &[&str] = CSV_COLUMNS.split_at(CSV_COLUMNS.len() - 1).0;
 
 impl ScoreRecord {
     /// The CSV fields, in [`CSV_COLUMNS`] order: floats as `{:e}` (exact), seconds to 4 and
-    /// pass seconds to 5 decimals.
-    fn csv_row(&self) -> [String; 15] {
+    /// pass seconds to 5 decimals, proxies as `name=value` joined by `;`.
+    fn csv_row(&self) -> [String; 16] {
         let f = |x: f64| format!("{x:e}");
         [
             self.key.clone(),
@@ -93,16 +100,25 @@ impl ScoreRecord {
             self.macs.to_string(),
             format!("{:.4}", self.seconds),
             format!("{:.5}", self.pass_seconds),
+            self.proxies.iter().map(|(k, v)| format!("{k}={v:e}")).collect::<Vec<_>>().join(";"),
         ]
     }
 
     /// A record from one CSV row, its fields taken as the [`CSV_COLUMNS`] in that order; `None`
     /// unless there are as many and every number parses.
     fn from_csv(fields: &csv::StringRecord) -> Option<ScoreRecord> {
-        if fields.len() != CSV_COLUMNS.len() {
+        let n = CSV_COLUMNS_V1.len();
+        if fields.len() != n && fields.len() != CSV_COLUMNS.len() {
             return None;
         }
-        fields.deserialize(Some(&csv::StringRecord::from(&CSV_COLUMNS[..]))).ok()
+        let first: csv::StringRecord = fields.iter().take(n).collect();
+        let mut r: ScoreRecord =
+            first.deserialize(Some(&csv::StringRecord::from(CSV_COLUMNS_V1))).ok()?;
+        for pair in fields.get(n).unwrap_or("").split(';').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=')?;
+            r.proxies.insert(k.to_string(), v.parse().ok()?);
+        }
+        Some(r)
     }
 }
 
@@ -110,6 +126,14 @@ impl ScoreRecord {
 /// NaN, so a record of a diverging architecture survives reopening its file.
 pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// A map of numbers in which JSON `null` reads back as NaN (see [`nan_if_null`]).
+fn nan_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<BTreeMap<String, f64>, D::Error> {
+    let m = BTreeMap::<String, Option<f64>>::deserialize(d)?;
+    Ok(m.into_iter().map(|(k, v)| (k, v.unwrap_or(f64::NAN))).collect())
 }
 
 /// A CSV reader of text with a header line (RFC 4180 quoting; rows may differ in length, so
@@ -177,6 +201,8 @@ pub(crate) fn open_for_append(path: &Path, complete: usize) -> Result<BufWriter<
 enum Format {
     Jsonl,
     Csv,
+    /// A CSV file written before the proxies column.
+    CsvWithoutProxies,
 }
 
 /// An append-only record file with the records already in it, indexed by (key, arch).
@@ -211,6 +237,7 @@ impl RecordFile {
             ))
         };
         let mut records = Vec::new();
+        let mut format = format;
         match format {
             Format::Jsonl => {
                 for (i, line) in (1..).zip(text.lines()) {
@@ -231,7 +258,10 @@ impl RecordFile {
                         );
                     }
                 }
-                if rows.headers().map_err(|e| csv_error(path, e))?.iter().ne(CSV_COLUMNS) {
+                let header = rows.headers().map_err(|e| csv_error(path, e))?;
+                if header.iter().eq(CSV_COLUMNS_V1.iter().copied()) {
+                    format = Format::CsvWithoutProxies;
+                } else if header.iter().ne(CSV_COLUMNS) {
                     return Err(Error::Data(format!(
                         "{}: header is not intrain's score columns ({})",
                         path.display(),
@@ -239,7 +269,7 @@ impl RecordFile {
                     )));
                 }
             }
-            Format::Csv => {}
+            Format::Csv | Format::CsvWithoutProxies => {}
         }
         let mut out = open_for_append(path, complete)?;
         if format == Format::Csv && complete == 0 {
@@ -275,6 +305,14 @@ impl RecordFile {
                 line
             }
             Format::Csv => csv_row_bytes(&r.csv_row()).map_err(|e| csv_error(&self.path, e))?,
+            Format::CsvWithoutProxies if !r.proxies.is_empty() => {
+                return Err(Error::Data(format!(
+                    "{}: written by an earlier intrain, without a proxies column; give a new file for these proxies",
+                    self.path.display()
+                )));
+            }
+            Format::CsvWithoutProxies => csv_row_bytes(&r.csv_row()[..CSV_COLUMNS_V1.len()])
+                .map_err(|e| csv_error(&self.path, e))?,
         };
         self.out.write_all(&line).map_err(io)?;
         self.out.flush().map_err(io)?;
@@ -310,6 +348,7 @@ mod tests {
             macs: 900,
             seconds: 0.5,
             pass_seconds: 0.25,
+            proxies: BTreeMap::new(),
         }
     }
 
@@ -379,5 +418,29 @@ mod tests {
         let f = RecordFile::open(&path).expect("reopen");
         let back = f.get("k/b64", "|a~0|").expect("record");
         assert!(back.intrain.is_nan() && back.gamma.is_nan(), "{back:?}");
+    }
+
+    #[test]
+    fn proxy_values_survive_both_formats_and_old_csv_files_refuse_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut r = rec("|a~0|", 1.0);
+        r.proxies.insert("snip".into(), 28.5);
+        r.proxies.insert("naswot".into(), f64::NAN);
+        for name in ["p.jsonl", "p.csv"] {
+            let path = dir.path().join(name);
+            RecordFile::open(&path).expect("open").append(r.clone()).expect("append");
+            let f = RecordFile::open(&path).expect("reopen");
+            let back = f.get("k/b64", "|a~0|").expect("record");
+            assert_eq!(back.proxies["snip"], 28.5, "{name}");
+            assert!(back.proxies["naswot"].is_nan(), "{name}");
+        }
+        let old = dir.path().join("old.csv");
+        std::fs::write(&old, format!("{}\n", CSV_COLUMNS_V1.join(","))).expect("write");
+        let mut f = RecordFile::open(&old).expect("open an old file");
+        f.append(rec("|b~0|", 2.0)).expect("a record without proxies fits the old columns");
+        let e = f.append(r).expect_err("proxies need the new column").to_string();
+        assert!(e.contains("old.csv: written by an earlier intrain"), "{e}");
+        let text = std::fs::read_to_string(&old).expect("read");
+        assert_eq!(text.lines().nth(1).map(|l| l.split(',').count()), Some(15));
     }
 }

@@ -1,7 +1,10 @@
 //! The cached scorer: scores of space architectures through an optional record file, with
 //! ONNX Runtime loaded only when something must be scored.
 
-use super::{PassOverrides, Protocol, RecordFile, ScoreRecord, Target, score, space_id};
+use super::passes::{Computed, evaluate};
+use super::{
+    PassOverrides, Protocol, Proxy, RecordFile, ScoreRecord, Target, score_with, space_id,
+};
 use crate::error::Result;
 use crate::runtime::Runtime;
 use crate::space::{Arch, SearchSpace};
@@ -15,6 +18,8 @@ pub struct Scorer<'a> {
     load_runtime: RuntimeLoader<'a>,
     runtime: Option<Runtime>,
     records: Option<RecordFile>,
+    proxies: Vec<Proxy>,
+    images: Option<crate::images::Images>,
     scored: usize,
     reused: usize,
 }
@@ -23,7 +28,31 @@ impl<'a> Scorer<'a> {
     /// A scorer with an optional record file; `load_runtime` runs once, at the first score that
     /// is not in the file.
     pub fn new(load_runtime: RuntimeLoader<'a>, records: Option<RecordFile>) -> Scorer<'a> {
-        Scorer { load_runtime, runtime: None, records, scored: 0, reused: 0 }
+        Scorer {
+            load_runtime,
+            runtime: None,
+            records,
+            proxies: Vec::new(),
+            images: None,
+            scored: 0,
+            reused: 0,
+        }
+    }
+
+    /// Also computes these proxies (those with passes of their own; see
+    /// [`super::passes::plan`]) for every architecture, and for records that lack them.
+    pub fn with_proxies(mut self, proxies: &[Proxy]) -> Scorer<'a> {
+        self.proxies = proxies.iter().copied().filter(|p| p.pass().is_some()).collect();
+        self
+    }
+
+    /// The images of protocol `p`, read once per file.
+    fn images(&mut self, p: &Protocol) -> Result<Option<&crate::images::Images>> {
+        let Some(path) = &p.images else { return Ok(None) };
+        if self.images.as_ref().is_none_or(|i| i.path != *path) {
+            self.images = Some(crate::images::Images::open(path)?);
+        }
+        Ok(self.images.as_ref())
     }
 
     /// A scorer on an already loaded runtime.
@@ -52,8 +81,26 @@ impl<'a> Scorer<'a> {
         let key = p.key(&space_id(space), space.spec.input.resolution);
         let name = arch.format(space);
         if let Some(r) = self.records.as_ref().and_then(|f| f.get(&key, &name)) {
-            self.reused += 1;
-            return Ok(r.clone());
+            let missing: Vec<Proxy> = self
+                .proxies
+                .iter()
+                .copied()
+                .filter(|x| !r.proxies.contains_key(x.name()))
+                .collect();
+            let mut r = r.clone();
+            if missing.is_empty() {
+                self.reused += 1;
+                return Ok(r);
+            }
+            let computed = self.compute(space, arch, p, &missing)?;
+            r.proxies.extend(computed.values);
+            for name in computed.unavailable.keys() {
+                r.proxies.insert(name.clone(), f64::NAN);
+            }
+            if let Some(f) = self.records.as_mut() {
+                f.append(r.clone())?;
+            }
+            return Ok(r);
         }
         let r = self.score(space, arch, p)?;
         if let Some(f) = self.records.as_mut() {
@@ -65,19 +112,61 @@ impl<'a> Scorer<'a> {
     /// Scores `arch` under `p` (without looking in the record file, nor appending to it).
     pub fn score(&mut self, space: &SearchSpace, arch: &Arch, p: &Protocol) -> Result<ScoreRecord> {
         let key = p.key(&space_id(space), space.spec.input.resolution);
-        let rt = self.runtime()?;
-        let out = score(rt, Target::Arch { space, arch }, p, &PassOverrides::default())?;
+        let proxies = self.proxies.clone();
+        self.images(p)?;
+        self.runtime()?;
+        let (Some(rt), images) = (self.runtime.as_ref(), self.images.as_ref()) else {
+            return Err(not_loaded());
+        };
+        let target = Target::Arch { space, arch };
+        let mut out = score_with(rt, target, p, &PassOverrides::default(), &[])?;
+        if !proxies.is_empty() {
+            let computed = evaluate(rt, target, p, &proxies, images.filter(|_| p.images.is_some()))
+                .map_err(|e| e.in_arch(arch.format(space)))?;
+            out.add(computed);
+        }
         self.scored += 1;
         let name = arch.format(space);
-        out.record(key).ok_or_else(|| {
+        let mut r = out.record(key).ok_or_else(|| {
             crate::error::Error::Protocol(format!("architecture {name}: no costs recorded"))
-        })
+        })?;
+        for name in out.unavailable.keys() {
+            r.proxies.insert(name.clone(), f64::NAN);
+        }
+        Ok(r)
     }
 
-    /// Whether the record file holds `arch` of `space` under `p`.
+    /// Computes only `proxies` for `arch` (for a record that lacks them).
+    fn compute(
+        &mut self,
+        space: &SearchSpace,
+        arch: &Arch,
+        p: &Protocol,
+        proxies: &[Proxy],
+    ) -> Result<Computed> {
+        self.images(p)?;
+        self.runtime()?;
+        let (Some(rt), images) = (self.runtime.as_ref(), self.images.as_ref()) else {
+            return Err(not_loaded());
+        };
+        self.scored += 1;
+        evaluate(
+            rt,
+            Target::Arch { space, arch },
+            p,
+            proxies,
+            images.filter(|_| p.images.is_some()),
+        )
+        .map_err(|e| e.in_arch(arch.format(space)))
+    }
+
+    /// Whether the record file holds `arch` of `space` under `p`, with every proxy asked for.
     pub fn has(&self, space: &SearchSpace, arch_string: &str, p: &Protocol) -> bool {
         let key = p.key(&space_id(space), space.spec.input.resolution);
-        self.records.as_ref().is_some_and(|f| f.get(&key, arch_string).is_some())
+        self.records
+            .as_ref()
+            .and_then(|f| f.get(&key, arch_string))
+            .is_some_and(|r| self.proxies.iter().all(|x| r.proxies.contains_key(x.name())))
     }
 
     /// The record file, if any.

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::proxy::{self, Evidence};
+use super::passes::{Computed, PassCost};
+use super::proxy::{self, Evidence, Proxy};
 use super::{Protocol, ScoreRecord, layers_by_rule, provenance, training_options};
 use crate::analysis::gradients::PassInputs;
 use crate::analysis::score::{InitMode, ScoreReport, score_model};
@@ -75,6 +76,10 @@ pub struct ScoreOutput {
     pub seconds: f64,
     /// The value of every registered proxy this target has what it needs for, by name.
     pub proxies: BTreeMap<String, f64>,
+    /// Proxies asked for that cannot be computed on this target, with the reason.
+    pub unavailable: BTreeMap<String, String>,
+    /// The passes run for the proxies asked for beyond InTrain, with their costs.
+    pub passes: Vec<PassCost>,
     /// Score, per layer, per tensor.
     #[serde(flatten)]
     pub report: ScoreReport,
@@ -89,7 +94,8 @@ impl ScoreOutput {
         start: Instant,
         report: ScoreReport,
     ) -> ScoreOutput {
-        let evidence = Evidence { score: report.score, loss: report.loss, costs };
+        let evidence =
+            Evidence { score: report.score, loss: report.loss, costs, computed: BTreeMap::new() };
         ScoreOutput {
             model,
             arch,
@@ -97,8 +103,18 @@ impl ScoreOutput {
             costs,
             seconds: start.elapsed().as_secs_f64(),
             proxies: proxy::values(&evidence),
+            unavailable: BTreeMap::new(),
+            passes: Vec::new(),
             report,
         }
+    }
+
+    /// Adds the values of proxies computed by their own passes.
+    pub fn add(&mut self, computed: Computed) {
+        self.seconds += computed.passes.iter().map(|p| p.seconds).sum::<f64>();
+        self.proxies.extend(computed.values);
+        self.unavailable.extend(computed.unavailable);
+        self.passes.extend(computed.passes);
     }
 
     /// The record of a scored space architecture under protocol key `key` (`None` for a model,
@@ -122,8 +138,36 @@ impl ScoreOutput {
             macs: c.macs,
             seconds: self.seconds,
             pass_seconds: self.report.pass_seconds,
+            proxies: self
+                .proxies
+                .iter()
+                .filter(|(name, _)| Proxy::named(name).is_some_and(|p| p.pass().is_some()))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
         })
     }
+}
+
+/// Scores a target under a protocol with InTrain ([`score`]) and, beyond it, the `proxies` that
+/// have passes of their own (the fewest passes that serve them all; see
+/// [`super::passes::plan`]). Proxies that cannot be computed on the target are listed with the
+/// reason in [`ScoreOutput::unavailable`].
+pub fn score_with(
+    rt: &Runtime,
+    target: Target<'_>,
+    p: &Protocol,
+    overrides: &PassOverrides,
+    proxies: &[Proxy],
+) -> Result<ScoreOutput> {
+    let mut out = score(rt, target, p, overrides)?;
+    if proxies.iter().any(|x| x.pass().is_some()) {
+        let images = super::passes::images_of(p)?;
+        let mut computed = super::passes::evaluate(rt, target, p, proxies, images.as_ref())?;
+        // A protocol resolution applies to InTrain's pass; the report keeps the one resolved.
+        computed.values.retain(|k, _| proxies.iter().any(|x| x.name() == k));
+        out.add(computed);
+    }
+    Ok(out)
 }
 
 /// Scores a target under a protocol: import or lowering, differentiation, one forward and

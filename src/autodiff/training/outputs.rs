@@ -48,6 +48,21 @@ pub(super) fn expose(
             emit_gram(&mut e, v, requested, crate::ir::layout::channels_last(src, a))?;
         activation_grams.push((requested.clone(), gram, chsum));
     }
+    let mut sign_kernels = Vec::new();
+    for (&a, requested) in targets.sign_kernels.iter().zip(&opts.sign_kernels) {
+        let v = fwd.value(a, &format!("value '{requested}'"))?;
+        let (codes, active) = emit_sign_kernel(&mut e, v, requested)?;
+        sign_kernels.push((requested.clone(), codes, active));
+    }
+    let mut grad_products = Vec::new();
+    for (&a, requested) in targets.grad_products.iter().zip(&opts.grad_products) {
+        let v = fwd.value(a, &format!("value '{requested}'"))?;
+        let out = match grads.total(&mut e, a, requested)? {
+            Some(d) => Some(emit_channel_product(&mut e, v, d, requested)?),
+            None => None,
+        };
+        grad_products.push((requested.clone(), out));
+    }
     Ok(TrainingGraph {
         graph: e.finish(),
         inputs: src.inputs().iter().map(|&i| src.value(i).name.clone()).collect(),
@@ -57,7 +72,47 @@ pub(super) fn expose(
         activations,
         activation_grads,
         activation_grams,
+        sign_kernels,
+        grad_products,
     })
+}
+
+/// The sign kernel of `(N, ...)` value `v` as outputs: with `c` the 0/1 code of `v > 0` of each
+/// sample (flattened), `c·cᵀ` `(N, N)` and the active count `Σ c` `(N)`.
+fn emit_sign_kernel(e: &mut Emitter, v: ValueId, name: &str) -> Result<(String, String)> {
+    let s = e.shape(v);
+    let n = s.first().copied().unwrap_or(1);
+    let units = s.iter().product::<usize>() / n.max(1);
+    e.push_scope(&format!("{name}_signs"));
+    let zero = e.scalar(0.0)?;
+    let positive = e.op(OpType::Greater, "positive", &[v, zero], vec![])?;
+    let codes = e.cast_f32("codes", positive)?;
+    let mat = e.reshape("matrix", codes, &[n, units])?;
+    let mt = e.transpose("matrix_t", mat, &[1, 0])?;
+    let kernel = e.op(OpType::MatMul, "agree", &[mat, mt], vec![])?;
+    let active = e.reduce_sum("active", mat, &[1], false)?;
+    e.pop_scope();
+    e.builder().output(kernel);
+    e.builder().output(active);
+    Ok((e.graph().value(kernel).name.clone(), e.graph().value(active).name.clone()))
+}
+
+/// The per-sample channel products `Σ_positions z·dz` `(N, C)` of an `(N, C, ...)` value `z` and
+/// its gradient `dz`, as an output.
+fn emit_channel_product(e: &mut Emitter, z: ValueId, dz: ValueId, name: &str) -> Result<String> {
+    let s = e.shape(z);
+    e.push_scope(&format!("{name}_zdz"));
+    let prod = e.mul("product", z, dz)?;
+    let out = if s.len() > 2 {
+        let axes: Vec<usize> = (2..s.len()).collect();
+        e.reduce_sum("per_channel", prod, &axes, false)?
+    } else {
+        prod
+    };
+    let out = e.op(OpType::Identity, "out", &[out], vec![])?;
+    e.pop_scope();
+    e.builder().output(out);
+    Ok(e.graph().value(out).name.clone())
 }
 
 /// The gradient outputs of each differentiated parameter: the full gradient, its statistics or

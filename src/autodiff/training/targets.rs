@@ -23,6 +23,10 @@ pub(super) struct Targets {
     pub activation_grads: Vec<ValueId>,
     /// Activations exposed as channel Gram matrices, in the options' order.
     pub activation_grams: Vec<ValueId>,
+    /// Values exposed as sign kernels, in the options' order.
+    pub sign_kernels: Vec<ValueId>,
+    /// Values exposed as channel products with their gradients, in the options' order.
+    pub grad_products: Vec<ValueId>,
 }
 
 impl Targets {
@@ -50,7 +54,17 @@ impl Targets {
         let activation_grads = activations_named(&opts.activation_grads)?;
         let activations = activations_named(&opts.activations)?;
         let activation_grams = activations_named(&opts.activation_grams)?;
-        Ok(Targets { output, params, activations, activation_grads, activation_grams })
+        let sign_kernels = activations_named(&opts.sign_kernels)?;
+        let grad_products = activations_named(&opts.grad_products)?;
+        Ok(Targets {
+            output,
+            params,
+            activations,
+            activation_grads,
+            activation_grams,
+            sign_kernels,
+            grad_products,
+        })
     }
 
     /// The live nodes: those the loss output or an exposed activation depends on.
@@ -59,6 +73,7 @@ impl Targets {
             .into_iter()
             .chain(self.activations.iter().copied())
             .chain(self.activation_grams.iter().copied())
+            .chain(self.sign_kernels.iter().copied())
             .collect();
         let mut live = vec![false; src.nodes().len()];
         for (i, node) in src.nodes().iter().enumerate().rev() {
@@ -77,7 +92,7 @@ impl Targets {
         for p in &self.params {
             need[p.value.0] = true;
         }
-        for &a in &self.activation_grads {
+        for &a in self.activation_grads.iter().chain(&self.grad_products) {
             need[a.0] = true;
         }
         for node in src.nodes() {

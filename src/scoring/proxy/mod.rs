@@ -14,8 +14,16 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod costs;
+mod data_free;
+mod gradient;
 mod intrain;
+mod jacobian;
+mod naswot;
 
+use std::collections::BTreeMap;
+
+use super::kebab;
+use super::passes::{PassKind, PassOutput, Reference, Request};
 use super::records::ScoreRecord;
 use crate::analysis::intrain::Score;
 use crate::space::Cost;
@@ -26,9 +34,11 @@ use crate::space::Cost;
 pub enum Needs {
     /// Only the architecture's costs (no pass).
     Costs,
-    /// One forward and backward pass: per-layer activation spectra and per-tensor gradient
-    /// statistics.
+    /// The InTrain pass: per-layer activation spectra and per-tensor gradient statistics.
     ForwardBackward,
+    /// A pass of its own kind ([`PassKind`]), shared with the proxies whose pass has the same
+    /// settings.
+    Pass(PassKind),
 }
 
 /// The definition of a proxy.
@@ -40,12 +50,28 @@ pub trait ProxyDef: Sync {
     /// What the proxy needs from scoring.
     fn needs(&self) -> Needs;
     /// The value for a scored target (higher is better); `None` when what it needs is missing
-    /// (a cost proxy for an ONNX model, whose costs are not in a space's convention).
-    fn value(&self, e: &Evidence) -> Option<f64>;
+    /// (a cost proxy for an ONNX model, whose costs are not in a space's convention). A proxy
+    /// of its own pass reads the value [`ProxyDef::reduce`] computed.
+    fn value(&self, e: &Evidence) -> Option<f64> {
+        e.computed.get(self.name()).copied()
+    }
+    /// The conventions its authors compute it under (proxies of their own pass).
+    fn reference(&self) -> Reference {
+        Reference::NasLib
+    }
+    /// What its gradient pass must output.
+    fn requests(&self) -> &'static [Request] {
+        &[]
+    }
+    /// Its value from its pass (proxies of their own pass); `None` when the pass lacks what it
+    /// reads.
+    fn reduce(&self, _out: &PassOutput) -> Option<f64> {
+        None
+    }
 }
 
 /// What scoring measured of one target, from which proxies reduce their values.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Evidence {
     /// The InTrain score and its components.
     pub score: Score,
@@ -53,6 +79,8 @@ pub struct Evidence {
     pub loss: f64,
     /// Costs of one sample (architectures of a space only).
     pub costs: Option<Cost>,
+    /// The values computed by the proxies of their own passes, by name.
+    pub computed: BTreeMap<String, f64>,
 }
 
 impl ScoreRecord {
@@ -70,17 +98,18 @@ impl ScoreRecord {
             },
             loss: self.loss,
             costs: Some(Cost { params: self.params, macs: self.macs, flops: self.flops }),
+            computed: self.proxies.clone(),
         }
     }
 }
 
 /// The value of every registered proxy whose needs are met, by name.
-pub fn values(e: &Evidence) -> std::collections::BTreeMap<String, f64> {
+pub fn values(e: &Evidence) -> BTreeMap<String, f64> {
     REGISTRY.iter().filter_map(|p| Some((p.name().to_string(), p.0.value(e)?))).collect()
 }
 
 /// Every proxy, in the order reports list them.
-pub static REGISTRY: [Proxy; 7] = [
+pub static REGISTRY: [Proxy; 18] = [
     Proxy(&intrain::InTrain),
     Proxy(&intrain::Gamma),
     Proxy(&intrain::O),
@@ -88,7 +117,50 @@ pub static REGISTRY: [Proxy; 7] = [
     Proxy(&costs::Params),
     Proxy(&costs::Flops),
     Proxy(&costs::Macs),
+    Proxy(&gradient::GradNorm),
+    Proxy(&gradient::Snip),
+    Proxy(&gradient::Plain),
+    Proxy(&gradient::L2Norm),
+    Proxy(&gradient::Fisher),
+    Proxy(&gradient::Grasp),
+    Proxy(&jacobian::Jacov),
+    Proxy(&jacobian::EpeNas),
+    Proxy(&naswot::Naswot),
+    Proxy(&data_free::SynFlow),
+    Proxy(&data_free::Zen),
 ];
+
+/// A registered proxy as `intrain proxies` lists it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ProxyInfo {
+    /// The name users type.
+    pub name: String,
+    /// What it measures.
+    pub about: String,
+    /// Where its value comes from: `costs`, `intrain` (InTrain's pass) or its own pass kind
+    /// (`gradient`, `grasp`, `input-jacobian`, `synflow`, `zen`).
+    pub pass: String,
+    /// Its authors' conventions for its pass (`nas-lib`, `zen-nas`), for proxies of their own
+    /// pass.
+    pub reference: Option<String>,
+}
+
+/// Every registered proxy, described.
+pub fn catalogue() -> Vec<ProxyInfo> {
+    REGISTRY
+        .iter()
+        .map(|p| ProxyInfo {
+            name: p.name().to_string(),
+            about: p.about().to_string(),
+            pass: match p.needs() {
+                Needs::Costs => "costs".to_string(),
+                Needs::ForwardBackward => "intrain".to_string(),
+                Needs::Pass(kind) => kebab(&kind),
+            },
+            reference: p.pass().map(|_| kebab(&p.reference())),
+        })
+        .collect()
+}
 
 /// A registered proxy (a handle on its [`ProxyDef`]).
 #[derive(Clone, Copy)]
@@ -123,6 +195,29 @@ impl Proxy {
     /// Its value for any evidence (`None` when what it needs is missing).
     pub fn value_of(self, e: &Evidence) -> Option<f64> {
         self.0.value(e)
+    }
+
+    /// The kind of its own pass, if it has one (not InTrain's pass, not the costs).
+    pub fn pass(self) -> Option<PassKind> {
+        match self.0.needs() {
+            Needs::Pass(kind) => Some(kind),
+            _ => None,
+        }
+    }
+
+    /// Its authors' conventions.
+    pub fn reference(self) -> Reference {
+        self.0.reference()
+    }
+
+    /// What its gradient pass must output.
+    pub fn requests(self) -> &'static [Request] {
+        self.0.requests()
+    }
+
+    /// Its value from its pass.
+    pub fn reduce(self, out: &PassOutput) -> Option<f64> {
+        self.0.reduce(out)
     }
 
     /// The registered names, comma-separated (for messages).
@@ -161,6 +256,29 @@ impl FromStr for Proxy {
 
     fn from_str(s: &str) -> Result<Proxy, UnknownProxy> {
         Proxy::named(s.trim()).ok_or_else(|| UnknownProxy(s.to_string()))
+    }
+}
+
+/// A comma-separated list of proxies, or `all` (every registered proxy), as command lines take
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyList(pub Vec<Proxy>);
+
+impl FromStr for ProxyList {
+    type Err = UnknownProxy;
+
+    fn from_str(s: &str) -> Result<ProxyList, UnknownProxy> {
+        if s.trim() == "all" {
+            return Ok(ProxyList(REGISTRY.to_vec()));
+        }
+        let mut out: Vec<Proxy> = Vec::new();
+        for name in s.split(',').filter(|n| !n.trim().is_empty()) {
+            let p: Proxy = name.parse()?;
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        Ok(ProxyList(out))
     }
 }
 

@@ -1,0 +1,167 @@
+//! The baseline proxies reproduce their reference code: on the tiny CNN of
+//! `models/scripts/proxy_goldens.py` (stem Conv-BN-ReLU, an NAS-Bench-201-style block summing a
+//! ReLU-Conv-BN edge, an average-pool edge and the skip, BN-ReLU, global pooling, Linear), with
+//! its weights as stored, the golden's batch of 8 and labels, and BatchNorm batch statistics,
+//! every proxy equals the float64 value of its NASLib port in PyTorch to 1e-4 relative.
+
+mod common;
+
+use std::path::PathBuf;
+
+use intrain::onnx::{ImportOptions, load_model};
+use intrain::scoring::passes::{evaluate, zen_score};
+use intrain::scoring::{Conventions, InitMode, Protocol, Proxy, Target};
+use serde_json::Value;
+
+/// Tolerance relative to the PyTorch float64 value (intrain computes in float32).
+const REL_TOL: f64 = 1e-4;
+
+fn dir() -> PathBuf {
+    common::root().join("tests/goldens/proxies")
+}
+
+fn golden(name: &str) -> f64 {
+    let text = std::fs::read_to_string(dir().join("values.json")).expect("values.json");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    v["values"][name].as_f64().unwrap_or_else(|| panic!("no golden '{name}'"))
+}
+
+/// The golden's protocol: weights as stored, batch 8 of the golden's images, batch statistics.
+fn protocol() -> Protocol {
+    Protocol {
+        batch: 8,
+        init: InitMode::AsIs,
+        conventions: Conventions::Protocol,
+        images: Some(dir().join("batch.npz")),
+        ..Protocol::default()
+    }
+}
+
+#[test]
+fn every_proxy_matches_its_pytorch_reference() {
+    let rt = common::runtime();
+    let p = protocol();
+    let model = dir().join("tiny.onnx");
+    let import = ImportOptions::default();
+    let proxies: Vec<Proxy> = Proxy::names()
+        .split(", ")
+        .filter_map(Proxy::named)
+        .filter(|x| x.pass().is_some() && x.name() != "zen")
+        .collect();
+    assert_eq!(proxies.len(), 10, "{proxies:?}");
+    let images = intrain::images::Images::open(p.images.as_deref().expect("images")).expect("npz");
+    let computed =
+        evaluate(&rt, Target::Model { path: &model, import: &import }, &p, &proxies, Some(&images))
+            .expect("proxies");
+    assert!(computed.unavailable.is_empty(), "{:?}", computed.unavailable);
+    // Gradient, GraSP, input-Jacobian and SynFlow passes: one each.
+    assert_eq!(computed.passes.len(), 4, "{:?}", computed.passes);
+    for (ours, reference) in [
+        ("grad-norm", "grad_norm"),
+        ("snip", "snip"),
+        ("plain", "plain"),
+        ("l2-norm", "l2_norm"),
+        ("fisher", "fisher"),
+        ("naswot", "nwot"),
+        ("jacov", "jacov"),
+        ("epe-nas", "epe_nas"),
+        ("synflow", "synflow_log"),
+        ("grasp", "grasp"),
+    ] {
+        let v = computed.values[ours];
+        let g = golden(reference);
+        let rel = (v - g).abs() / g.abs();
+        assert!(rel < REL_TOL, "{ours}: ours {v}, PyTorch {g} (relative {rel:.2e})");
+    }
+}
+
+#[test]
+fn zen_score_matches_its_pytorch_reference() {
+    let m = load_model(&dir().join("tiny.onnx"), &ImportOptions::default()).expect("import");
+    let x = intrain::npy::read(&dir().join("x.npy")).expect("x.npy");
+    let eps = intrain::npy::read(&dir().join("eps.npy")).expect("eps.npy");
+    let zen = zen_score(&common::runtime(), &m.graph, intrain::scoring::BnMode::Train, &x, &eps)
+        .expect("zen");
+    let g = golden("zen");
+    // The score is a log: compare absolutely, at the precision of f32 feature differences.
+    assert!((zen - g).abs() < 1e-3, "zen: ours {zen}, PyTorch {g}");
+}
+
+#[test]
+fn score_computes_proxies_in_shared_passes_and_says_which_cannot_be_computed() {
+    let d = dir();
+    let (tiny, batch) = (d.join("tiny.onnx"), d.join("batch.npz"));
+    let out = common::intrain(&[
+        "score".as_ref(),
+        tiny.as_os_str(),
+        "--init".as_ref(),
+        "as-is".as_ref(),
+        "--conventions".as_ref(),
+        "protocol".as_ref(),
+        "--images".as_ref(),
+        batch.as_os_str(),
+        "--proxies".as_ref(),
+        "snip,naswot,grad-norm".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let j = common::stdout_json(&out);
+    // One gradient pass serves all three.
+    assert_eq!(j["passes"].as_array().map(Vec::len), Some(1), "{}", j["passes"]);
+    assert_eq!(j["passes"][0]["proxies"].as_array().map(Vec::len), Some(3));
+    let snip = j["proxies"]["snip"].as_f64().expect("snip");
+    assert!((snip - golden("snip")).abs() / golden("snip") < REL_TOL, "snip {snip}");
+    assert_eq!(j["protocol"]["conventions"], "protocol");
+
+    // A transformer has no ReLU to code and no pooled feature map: said per proxy, not fatal.
+    let vit = common::root().join("models/onnx/vit_tiny.onnx");
+    let out = common::intrain(&[
+        "score".as_ref(),
+        vit.as_os_str(),
+        "--batch".as_ref(),
+        "4".as_ref(),
+        "--conventions".as_ref(),
+        "protocol".as_ref(),
+        "--proxies".as_ref(),
+        "naswot,zen,snip".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let j = common::stdout_json(&out);
+    assert!(j["unavailable"]["naswot"].as_str().is_some_and(|r| r.contains("no ReLU")), "{j}");
+    assert!(j["unavailable"]["zen"].as_str().is_some_and(|r| r.contains("global average")));
+    assert!(j["proxies"]["snip"].as_f64().is_some_and(f64::is_finite));
+}
+
+#[test]
+fn reference_conventions_without_images_are_a_one_line_error() {
+    let tiny = dir().join("tiny.onnx");
+    let (code, _, err) = common::intrain_text(&[
+        "score".as_ref(),
+        tiny.as_os_str(),
+        "--proxies".as_ref(),
+        "snip".as_ref(),
+    ]);
+    assert_eq!(code, 2);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("--images") && err.contains("--conventions protocol"), "{err}");
+    let (code, _, err) = common::intrain_text(&["score", "x.onnx", "--proxies", "snip,nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown proxy 'nope'"), "{err}");
+}
+
+#[test]
+fn proxies_with_equal_pass_settings_share_one_pass() {
+    let names = ["grad-norm", "snip", "fisher", "naswot", "jacov", "epe-nas", "synflow", "zen"];
+    let proxies: Vec<Proxy> = names.iter().filter_map(|n| Proxy::named(n)).collect();
+    let reference = intrain::scoring::passes::plan(&proxies, &Protocol::default());
+    // gradient (grad-norm, snip, fisher, naswot), input Jacobian (jacov, epe-nas), SynFlow, Zen.
+    assert_eq!(reference.len(), 4);
+    assert_eq!(reference[0].2.len(), 4);
+    let p = Protocol { conventions: Conventions::Protocol, ..Protocol::default() };
+    let common_protocol = intrain::scoring::passes::plan(&proxies, &p);
+    assert_eq!(common_protocol.len(), 4);
+    assert!(common_protocol.iter().all(|(s, _, _)| s.kind
+        == intrain::scoring::passes::PassKind::SynFlow
+        || s.batch == p.batch));
+}
