@@ -165,3 +165,57 @@ fn proxies_with_equal_pass_settings_share_one_pass() {
         == intrain::scoring::passes::PassKind::SynFlow
         || s.batch == p.batch));
 }
+
+#[test]
+fn check_bounds_any_proxy_and_fails_one_the_model_cannot_have() {
+    let d = dir();
+    let (tiny, batch) = (d.join("tiny.onnx"), d.join("batch.npz"));
+    let run = |model: &std::path::Path, extra: &[&str]| {
+        let mut args: Vec<std::ffi::OsString> = vec!["check".into(), model.into()];
+        args.extend(
+            ["--conventions", "protocol", "--format", "json", "--batch", "8"].map(Into::into),
+        );
+        args.extend(extra.iter().map(Into::into));
+        common::intrain(&args)
+    };
+    let images = batch.to_str().expect("path");
+    // SynFlow of the golden model is 4.869 (its weights as stored, as `check` scores them).
+    let out = run(
+        &tiny,
+        &["--images", images, "--proxy-min", "synflow=4.5", "--proxy-max", "synflow=4.8"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    let j: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let checks = j["checks"].as_array().expect("checks");
+    let find = |name: &str| checks.iter().find(|c| c["check"] == name).expect(name).clone();
+    assert_eq!(find("proxies.synflow.min")["passed"], true);
+    assert_eq!(find("proxies.synflow.max")["passed"], false);
+    assert!(
+        (find("proxies.synflow.max")["value"].as_f64().expect("value") - golden("synflow_log"))
+            .abs()
+            < 1e-4
+    );
+
+    let vit = common::root().join("models/onnx/vit_tiny.onnx");
+    let out = run(&vit, &["--proxy-min", "naswot=1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    let j: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let c = j["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["check"] == "proxies.naswot.min")
+        .cloned();
+    assert!(
+        c.is_some_and(|c| c["passed"] == false
+            && c["message"].as_str().is_some_and(|m| m.contains("no ReLU")))
+    );
+
+    let out = run(&tiny, &["--proxy-min", "nope=1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains("proxies.nope: unknown proxy"),
+        "{}",
+        common::stderr(&out)
+    );
+}

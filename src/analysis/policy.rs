@@ -14,6 +14,9 @@
 //! min_pr_over_c: 0.005        # smallest PR / min(C, M−1) of a main-path layer (a collapse)
 //! max_activation_growth: 100  # largest layer RMS over the input's RMS
 //! min_intrain: 500            # InTrain I (absolute: it grows with the number of layers)
+//! proxies:                    # bounds on any registered proxy (`intrain proxies`)
+//!   synflow: {min: 60}
+//!   naswot: {min: 700, max: 900}
 //! ```
 //!
 //! Every check but `min_intrain` is a ratio or a count that means the same for a three-layer MLP
@@ -23,6 +26,7 @@
 //! small batch), so that a layer is not failed for what the batch cannot show. The PR checks skip
 //! layers that only feed a gate (a squeeze-and-excitation hidden layer).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use schemars::JsonSchema;
@@ -59,6 +63,20 @@ pub struct Policy {
     pub min_gradient_ratio: Option<f64>,
     /// Whether NaN/Inf in layers or gradients is tolerated (default: not).
     pub allow_non_finite: Option<bool>,
+    /// Bounds on registered proxies, by name: each named proxy is computed and judged (one
+    /// that cannot be computed on the model fails its check).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub proxies: BTreeMap<String, Bounds>,
+}
+
+/// Bounds on a proxy's value; `None` is no bound.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    /// The smallest value that passes.
+    pub min: Option<f64>,
+    /// The largest value that passes.
+    pub max: Option<f64>,
 }
 
 /// The default policy, calibrated on healthy exported models and a corpus of networks that fail
@@ -76,6 +94,7 @@ pub fn default_policy() -> Policy {
         max_loss_over_chance: Some(10.0),
         min_gradient_ratio: Some(1e-5),
         allow_non_finite: Some(false),
+        proxies: BTreeMap::new(),
     }
 }
 
@@ -87,6 +106,11 @@ impl Policy {
         let p: Policy = crate::yaml::parse(&text, &path.display().to_string())?;
         p.validate(&path.display().to_string())?;
         Ok(p)
+    }
+
+    /// The policy of a file, or [`default_policy`] without one.
+    pub fn from_file_or_default(path: Option<&Path>) -> Result<Policy> {
+        path.map_or_else(|| Ok(default_policy()), Policy::read)
     }
 
     /// Checks that thresholds are meaningful.
@@ -115,6 +139,16 @@ impl Policy {
         if let Some(v) = self.min_gradient_ratio.filter(|v| !(*v >= 0.0 && v.is_finite())) {
             return bad("min_gradient_ratio", v, "the finite numbers >= 0");
         }
+        for (name, b) in &self.proxies {
+            for v in [b.min, b.max].into_iter().flatten().filter(|v| !v.is_finite()) {
+                return bad(&format!("proxies.{name}"), v, "the finite numbers");
+            }
+            if let (Some(lo), Some(hi)) = (b.min, b.max)
+                && lo > hi
+            {
+                return Err(Error::Spec(format!("{origin}: proxies.{name}: min {lo} > max {hi}")));
+            }
+        }
         Ok(())
     }
 
@@ -130,6 +164,14 @@ impl Policy {
             max_loss_over_chance: over.max_loss_over_chance.or(self.max_loss_over_chance),
             min_gradient_ratio: over.min_gradient_ratio.or(self.min_gradient_ratio),
             allow_non_finite: over.allow_non_finite.or(self.allow_non_finite),
+            proxies: {
+                let mut merged = self.proxies.clone();
+                for (name, b) in &over.proxies {
+                    let base = merged.entry(name.clone()).or_default();
+                    *base = Bounds { min: b.min.or(base.min), max: b.max.or(base.max) };
+                }
+                merged
+            },
         }
     }
 }
@@ -160,6 +202,37 @@ fn num(v: f64) -> String {
     } else {
         format!("{v:.2e}")
     }
+}
+
+/// The checks of the policy's proxy bounds on computed values (`values` by name) and on the
+/// proxies that could not be computed (`unavailable`, with the reason: a failed check).
+pub fn evaluate_proxies(
+    policy: &Policy,
+    values: &BTreeMap<String, f64>,
+    unavailable: &BTreeMap<String, String>,
+) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    for (name, b) in &policy.proxies {
+        let value = values.get(name).copied();
+        for (kind, bound) in [("min", b.min), ("max", b.max)] {
+            let Some(t) = bound else { continue };
+            let check = format!("proxies.{name}.{kind}");
+            let Some(v) = value else {
+                let why = unavailable.get(name).map_or("not computed", String::as_str);
+                out.push(result(&check, false, f64::NAN, t, format!("{name}: {why}")));
+                continue;
+            };
+            let passed = if kind == "min" { v >= t } else { v <= t };
+            out.push(result(
+                &check,
+                passed,
+                v,
+                t,
+                format!("{name} {} (threshold {kind} {t})", num(v)),
+            ));
+        }
+    }
+    out
 }
 
 fn result(check: &str, passed: bool, value: f64, threshold: f64, message: String) -> CheckResult {

@@ -2,6 +2,7 @@
 //! fails, 2 on bad input. `--format github` prints GitHub Actions annotations; `--junit` writes
 //! a JUnit XML report.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use super::target::TargetArgs;
-use intrain::analysis::policy::{CheckResult, Policy, default_policy};
+use intrain::analysis::policy::{Bounds, CheckResult, Policy};
 use intrain::error::Error;
 use intrain::scoring::ScoreOutput;
 
@@ -68,6 +69,13 @@ pub struct CheckArgs {
     /// Do not fail on NaN/Inf in layers or gradients.
     #[arg(long)]
     allow_non_finite: bool,
+    /// Fail when a proxy is below this, e.g. --proxy-min synflow=60 (repeatable; any proxy of
+    /// `intrain proxies`; the baselines that read real images need --images).
+    #[arg(long, value_name = "NAME=X", value_parser = proxy_bound)]
+    proxy_min: Vec<(String, f64)>,
+    /// Fail when a proxy is above this, e.g. --proxy-max plain=0 (repeatable).
+    #[arg(long, value_name = "NAME=X", value_parser = proxy_bound)]
+    proxy_max: Vec<(String, f64)>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -86,12 +94,23 @@ struct CheckReport<'a> {
     checks: &'a [CheckResult],
 }
 
+/// A proxy bound `NAME=X` of the command line.
+fn proxy_bound(s: &str) -> Result<(String, f64), String> {
+    let (name, v) = s.split_once('=').ok_or_else(|| format!("'{s}' is not NAME=X"))?;
+    let v: f64 = v.trim().parse().map_err(|_| format!("'{v}' is not a number"))?;
+    Ok((name.trim().to_string(), v))
+}
+
 /// Runs `check`.
 pub fn run(a: CheckArgs) -> anyhow::Result<super::Exit> {
-    let base = match &a.policy {
-        Some(p) => Policy::read(p)?,
-        None => default_policy(),
-    };
+    let base = Policy::from_file_or_default(a.policy.as_deref())?;
+    let mut proxies: BTreeMap<String, Bounds> = BTreeMap::new();
+    for (name, v) in &a.proxy_min {
+        proxies.entry(name.clone()).or_default().min = Some(*v);
+    }
+    for (name, v) in &a.proxy_max {
+        proxies.entry(name.clone()).or_default().max = Some(*v);
+    }
     let flags = Policy {
         min_intrain: a.min_intrain,
         min_pr_over_c: a.min_pr_over_c,
@@ -102,6 +121,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<super::Exit> {
         max_loss_over_chance: a.max_loss_over_chance,
         min_gradient_ratio: a.min_gradient_ratio,
         allow_non_finite: a.allow_non_finite.then_some(true),
+        proxies,
     };
     flags.validate("flags")?;
     let policy = base.overridden_by(&flags);

@@ -1,8 +1,8 @@
 //! The CI gate: a target scored under a protocol and judged by a trainability policy.
 
-use super::{PassOverrides, Protocol, ScoreOutput, Target, score};
-use crate::analysis::policy::{CheckResult, Policy, evaluate};
-use crate::error::Result;
+use super::{PassOverrides, Protocol, Proxy, ScoreOutput, Target, score_with};
+use crate::analysis::policy::{CheckResult, Policy, evaluate, evaluate_proxies};
+use crate::error::{Error, Result};
 use crate::runtime::Runtime;
 
 /// A target scored and judged.
@@ -21,7 +21,8 @@ impl Verdict {
     }
 }
 
-/// Scores `target` under `p` and applies `policy` to the report.
+/// Scores `target` under `p`, with the proxies the policy bounds, and applies `policy` to the
+/// report.
 pub fn check(
     rt: &Runtime,
     target: Target<'_>,
@@ -29,7 +30,20 @@ pub fn check(
     overrides: &PassOverrides,
     policy: &Policy,
 ) -> Result<Verdict> {
-    let output = score(rt, target, p, overrides)?;
-    let checks = evaluate(policy, &output.report);
+    let proxies = policy
+        .proxies
+        .keys()
+        .map(|name| {
+            Proxy::named(name).ok_or_else(|| {
+                Error::Spec(format!(
+                    "policy: proxies.{name}: unknown proxy (known: {})",
+                    Proxy::names()
+                ))
+            })
+        })
+        .collect::<Result<Vec<Proxy>>>()?;
+    let output = score_with(rt, target, p, overrides, &proxies)?;
+    let mut checks = evaluate(policy, &output.report);
+    checks.extend(evaluate_proxies(policy, &output.proxies, &output.unavailable));
     Ok(Verdict { output, checks })
 }
