@@ -140,7 +140,7 @@ impl Policy {
             return bad("min_gradient_ratio", v, "the finite numbers >= 0");
         }
         for (name, b) in &self.proxies {
-            for v in [b.min, b.max].into_iter().flatten().filter(|v| !v.is_finite()) {
+            if let Some(v) = [b.min, b.max].into_iter().flatten().find(|v| !v.is_finite()) {
                 return bad(&format!("proxies.{name}"), v, "the finite numbers");
             }
             if let (Some(lo), Some(hi)) = (b.min, b.max)
