@@ -45,7 +45,7 @@ NASLIB = {
     "flops": "flops",
     "params": "params",
 }
-FREEREA = {"naswot": "cifar10_naswot", "synflow": "cifar10_logsynflow"}
+FREEREA = {"naswot": "cifar10_naswot", "synflow": "cifar10_synflow"}
 
 
 def ranks(x):

@@ -162,10 +162,7 @@ pub fn score_with(
     let mut out = score(rt, target, p, overrides)?;
     if proxies.iter().any(|x| x.pass().is_some()) {
         let images = super::passes::images_of(p)?;
-        let mut computed = super::passes::evaluate(rt, target, p, proxies, images.as_ref())?;
-        // A protocol resolution applies to InTrain's pass; the report keeps the one resolved.
-        computed.values.retain(|k, _| proxies.iter().any(|x| x.name() == k));
-        out.add(computed);
+        out.add(super::passes::evaluate(rt, target, p, proxies, images.as_ref())?);
     }
     Ok(out)
 }
