@@ -299,10 +299,13 @@ fn the_build_script_sees_the_nvidia_driver_as_intrain_does() {
 
 #[test]
 fn unknown_proxies_and_modes_are_refused_with_the_known_names() {
-    let all = "[possible values: intrain, gamma, o, additive, params, flops, macs]";
-    expect_error(&["search", "models/spaces/nb201.yaml", "--proxy", "nope"], &["'nope'", all]);
-    expect_error(&["eval", "--proxies", "intrain,zz"], &["'zz'", all]);
-    expect_error(&["search-table", "--proxies", "snip"], &["'snip'", all]);
+    let names = intrain::scoring::Proxy::names();
+    let all = format!("[possible values: {names}]");
+    expect_error(&["search", "models/spaces/nb201.yaml", "--proxy", "nope"], &["'nope'", &all]);
+    let known = format!("unknown proxy 'zz' (known: {names})");
+    expect_error(&["eval", "--proxies", "intrain,zz"], &[&known]);
+    let known = format!("unknown proxy 'nope' (known: {names})");
+    expect_error(&["search-table", "--proxies", "snip,nope"], &[&known]);
     expect_error(
         &["score", "models/onnx/tinyresnet_ts_unfolded.onnx", "--bn", "foo"],
         &["'foo'", "[possible values: train, eval]"],
