@@ -2,9 +2,7 @@
 //! ONNX Runtime loaded only when something must be scored.
 
 use super::passes::{Computed, evaluate};
-use super::{
-    PassOverrides, Protocol, Proxy, RecordFile, ScoreRecord, Target, score_with, space_id,
-};
+use super::{PassOverrides, Protocol, Proxy, RecordFile, ScoreRecord, Target, score, space_id};
 use crate::error::Result;
 use crate::runtime::Runtime;
 use crate::space::{Arch, SearchSpace};
@@ -46,15 +44,6 @@ impl<'a> Scorer<'a> {
         self
     }
 
-    /// The images of protocol `p`, read once per file.
-    fn images(&mut self, p: &Protocol) -> Result<Option<&crate::images::Images>> {
-        let Some(path) = &p.images else { return Ok(None) };
-        if self.images.as_ref().is_none_or(|i| i.path != *path) {
-            self.images = Some(crate::images::Images::open(path)?);
-        }
-        Ok(self.images.as_ref())
-    }
-
     /// A scorer on an already loaded runtime.
     pub fn with_runtime(runtime: Runtime, records: Option<RecordFile>) -> Scorer<'a> {
         let mut s = Scorer::new(Box::new(|| Err(not_loaded())), records);
@@ -70,8 +59,8 @@ impl<'a> Scorer<'a> {
         self.runtime.as_ref().ok_or_else(not_loaded)
     }
 
-    /// The record of `arch` under `p`: from the record file when there, else scored (and
-    /// appended to the file).
+    /// The record of `arch` under `p`: from the record file when there (with the proxies it
+    /// lacks computed and the completed record appended), else scored (and appended).
     pub fn get_or_score(
         &mut self,
         space: &SearchSpace,
@@ -80,63 +69,49 @@ impl<'a> Scorer<'a> {
     ) -> Result<ScoreRecord> {
         let key = p.key(&space_id(space), space.spec.input.resolution);
         let name = arch.format(space);
-        if let Some(r) = self.records.as_ref().and_then(|f| f.get(&key, &name)) {
-            let missing: Vec<Proxy> = self
-                .proxies
-                .iter()
-                .copied()
-                .filter(|x| !r.proxies.contains_key(x.name()))
-                .collect();
-            let mut r = r.clone();
-            if missing.is_empty() {
-                self.reused += 1;
-                return Ok(r);
+        let r = match self.records.as_ref().and_then(|f| f.get(&key, &name)) {
+            Some(r) => {
+                let mut r = r.clone();
+                let missing: Vec<Proxy> = self
+                    .proxies
+                    .iter()
+                    .copied()
+                    .filter(|x| !r.proxies.contains_key(x.name()))
+                    .collect();
+                if missing.is_empty() {
+                    self.reused += 1;
+                    return Ok(r);
+                }
+                r.proxies.extend(self.compute(space, arch, p, &missing)?.recorded());
+                r
             }
-            let computed = self.compute(space, arch, p, &missing)?;
-            r.proxies.extend(computed.values);
-            for name in computed.unavailable.keys() {
-                r.proxies.insert(name.clone(), f64::NAN);
-            }
-            if let Some(f) = self.records.as_mut() {
-                f.append(r.clone())?;
-            }
-            return Ok(r);
-        }
-        let r = self.score(space, arch, p)?;
+            None => self.score(space, arch, p)?,
+        };
         if let Some(f) = self.records.as_mut() {
             f.append(r.clone())?;
         }
         Ok(r)
     }
 
-    /// Scores `arch` under `p` (without looking in the record file, nor appending to it).
+    /// Scores `arch` under `p` with the scorer's proxies (without looking in the record file,
+    /// nor appending to it).
     pub fn score(&mut self, space: &SearchSpace, arch: &Arch, p: &Protocol) -> Result<ScoreRecord> {
         let key = p.key(&space_id(space), space.spec.input.resolution);
-        let proxies = self.proxies.clone();
-        self.images(p)?;
-        self.runtime()?;
-        let (Some(rt), images) = (self.runtime.as_ref(), self.images.as_ref()) else {
-            return Err(not_loaded());
-        };
         let target = Target::Arch { space, arch };
-        let mut out = score_with(rt, target, p, &PassOverrides::default(), &[])?;
-        if !proxies.is_empty() {
-            let computed = evaluate(rt, target, p, &proxies, images.filter(|_| p.images.is_some()))
-                .map_err(|e| e.in_arch(arch.format(space)))?;
-            out.add(computed);
+        let mut out = score(self.runtime()?, target, p, &PassOverrides::default())?;
+        if !self.proxies.is_empty() {
+            let proxies = self.proxies.clone();
+            out.add(self.compute(space, arch, p, &proxies)?);
+        } else {
+            self.scored += 1;
         }
-        self.scored += 1;
         let name = arch.format(space);
-        let mut r = out.record(key).ok_or_else(|| {
+        out.record(key).ok_or_else(|| {
             crate::error::Error::Protocol(format!("architecture {name}: no costs recorded"))
-        })?;
-        for name in out.unavailable.keys() {
-            r.proxies.insert(name.clone(), f64::NAN);
-        }
-        Ok(r)
+        })
     }
 
-    /// Computes only `proxies` for `arch` (for a record that lacks them).
+    /// Computes `proxies` for `arch` through their passes (the images of `p` read once per file).
     fn compute(
         &mut self,
         space: &SearchSpace,
@@ -144,20 +119,17 @@ impl<'a> Scorer<'a> {
         p: &Protocol,
         proxies: &[Proxy],
     ) -> Result<Computed> {
-        self.images(p)?;
+        if let Some(path) = &p.images
+            && self.images.as_ref().is_none_or(|i| i.path != *path)
+        {
+            self.images = Some(crate::images::Images::open(path)?);
+        }
         self.runtime()?;
-        let (Some(rt), images) = (self.runtime.as_ref(), self.images.as_ref()) else {
-            return Err(not_loaded());
-        };
+        let rt = self.runtime.as_ref().ok_or_else(not_loaded)?;
+        let images = self.images.as_ref().filter(|_| p.images.is_some());
         self.scored += 1;
-        evaluate(
-            rt,
-            Target::Arch { space, arch },
-            p,
-            proxies,
-            images.filter(|_| p.images.is_some()),
-        )
-        .map_err(|e| e.in_arch(arch.format(space)))
+        evaluate(rt, Target::Arch { space, arch }, p, proxies, images)
+            .map_err(|e| e.in_arch(arch.format(space)))
     }
 
     /// Whether the record file holds `arch` of `space` under `p`, with every proxy asked for.

@@ -138,11 +138,14 @@ impl ScoreOutput {
             macs: c.macs,
             seconds: self.seconds,
             pass_seconds: self.report.pass_seconds,
+            // Proxies of their own passes; NaN for those the target cannot have, so that a
+            // record is not computed again for them.
             proxies: self
                 .proxies
                 .iter()
                 .filter(|(name, _)| Proxy::named(name).is_some_and(|p| p.pass().is_some()))
                 .map(|(k, v)| (k.clone(), *v))
+                .chain(self.unavailable.keys().map(|k| (k.clone(), f64::NAN)))
                 .collect(),
         })
     }

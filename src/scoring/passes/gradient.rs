@@ -94,20 +94,8 @@ pub(super) fn run(
     images: Option<&Images>,
 ) -> Result<PassOutput> {
     let (g, x, labels) = initialised_batch(graph, settings, images)?;
-    pass(rt, &g, settings.bn, x, labels, requests)
-}
-
-/// One gradient pass of `g` (weights as they are) on the batch `x` with `labels`.
-pub(super) fn pass(
-    rt: &Runtime,
-    g: &Graph,
-    bn: crate::autodiff::BnMode,
-    x: Tensor,
-    labels: Vec<i64>,
-    requests: &[Request],
-) -> Result<PassOutput> {
-    let (input, _, _) = io_shape(g)?;
-    pass_with(rt, g, bn, BTreeMap::from([(input, x)]), labels, requests, &[])
+    let (input, _, _) = io_shape(&g)?;
+    pass_with(rt, &g, settings.bn, BTreeMap::from([(input, x)]), labels, requests, &[])
 }
 
 /// One gradient pass of `g` with these inputs (by name) and `labels`; the forward values named

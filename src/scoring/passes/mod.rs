@@ -221,22 +221,22 @@ pub(crate) fn target_graph(
     }
 }
 
-/// Runs one pass of `settings` with the union of `requests`.
+/// Runs one pass of `settings` with the union of `requests` on `graph` (the target's graph at
+/// the pass's batch, resolution and BatchNorm mode).
 pub fn run(
     rt: &Runtime,
-    target: Target<'_>,
+    graph: &Graph,
     settings: &PassSettings,
     requests: &[Request],
     images: Option<&Images>,
 ) -> Result<PassOutput> {
     let start = Instant::now();
-    let graph = target_graph(target, settings.batch, settings.resolution, settings.bn)?;
     let mut out = match settings.kind {
-        PassKind::Gradient => gradient::run(rt, &graph, settings, requests, images)?,
-        PassKind::InputJacobian => jacobian::run(rt, &graph, settings, images)?,
-        PassKind::SynFlow => synflow::run(rt, &graph, settings)?,
-        PassKind::Zen => zen::run(rt, &graph, settings)?,
-        PassKind::Grasp => grasp::run(rt, &graph, settings, images)?,
+        PassKind::Gradient => gradient::run(rt, graph, settings, requests, images)?,
+        PassKind::InputJacobian => jacobian::run(rt, graph, settings, images)?,
+        PassKind::SynFlow => synflow::run(rt, graph, settings)?,
+        PassKind::Zen => zen::run(rt, graph, settings)?,
+        PassKind::Grasp => grasp::run(rt, graph, settings, images)?,
     };
     out.seconds = start.elapsed().as_secs_f64();
     Ok(out)
@@ -343,6 +343,15 @@ pub struct Computed {
     pub passes: Vec<PassCost>,
 }
 
+impl Computed {
+    /// The values a record keeps: the computed ones, and NaN for each proxy that cannot be
+    /// computed on the target (so that it is not tried again).
+    pub fn recorded(&self) -> BTreeMap<String, f64> {
+        let nan = self.unavailable.keys().map(|k| (k.clone(), f64::NAN));
+        self.values.iter().map(|(k, v)| (k.clone(), *v)).chain(nan).collect()
+    }
+}
+
 /// The passes a set of proxies needs: each distinct [`PassSettings`] once, with the union of
 /// what its proxies ask for. Proxies without a pass of their own are left out.
 pub fn plan(proxies: &[Proxy], p: &Protocol) -> Vec<(PassSettings, Vec<Request>, Vec<Proxy>)> {
@@ -381,9 +390,28 @@ pub fn evaluate(
     images: Option<&Images>,
 ) -> Result<Computed> {
     let mut computed = Computed::default();
+    // The target lowered or imported once per batch, resolution and BatchNorm mode.
+    // (batch, resolution, BatchNorm mode), the graph, the seconds it took not yet counted.
+    type Lowered = ((usize, Option<usize>, BnMode), Graph, f64);
+    let mut graphs: Vec<Lowered> = Vec::new();
     for (settings, requests, served) in plan(proxies, p) {
         let names: Vec<String> = served.iter().map(|s| s.name().to_string()).collect();
-        match run(rt, target, &settings, &requests, images) {
+        let shape = (settings.batch, settings.resolution, settings.bn);
+        let at = match graphs.iter().position(|(s, _, _)| *s == shape) {
+            Some(i) => i,
+            None => {
+                let start = Instant::now();
+                let g = target_graph(target, settings.batch, settings.resolution, settings.bn)?;
+                graphs.push((shape, g, start.elapsed().as_secs_f64()));
+                graphs.len() - 1
+            }
+        };
+        // The lowering counts in the first pass that needs it.
+        let lowering = std::mem::take(&mut graphs[at].2);
+        match run(rt, &graphs[at].1, &settings, &requests, images).map(|mut out| {
+            out.seconds += lowering;
+            out
+        }) {
             Ok(out) => {
                 for proxy in &served {
                     let name = proxy.name().to_string();
