@@ -98,7 +98,14 @@ impl Images {
     /// replacement in a seeded order. Errors name the file when the images are too few or of
     /// another shape (they are not resized).
     pub fn batch(&self, shape: &[usize], seed: u64) -> Result<(Tensor, Tensor)> {
+        self.batch_at(shape, seed, 0)
+    }
+
+    /// The `index`-th of consecutive disjoint batches of one seeded order (index 0 is
+    /// [`Images::batch`]): several batches of a pass share no image.
+    pub fn batch_at(&self, shape: &[usize], seed: u64, index: usize) -> Result<(Tensor, Tensor)> {
         let n = shape.first().copied().unwrap_or(0);
+        let (first, end) = (n * index, n * (index + 1));
         if shape.len() != 4 || shape[1..] != self.image_shape {
             return Err(Error::Data(format!(
                 "{}: images are {:?} (C, H, W), the model's input is {:?}",
@@ -107,10 +114,11 @@ impl Images {
                 shape
             )));
         }
-        if n > self.len() {
+        if end > self.len() {
             return Err(Error::Data(format!(
-                "{}: a batch of {n} needs {n} images, the file has {}",
+                "{}: {} batches of {n} need {end} images, the file has {}",
                 self.path.display(),
+                index + 1,
                 self.len()
             )));
         }
@@ -119,7 +127,7 @@ impl Images {
         let size: usize = self.image_shape.iter().product();
         let mut x = Vec::with_capacity(n * size);
         let mut y = Vec::with_capacity(n);
-        for &i in &order[..n] {
+        for &i in &order[first..end] {
             x.extend_from_slice(&self.pixels[i * size..(i + 1) * size]);
             y.push(self.labels[i]);
         }

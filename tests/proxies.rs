@@ -8,8 +8,11 @@ mod common;
 
 use std::path::PathBuf;
 
+use intrain::ir::Tensor;
 use intrain::onnx::{ImportOptions, load_model};
-use intrain::scoring::passes::{evaluate, zen_score};
+use intrain::scoring::passes::{
+    PassOutput, az_blocks, block_outputs, evaluate, weight_grads_on, zen_score,
+};
 use intrain::scoring::{Conventions, InitMode, Protocol, Proxy, Target};
 use serde_json::Value;
 
@@ -51,7 +54,8 @@ fn every_proxy_matches_its_pytorch_reference() {
     let proxies: Vec<Proxy> = Proxy::names()
         .split(", ")
         .filter_map(Proxy::named)
-        .filter(|x| x.pass().is_some() && x.name() != "zen")
+        .filter(|x| x.pass().is_some() && x.name() != "zen" && x.name() != "zico")
+        .filter(|x| !x.name().starts_with("az-"))
         .collect();
     assert_eq!(proxies.len(), 10, "{proxies:?}");
     let images = intrain::images::Images::open(p.images.as_deref().expect("images")).expect("npz");
@@ -91,6 +95,61 @@ fn zen_score_matches_its_pytorch_reference() {
     let g = golden("zen");
     // The score is a log: compared absolutely (measured 1.2e-7).
     assert!((zen - g).abs() < 1e-5, "zen: ours {zen}, PyTorch {g}");
+}
+
+#[test]
+fn zico_matches_its_pytorch_reference_on_two_batches() {
+    let m = load_model(&dir().join("tiny.onnx"), &ImportOptions::default()).expect("import");
+    let read = |f: &str| intrain::npy::read(&dir().join(f)).expect("npy");
+    let batches = [
+        (read("x.npy"), read("labels.npy").to_i64()),
+        (read("x2.npy"), read("labels2.npy").to_i64()),
+    ];
+    let (_, mut grads) =
+        weight_grads_on(&common::runtime(), &m.graph, intrain::scoring::BnMode::Train, &batches)
+            .expect("gradients");
+    assert_eq!(grads.len(), 2);
+    let further = grads.split_off(1);
+    let out =
+        PassOutput { weights: grads.remove(0), further_batches: further, ..Default::default() };
+    let zico = Proxy::named("zico").and_then(|p| p.reduce(&out)).expect("zico");
+    let g = golden("zico");
+    // A sum of logs: compared absolutely.
+    assert!((zico - g).abs() < 1e-4, "zico: ours {zico}, PyTorch {g}");
+}
+
+#[test]
+fn az_nas_components_match_their_pytorch_reference() {
+    let m = load_model(&dir().join("tiny.onnx"), &ImportOptions::default()).expect("import");
+    let g = &m.graph;
+    let features = block_outputs(g);
+    // stem conv, stem BN, stem ReLU, the block's sum, final BN, final ReLU, global pooling.
+    assert_eq!(features.len(), 7, "{features:?}");
+    let flat = intrain::npy::read(&dir().join("az_signs.npy")).expect("signs").to_f64();
+    let mut at = 0;
+    let signs: Vec<Tensor> = features[1..]
+        .iter()
+        .map(|f| {
+            let shape = g.value(g.find(f).expect("feature")).ty.shape.clone();
+            let n: usize = shape.iter().product();
+            at += n;
+            Tensor::f32(shape, flat[at - n..at].iter().map(|&v| v as f32).collect())
+        })
+        .collect();
+    assert_eq!(at, flat.len());
+    let x = intrain::npy::read(&dir().join("x.npy")).expect("x.npy");
+    let blocks =
+        az_blocks(&common::runtime(), g, intrain::scoring::BnMode::Train, &x, &signs).expect("az");
+    let out = PassOutput { az: Some(blocks), ..Default::default() };
+    for (ours, reference) in [
+        ("az-expressivity", "az_expressivity"),
+        ("az-progressivity", "az_progressivity"),
+        ("az-trainability", "az_trainability"),
+    ] {
+        let v = Proxy::named(ours).and_then(|p| p.reduce(&out)).expect(ours);
+        let g = golden(reference);
+        assert!((v - g).abs() < 1e-4 * g.abs().max(1.0), "{ours}: ours {v}, PyTorch {g}");
+    }
 }
 
 #[test]

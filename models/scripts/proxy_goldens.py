@@ -30,6 +30,10 @@ Files written to tests/goldens/proxies/:
   x.npy        float32 (8, 3, 8, 8): torch.manual_seed(1); torch.randn
   labels.npy   int64 (8,): torch.manual_seed(2); torch.randint(0, 5, (8,))
   eps.npy      float32 (8, 3, 8, 8): torch.manual_seed(3); torch.randn   (Zen perturbation)
+  x2.npy       float32 (8, 3, 8, 8): torch.manual_seed(4); torch.randn   (ZiCo's second batch)
+  labels2.npy  int64 (8,): torch.manual_seed(5); torch.randint(0, 5, (8,))
+  az_signs.npy float32, flattened: the +-1 cotangents of AZ-NAS's block outputs 1..6 (see
+               AZ_FEATURES), in order; torch.manual_seed(6), (bernoulli(0.5) - 0.5) * 2 each
   values.json  reference values (float64), definitions, per-layer arrays, ORT check.
 
 Conventions of the reference values (ports of automl/NASLib
@@ -50,6 +54,11 @@ each proxy's exact formula is in its "definition" string in values.json):
   * zen: NASLib/ZenNAS formula but WITHOUT the Gaussian re-initialisation and with the fixture data
     (x and x + 0.01 * eps) instead of fresh torch.randn draws; two no-grad train-mode forwards in
     the order f(x), then f(x + 0.01 eps), both updating the BN running statistics.
+  * zico: port of cvlab-yonsei/AZ-NAS NB201/ZeroShotProxy/compute_zico_score.py (from SLDGroup/ZiCo)
+    on the two fixture batches (x, labels) then (x2, labels2), train mode, one model.
+  * az_*: port of cvlab-yonsei/AZ-NAS NB201/ZeroShotProxy/compute_az_nas_score.py with the
+    fixture's weights (no Kaiming re-initialisation), input x, block outputs AZ_FEATURES (the
+    values intrain's rule picks on tiny.onnx) and the fixture's sign tensors.
 
 Run from the repo root:  python3 models/scripts/proxy_goldens.py
 """
@@ -463,6 +472,87 @@ def cross_checks(base, x, y, eps, P):
     return res
 
 
+def m_zico(net, batches):
+    """AZ-NAS's port of ZiCo: weight gradients of Conv2d/Linear modules on each batch; per
+    element mean |g| and std (numpy, ddof 0) over the batches; sum over layers of
+    log(sum(mean_abs[std != 0] / std[std != 0])) (a zero sum is skipped)."""
+    grads = {}
+    for bx, by in batches:
+        net.zero_grad()
+        F.cross_entropy(net(bx), by).backward()
+        for n, m in measured_layers(net):
+            if m.weight.grad is not None:
+                grads.setdefault(n, []).append(m.weight.grad.detach().reshape(-1).numpy().copy())
+    total = 0.0
+    for n, g in grads.items():
+        g = np.array(g)
+        std = np.std(g, axis=0)
+        nz = np.nonzero(std)[0]
+        mean_abs = np.mean(np.abs(g), axis=0)
+        tmp = np.sum(mean_abs[nz] / std[nz])
+        if tmp != 0:
+            total += np.log(tmp)
+    return float(total)
+
+
+# The block outputs intrain's rule picks on tiny.onnx (cut points handed from one module scope to
+# another), as functions of the module: stem_conv, stem_bn, stem_relu outputs, the block sum,
+# final_bn, final_relu, gap outputs.
+AZ_FEATURES = ["stem_conv", "stem_bn", "stem_relu", "block", "final_bn", "final_relu", "gap"]
+
+
+def az_features(net, x):
+    f0 = net.stem_conv(x)
+    f1 = net.stem_bn(f0)
+    f2 = net.stem_relu(f1)
+    f3 = net.block_bn(net.block_conv(net.block_relu(f2))) + net.block_pool(f2) + f2
+    f4 = net.final_bn(f3)
+    f5 = net.final_relu(f4)
+    f6 = net.gap(f5)
+    return [f0, f1, f2, f3, f4, f5, f6]
+
+
+def az_scores(feats, sign_of):
+    """compute_az_nas_score.compute_nas_score after the forward: expressivity, progressivity and
+    trainability of the block outputs `feats` (with their autograd graph); `sign_of(i, f_out)` is
+    the +-1 cotangent of block output i, asked for from the last block to the first."""
+    ex = []
+    for f in feats:
+        b, c, h, w = f.size()
+        m = f.detach().permute(0, 2, 3, 1).contiguous().view(b * h * w, c)
+        m = m - m.mean(dim=0, keepdim=True)
+        sigma = torch.mm(m.transpose(1, 0), m) / m.size(0)
+        s = torch.linalg.eigvalsh(sigma)
+        p = s / s.sum()
+        ex.append(float(((-p) * torch.log(p + 1e-8)).sum()))
+    ex = np.array(ex)
+    scores = []
+    for i in reversed(range(1, len(feats))):
+        g_out = sign_of(i, feats[i])
+        g_in = torch.autograd.grad(feats[i], feats[i - 1], grad_outputs=g_out,
+                                   retain_graph=True)[0]
+        if g_out.size() == g_in.size() and torch.all(g_in == g_out):
+            scores.append(-np.inf)
+            continue
+        if g_out.size(2) != g_in.size(2) or g_out.size(3) != g_in.size(3):
+            g_in = nn.PixelUnshuffle(int(g_in.size(2) / g_out.size(2)))(g_in)
+        bo, co, ho, wo = g_out.size()
+        bi, ci, hi, wi = g_in.size()
+        go = g_out.permute(0, 2, 3, 1).contiguous().view(bo * ho * wo, co)
+        gi = g_in.permute(0, 2, 3, 1).contiguous().view(bi * hi * wi, ci)
+        mat = torch.mm(gi.transpose(1, 0), go) / (bo * ho * wo)
+        if mat.size(0) < mat.size(1):
+            mat = mat.transpose(0, 1)
+        s = float(torch.linalg.svdvals(mat).max())
+        scores.append(-s - 1 / (s + 1e-6) + 2)
+    return float(ex.sum()), float(np.min(ex[1:] - ex[:-1])), float(np.mean(scores)), ex.tolist()
+
+
+def m_az(net, x, signs):
+    """compute_az_nas_score.compute_nas_score without init_model, with fixed signs."""
+    return az_scores(az_features(net, x), lambda i, _: signs[i - 1])
+
+
 def export_onnx(model, path):
     model.eval()
     dummy = torch.zeros(N, C_IN, H, W)
@@ -578,6 +668,12 @@ def main():
     np.save(os.path.join(OUT, "x.npy"), x32.numpy().astype(np.float32))
     np.save(os.path.join(OUT, "labels.npy"), labels.numpy().astype(np.int64))
     np.save(os.path.join(OUT, "eps.npy"), eps32.numpy().astype(np.float32))
+    torch.manual_seed(4)
+    x2_32 = torch.randn(N, C_IN, H, W)
+    torch.manual_seed(5)
+    labels2 = torch.randint(0, NUM_CLASSES, (N,))
+    np.save(os.path.join(OUT, "x2.npy"), x2_32.numpy().astype(np.float32))
+    np.save(os.path.join(OUT, "labels2.npy"), labels2.numpy().astype(np.int64))
     # The same batch as an images file (float (N, C, H, W) images are taken as they are).
     np.savez(os.path.join(OUT, "batch.npz"), x=x32.numpy().astype(np.float32),
              y=labels.numpy().astype(np.int64))
@@ -730,6 +826,29 @@ def main():
                       "log(delta) + sum over BatchNorm2d modules of log(sqrt(mean_c "
                       "running_var)) after both forwards, i.e. running_var = 0.81 + 0.09*v1 + "
                       "0.1*v2"}
+
+    net = copynet(base, True)
+    P["zico"] = {
+        "value": m_zico(net, [(x, y), (x2_32.double(), labels2.clone())]),
+        "reference": "cvlab-yonsei/AZ-NAS NB201/ZeroShotProxy/compute_zico_score.py",
+        "definition": "weight gradients of Conv2d/Linear on batch 1 (x, labels) and batch 2 "
+                      "(x2, labels2), cross-entropy, train mode; per layer log sum over "
+                      "elements with nonzero std of mean|g| / std(g) (over the 2 batches, "
+                      "ddof 0); summed over layers"}
+
+    net = copynet(base, True)
+    with torch.no_grad():
+        shapes = [f.shape for f in az_features(copy.deepcopy(net), x)]
+    torch.manual_seed(6)
+    signs = [(torch.bernoulli(torch.full(sh, 0.5, dtype=torch.float64)) - 0.5) * 2
+             for sh in shapes[1:]]
+    np.save(os.path.join(OUT, "az_signs.npy"),
+            np.concatenate([t.numpy().reshape(-1) for t in signs]).astype(np.float32))
+    e, pr, t, per = m_az(net, x, signs)
+    P["az_expressivity"] = {"value": e, "per_block": per, "features": AZ_FEATURES,
+                            "reference": "cvlab-yonsei/AZ-NAS compute_az_nas_score.py"}
+    P["az_progressivity"] = {"value": pr}
+    P["az_trainability"] = {"value": t}
 
     checks = cross_checks(base, x, y, eps, P)
     values = {k: v["value"] for k, v in P.items()}

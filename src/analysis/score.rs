@@ -549,7 +549,7 @@ fn chance_loss(
             let (_, target) = feeds.iter().find(|(n, _)| n == name)?;
             Some(rms(&target.to_f64()).powi(2))
         }
-        crate::autodiff::Loss::Sum => None,
+        crate::autodiff::Loss::Sum | crate::autodiff::Loss::Cotangent => None,
     }
 }
 

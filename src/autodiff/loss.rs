@@ -15,6 +15,10 @@ pub enum Loss {
     Mse,
     /// The sum of the output's elements (SynFlow-style proxies).
     Sum,
+    /// `Σ w ⊙ y` with the cotangent `w` fed as a float32 input of the output's shape: the
+    /// gradients are the vector-Jacobian products with `w` (per-sample gradients with a one-hot
+    /// `w`, Jacobian rows, random projections).
+    Cotangent,
 }
 
 /// The loss value, its gradient with respect to the output, and the extra input it reads.
@@ -85,6 +89,10 @@ pub fn append(e: &mut Emitter, loss: Loss, y: ValueId) -> Result<LossHead> {
             let grad = e.expand("dy", one, &shape)?;
             LossHead { loss, grad, target_input: None }
         }
+        Loss::Cotangent => {
+            let (loss, w) = cotangent_term(e, y, "cotangent")?;
+            LossHead { loss, grad: w, target_input: Some(e.graph().value(w).name.clone()) }
+        }
     };
     if dtype != DType::F32 && dtype.is_float() {
         let to = ("to", Attr::Int(dtype.onnx_code() as i64));
@@ -92,4 +100,15 @@ pub fn append(e: &mut Emitter, loss: Loss, y: ValueId) -> Result<LossHead> {
     }
     e.pop_scope();
     Ok(head)
+}
+
+/// A fed cotangent `w` (float32, the shape of `y`, input named after `name`) and the scalar
+/// `Σ w ⊙ y` whose gradient with respect to `y` is `w`. `y` must be float32.
+pub fn cotangent_term(e: &mut Emitter, y: ValueId, name: &str) -> Result<(ValueId, ValueId)> {
+    let shape = e.shape(y);
+    let input = e.graph().fresh_name(name);
+    let w = e.builder().input(&input, TensorType::new(DType::F32, shape))?;
+    let wy = e.mul("w_times_y", w, y)?;
+    let loss = e.op(OpType::ReduceSum, "loss", &[wy], vec![("keepdims", Attr::Int(0))])?;
+    Ok((loss, w))
 }

@@ -9,6 +9,7 @@
 
 mod backward;
 mod batch_norm;
+mod detach;
 mod forward;
 mod outputs;
 mod targets;
@@ -127,6 +128,14 @@ pub struct TrainingOptions {
     pub grad_products: Vec<String>,
     /// Parameter gradient outputs.
     pub grad_outputs: GradOutputs,
+    /// Forward values seeded with a fed cotangent each (a float32 input of the value's shape,
+    /// named in [`TrainingGraph::cotangents`]): the loss gains `Σ w ⊙ value`, so that the
+    /// gradients are vector-Jacobian products of several values at once.
+    pub cotangents: Vec<String>,
+    /// Forward values whose consumers read a gradient-stopped copy: nothing flows back past it,
+    /// and what its consumers pass back is exposed ([`TrainingGraph::detached`]), the local
+    /// vector-Jacobian product of the nodes that read the value.
+    pub detach: Vec<String>,
 }
 
 /// In-graph statistics outputs of one gradient.
@@ -177,6 +186,11 @@ pub struct TrainingGraph {
     pub sign_kernels: Vec<(String, String, String)>,
     /// Exposed channel products: (value, output or `None` if it does not influence the loss).
     pub grad_products: Vec<(String, Option<String>)>,
+    /// Cotangent inputs: (value, input name).
+    pub cotangents: Vec<(String, String)>,
+    /// Gradients passed back to the detached values by their consumers: (value, output or
+    /// `None` if nothing flows back).
+    pub detached: Vec<(String, Option<String>)>,
 }
 
 /// Builds the training graph of `original`: forward, loss head and backward, in standard ONNX
@@ -184,15 +198,40 @@ pub struct TrainingGraph {
 pub fn build_training_graph(original: &Graph, opts: &TrainingOptions) -> Result<TrainingGraph> {
     // Repeated computations (the same ReLU once per consumer) are merged first, so their
     // gradients are summed before, not after, the backward of the shared node.
-    let merged = merge_duplicates(original)?;
+    let (detached, copies) = detach::insert_copies(original, &opts.detach)?;
+    let merged = merge_duplicates(&detached)?;
     let src = &merged.graph;
-    let targets = Targets::resolve(&merged, opts)?;
+    let targets = Targets::resolve(&merged, opts, &copies)?;
     let live = targets.live_nodes(src);
     let need = targets.needs_gradient(src);
     let mut e = Emitter::new(Graph::new(src.name.clone(), src.opset)?);
     let fwd = Forward::copy(&mut e, src, &live, &need, opts.batch_norm)?;
     let y = fwd.value(targets.output, "the loss output")?;
-    let head = loss::append(&mut e, opts.loss, y)?;
-    let mut grads = backward::reverse_walk(&mut e, src, &fwd, &live, &need, &targets, head.grad)?;
-    outputs::expose(e, src, &fwd, &mut grads, &targets, opts, head)
+    let mut head = loss::append(&mut e, opts.loss, y)?;
+    let mut seeds = vec![(targets.output, head.grad)];
+    let mut cotangents = Vec::new();
+    for (&v, name) in targets.cotangents.iter().zip(&opts.cotangents) {
+        let value = fwd.value(v, &format!("cotangent value '{name}'"))?;
+        e.push_scope(&format!("{name}_vjp"));
+        let value = if e.graph().value(value).ty.dtype == crate::ir::DType::F32 {
+            value
+        } else {
+            e.cast_f32("f32", value)?
+        };
+        let (term, w) = loss::cotangent_term(&mut e, value, &format!("{name}_cotangent"))?;
+        head.loss = e.op(crate::ir::OpType::Add, "loss_plus", &[head.loss, term], vec![])?;
+        e.pop_scope();
+        let w_in = if e.graph().value(value).ty.dtype == src.value(v).ty.dtype {
+            w
+        } else {
+            let to = ("to", crate::ir::Attr::Int(src.value(v).ty.dtype.onnx_code() as i64));
+            e.op(crate::ir::OpType::Cast, "cotangent_cast", &[w], vec![to])?
+        };
+        seeds.push((v, w_in));
+        cotangents.push((name.clone(), e.graph().value(w).name.clone()));
+    }
+    let mut grads = backward::reverse_walk(&mut e, src, &fwd, &live, &need, &targets, &seeds)?;
+    let mut tg = outputs::expose(e, src, &fwd, &mut grads, &targets, opts, head)?;
+    tg.cotangents = cotangents;
+    Ok(tg)
 }

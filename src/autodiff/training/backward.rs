@@ -42,8 +42,9 @@ impl Grads {
     }
 }
 
-/// Walks the `live` nodes of `src` backwards from `seed`, the loss gradient of the forward
-/// output, emitting the gradients of every value in `need` (by index). Parameters are leaves.
+/// Walks the `live` nodes of `src` backwards from `seeds` (a value and its loss gradient: the
+/// forward output's, and those of the cotangent values), emitting the gradients of every value
+/// in `need` (by index). Parameters and detached copies are leaves.
 /// Returns the contributions each value received; their totals are the gradients.
 pub(super) fn reverse_walk(
     e: &mut Emitter,
@@ -52,11 +53,14 @@ pub(super) fn reverse_walk(
     live: &[bool],
     need: &[bool],
     targets: &Targets,
-    seed: ValueId,
+    seeds: &[(ValueId, ValueId)],
 ) -> Result<Grads> {
-    let params: HashSet<ValueId> = targets.params.iter().map(|p| p.value).collect();
+    let params: HashSet<ValueId> =
+        targets.params.iter().map(|p| p.value).chain(targets.detached.iter().copied()).collect();
     let mut grads = Grads::new(src.values().len());
-    grads.parts[targets.output.0].push(seed);
+    for &(v, seed) in seeds {
+        grads.parts[v.0].push(seed);
+    }
     let mut siblings = Siblings::find(src, live);
     for (i, node) in src.nodes().iter().enumerate().rev() {
         if !live[i] {

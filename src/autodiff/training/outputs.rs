@@ -63,6 +63,14 @@ pub(super) fn expose(
         };
         grad_products.push((requested.clone(), out));
     }
+    let mut detached = Vec::new();
+    for (&copy, requested) in targets.detached.iter().zip(&opts.detach) {
+        let out = match grads.total(&mut e, copy, requested)? {
+            Some(d) => Some(grad_output(&mut e, d, &format!("{requested}_detached"))?),
+            None => None,
+        };
+        detached.push((requested.clone(), out));
+    }
     Ok(TrainingGraph {
         graph: e.finish(),
         inputs: src.inputs().iter().map(|&i| src.value(i).name.clone()).collect(),
@@ -74,6 +82,8 @@ pub(super) fn expose(
         activation_grams,
         sign_kernels,
         grad_products,
+        cotangents: Vec::new(),
+        detached,
     })
 }
 

@@ -27,12 +27,21 @@ pub(super) struct Targets {
     pub sign_kernels: Vec<ValueId>,
     /// Values exposed as channel products with their gradients, in the options' order.
     pub grad_products: Vec<ValueId>,
+    /// Values seeded with a fed cotangent, in the options' order.
+    pub cotangents: Vec<ValueId>,
+    /// The gradient-stopped copies of the detached values, in the options' order.
+    pub detached: Vec<ValueId>,
 }
 
 impl Targets {
     /// Resolves the options' loss output, parameters and activations. A name that was merged
     /// with an identical computation resolves to the kept one.
-    pub fn resolve(merged: &Rewritten, opts: &TrainingOptions) -> Result<Targets> {
+    /// `copies` names the gradient-stopped copies of the options' detached values.
+    pub fn resolve(
+        merged: &Rewritten,
+        opts: &TrainingOptions,
+        copies: &[String],
+    ) -> Result<Targets> {
         let src = &merged.graph;
         let find = |name: &str, what: &str| -> Result<ValueId> {
             let name = merged.aliases.get(name).map(String::as_str).unwrap_or(name);
@@ -56,6 +65,13 @@ impl Targets {
         let activation_grams = activations_named(&opts.activation_grams)?;
         let sign_kernels = activations_named(&opts.sign_kernels)?;
         let grad_products = activations_named(&opts.grad_products)?;
+        let cotangents = opts
+            .cotangents
+            .iter()
+            .map(|n| find(n, "cotangent value"))
+            .collect::<Result<Vec<_>>>()?;
+        let detached =
+            copies.iter().map(|n| find(n, "detached copy")).collect::<Result<Vec<_>>>()?;
         Ok(Targets {
             output,
             params,
@@ -64,13 +80,17 @@ impl Targets {
             activation_grams,
             sign_kernels,
             grad_products,
+            cotangents,
+            detached,
         })
     }
 
-    /// The live nodes: those the loss output or an exposed activation depends on.
+    /// The live nodes: those the loss output, a cotangent value or an exposed activation depends
+    /// on.
     pub fn live_nodes(&self, src: &Graph) -> Vec<bool> {
         let mut live_values: HashSet<ValueId> = [self.output]
             .into_iter()
+            .chain(self.cotangents.iter().copied())
             .chain(self.activations.iter().copied())
             .chain(self.activation_grams.iter().copied())
             .chain(self.sign_kernels.iter().copied())
@@ -92,7 +112,7 @@ impl Targets {
         for p in &self.params {
             need[p.value.0] = true;
         }
-        for &a in self.activation_grads.iter().chain(&self.grad_products) {
+        for &a in self.activation_grads.iter().chain(&self.grad_products).chain(&self.detached) {
             need[a.0] = true;
         }
         for node in src.nodes() {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{PassOutput, PassSettings, Request, initialised_batch, io_shape};
+use super::{PassOutput, PassSettings, Request, batch, initialised_batch, io_shape};
 use crate::analysis::gradients::{PassInputs, prepare};
 use crate::autodiff::{Loss, ParamSet, TrainingOptions};
 use crate::error::{Error, Result};
@@ -85,6 +85,93 @@ fn relu_inputs(g: &Graph) -> Vec<(String, usize)> {
     out
 }
 
+/// The differentiated weights of `tg` with their values (from `g`) and gradients (from `out`).
+fn weight_grads(
+    g: &Graph,
+    tg: &crate::autodiff::TrainingGraph,
+    out: &BTreeMap<String, Tensor>,
+) -> Result<Vec<WeightGrad>> {
+    let get = |n: &str| out.get(n).ok_or_else(|| Error::Runtime(format!("output '{n}' missing")));
+    let mut weights = Vec::new();
+    for p in &tg.params {
+        let values = g
+            .find(&p.name)
+            .and_then(|id| crate::ir::cost::initializer_behind(g, id))
+            .and_then(|id| g.value(id).data.as_ref())
+            .map(|t| t.to_f64())
+            .ok_or_else(|| Error::Runtime(format!("no values for '{}'", p.name)))?;
+        let grad = p.grad.as_ref().map(|n| get(n).map(|t| t.to_f64())).transpose()?;
+        weights.push(WeightGrad { name: p.name.clone(), values, grad });
+    }
+    Ok(weights)
+}
+
+/// Runs the two-batch pass on `graph` (ZiCo): the Conv/Gemm/MatMul weight gradients of the
+/// cross-entropy on two disjoint batches, through one session.
+pub(super) fn run_two_batches(
+    rt: &Runtime,
+    graph: &Graph,
+    settings: &PassSettings,
+    images: Option<&Images>,
+) -> Result<PassOutput> {
+    let (g, x, labels) = initialised_batch(graph, settings, images)?;
+    let (_, shape, classes) = io_shape(&g)?;
+    let second = batch(settings, &shape, classes, images, 1)?;
+    let (loss, mut batches) = weight_grads_on(rt, &g, settings.bn, &[(x, labels.clone()), second])?;
+    let further = batches.split_off(1);
+    Ok(PassOutput {
+        loss,
+        labels,
+        classes,
+        weights: batches.pop().unwrap_or_default(),
+        further_batches: further,
+        ..Default::default()
+    })
+}
+
+/// The Conv/Gemm/MatMul weights of `g` (as they are) with their cross-entropy gradients on each
+/// of `batches` (inputs and labels), through one session; and the loss on the first batch.
+pub fn weight_grads_on(
+    rt: &Runtime,
+    g: &Graph,
+    bn: crate::autodiff::BnMode,
+    batches: &[(Tensor, Vec<i64>)],
+) -> Result<(f64, Vec<Vec<WeightGrad>>)> {
+    let (input, _, _) = io_shape(g)?;
+    let Some((x, labels)) = batches.first() else { return Ok((f64::NAN, Vec::new())) };
+    let opts = TrainingOptions {
+        loss: Loss::CrossEntropy,
+        params: ParamSet::Weights,
+        batch_norm: bn,
+        ..Default::default()
+    };
+    let pass = PassInputs {
+        inputs: BTreeMap::from([(input.clone(), x.clone())]),
+        target: Some(Tensor::i64_vec(labels.clone())),
+        seed: 0,
+    };
+    let (tg, mut feeds) = prepare(g, &opts, &pass)?;
+    let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
+    let mut grads = Vec::with_capacity(batches.len());
+    let mut loss = f64::NAN;
+    for (index, (x, labels)) in batches.iter().enumerate() {
+        for (name, t) in feeds.iter_mut() {
+            if *name == input {
+                *t = x.clone();
+            } else if Some(&*name) == tg.target_input.as_ref() {
+                *t = Tensor::i64_vec(labels.clone());
+            }
+        }
+        let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let out = session.run(&refs)?;
+        if index == 0 {
+            loss = out.get(&tg.loss).map(|t| t.to_f64()[0]).unwrap_or(f64::NAN);
+        }
+        grads.push(weight_grads(g, &tg, &out)?);
+    }
+    Ok((loss, grads))
+}
+
 /// Runs the gradient pass on `graph`.
 pub(super) fn run(
     rt: &Runtime,
@@ -136,19 +223,8 @@ pub(super) fn pass_with(
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let out = session.run(&refs)?;
     let get = |n: &str| out.get(n).ok_or_else(|| Error::Runtime(format!("output '{n}' missing")));
-    let mut weights = Vec::new();
-    if requests.contains(&Request::Weights) {
-        for p in &tg.params {
-            let values = g
-                .find(&p.name)
-                .and_then(|id| crate::ir::cost::initializer_behind(g, id))
-                .and_then(|id| g.value(id).data.as_ref())
-                .map(|t| t.to_f64())
-                .ok_or_else(|| Error::Runtime(format!("no values for '{}'", p.name)))?;
-            let grad = p.grad.as_ref().map(|n| get(n).map(|t| t.to_f64())).transpose()?;
-            weights.push(WeightGrad { name: p.name.clone(), values, grad });
-        }
-    }
+    let weights =
+        if requests.contains(&Request::Weights) { weight_grads(g, &tg, &out)? } else { Vec::new() };
     let mut channel_products = Vec::new();
     for ((name, per_channel), (_, output)) in products.iter().zip(&tg.grad_products) {
         let values = output.as_ref().map(|o| get(o).map(|t| t.to_f64())).transpose()?;

@@ -8,6 +8,7 @@
 //! proxy stays (SynFlow's all-ones input without BatchNorm). Proxies whose passes have the same
 //! [`PassSettings`] share one run ([`plan`]), which outputs the union of what they ask for.
 
+mod az;
 mod gradient;
 mod grasp;
 mod jacobian;
@@ -28,7 +29,8 @@ use crate::onnx::{ImportOptions, load_model};
 use crate::runtime::Runtime;
 use crate::space::LowerOptions;
 
-pub use gradient::{ChannelProduct, SignKernel, WeightGrad};
+pub use az::{AzBlocks, az_blocks, block_outputs};
+pub use gradient::{ChannelProduct, SignKernel, WeightGrad, weight_grads_on};
 pub use zen::zen_score;
 
 /// Whose conventions the baseline proxies' passes follow.
@@ -79,6 +81,12 @@ pub enum PassKind {
     /// Two forwards (x and x + 0.01·ε) of the features before global pooling, with the
     /// BatchNorm batch variances (Zen-NAS).
     Zen,
+    /// Two gradient passes on two disjoint batches: the Conv/Gemm/MatMul weight gradients of
+    /// each (ZiCo).
+    TwoBatches,
+    /// One forward and one backward of vector-Jacobian products: the channel covariance of each
+    /// block's output, and each block's backward map of a random sign vector (AZ-NAS).
+    AzNas,
 }
 
 /// What a gradient pass must output.
@@ -103,6 +111,9 @@ pub enum Reference {
     NasLib,
     /// Zen-NAS: 64 Gaussian inputs at the space's resolution, N(0, 1) weights, batch statistics.
     ZenNas,
+    /// AZ-NAS (and VKDNW): 64 Gaussian inputs at the space's resolution, Kaiming-normal
+    /// (fan-in) weights, batch statistics.
+    AzNas,
 }
 
 /// The data a pass is fed.
@@ -151,6 +162,9 @@ impl PassSettings {
             (Conventions::Reference, Reference::ZenNas) => {
                 (Data::Gaussian, InitMode::Normal, 64, None)
             }
+            (Conventions::Reference, Reference::AzNas) => {
+                (Data::Gaussian, InitMode::Kaiming, 64, None)
+            }
         };
         let mut batch = batch;
         if kind == PassKind::SynFlow {
@@ -173,6 +187,8 @@ pub struct PassOutput {
     pub classes: usize,
     /// Conv/Gemm/MatMul weights with their gradients, in order of first use.
     pub weights: Vec<WeightGrad>,
+    /// The same weights with their gradients on each further batch of a multi-batch pass.
+    pub further_batches: Vec<Vec<WeightGrad>>,
     /// Channel products of the Conv/Gemm/MatMul outputs.
     pub channel_products: Vec<ChannelProduct>,
     /// The sign-agreement kernel summed over the ReLUs.
@@ -185,6 +201,8 @@ pub struct PassOutput {
     pub zen: Option<f64>,
     /// GraSP's `Σ −θ ⊙ (H·g)`.
     pub grasp: Option<f64>,
+    /// AZ-NAS's per-block scores.
+    pub az: Option<AzBlocks>,
     /// Forward values a pass was asked to return.
     pub activations: Vec<crate::ir::Tensor>,
     /// What the pass could not output on this model, and why (the proxies that read it are
@@ -237,18 +255,22 @@ pub fn run(
         PassKind::SynFlow => synflow::run(rt, graph, settings)?,
         PassKind::Zen => zen::run(rt, graph, settings)?,
         PassKind::Grasp => grasp::run(rt, graph, settings, images)?,
+        PassKind::TwoBatches => gradient::run_two_batches(rt, graph, settings, images)?,
+        PassKind::AzNas => az::run(rt, graph, settings)?,
     };
     out.seconds = start.elapsed().as_secs_f64();
     Ok(out)
 }
 
-/// The input batch and labels of a pass: real images (with their labels) or seeded Gaussian
-/// samples (with seeded labels), for a graph whose first input has shape `shape`.
+/// The `index`-th input batch and labels of a pass: real images (with their labels; disjoint
+/// batches) or seeded Gaussian samples (with seeded labels), for a graph whose first input has
+/// shape `shape`.
 pub(crate) fn batch(
     settings: &PassSettings,
     shape: &[usize],
     classes: usize,
     images: Option<&Images>,
+    index: usize,
 ) -> Result<(crate::ir::Tensor, Vec<i64>)> {
     match settings.data {
         Data::Images => {
@@ -258,7 +280,7 @@ pub(crate) fn batch(
                         .into(),
                 )
             })?;
-            let (x, y) = images.batch(shape, settings.seed)?;
+            let (x, y) = images.batch_at(shape, settings.seed, index)?;
             let labels = y.to_i64();
             if let Some(bad) = labels.iter().find(|&&l| l < 0 || l as usize >= classes) {
                 return Err(Error::Data(format!(
@@ -269,7 +291,10 @@ pub(crate) fn batch(
             Ok((x, labels))
         }
         Data::Gaussian => {
-            let mut init = crate::init::Init::new(settings.seed);
+            // Index 0 draws from the pass's seed itself; further batches from seeds derived
+            // from it.
+            let seed = settings.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut init = crate::init::Init::new(seed);
             let x = init.normal_tensor(shape, 1.0);
             let n = shape.first().copied().unwrap_or(1);
             Ok((x, init.labels(n, classes.max(1))))
@@ -289,7 +314,7 @@ pub(crate) fn initialised_batch(
     let mut g = graph.clone();
     crate::analysis::score::initialise(&mut g, settings.init, settings.seed)?;
     let (_, shape, classes) = io_shape(&g)?;
-    let (x, labels) = batch(settings, &shape, classes, images)?;
+    let (x, labels) = batch(settings, &shape, classes, images, 0)?;
     Ok((g, x, labels))
 }
 

@@ -36,7 +36,7 @@ pub(super) fn run(rt: &Runtime, graph: &Graph, settings: &PassSettings) -> Resul
     let (input, shape, classes) = io_shape(&g)?;
     let ones = Tensor::full(DType::F32, shape.clone(), 1.0);
     let samples = shape.first().copied().unwrap_or(1).max(1);
-    let cuts = cut_points(&g);
+    let cuts = cut_points(&g, true);
     // The scales, from a forward that normalises each cut value by its maximum.
     let (probe, scale_outputs) = rewrite(&g, &cuts, Scale::Dynamic)?;
     let outputs = crate::analysis::forward::run(
@@ -83,9 +83,10 @@ pub(super) fn run(rt: &Runtime, graph: &Graph, settings: &PassSettings) -> Resul
     Ok(PassOutput { loss, classes, log_synflow: Some(log), ..Default::default() })
 }
 
-/// The cut points of a graph: values that every path from the inputs to the outputs crosses,
-/// each with at least one Conv/Gemm/MatMul since the previous one.
-fn cut_points(g: &Graph) -> Vec<ValueId> {
+/// The cut points of a graph: float32 values that every path from the inputs to the outputs
+/// crosses (not the outputs themselves); with `spaced`, only those with at least one
+/// Conv/Gemm/MatMul since the previous one.
+pub(super) fn cut_points(g: &Graph, spaced: bool) -> Vec<ValueId> {
     let n = g.nodes().len();
     let mut from_input = vec![false; g.values().len()];
     for &i in g.inputs() {
@@ -103,7 +104,7 @@ fn cut_points(g: &Graph) -> Vec<ValueId> {
     }
     let mut open: Vec<ValueId> = g.inputs().to_vec();
     let mut cuts = Vec::new();
-    let mut weighted = false;
+    let mut weighted = !spaced;
     for (i, node) in g.nodes().iter().enumerate() {
         let reads_input = node.inputs.iter().flatten().any(|v| from_input[v.0]);
         if reads_input {
@@ -123,7 +124,7 @@ fn cut_points(g: &Graph) -> Vec<ValueId> {
             && last_use[only.0].is_some_and(|l| l < n)
         {
             cuts.push(only);
-            weighted = false;
+            weighted = !spaced;
         }
     }
     cuts

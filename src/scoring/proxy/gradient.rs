@@ -152,3 +152,48 @@ impl ProxyDef for Grasp {
         out.grasp
     }
 }
+
+/// ZiCo: Σ over the Conv/Linear weights of ln Σ_θ E|g_θ| / σ(g_θ), the gradient statistics taken
+/// over two batches (elements whose gradient does not vary are left out).
+pub struct ZiCo;
+
+impl ProxyDef for ZiCo {
+    fn name(&self) -> &'static str {
+        "zico"
+    }
+    fn about(&self) -> &'static str {
+        "ZiCo: sum over Conv/Linear weights of ln sum mean|g| / std(g), over two batches (Li et al. 2023)"
+    }
+    fn needs(&self) -> Needs {
+        Needs::Pass(PassKind::TwoBatches)
+    }
+    fn reduce(&self, out: &PassOutput) -> Option<f64> {
+        if out.weights.is_empty() || out.further_batches.is_empty() {
+            return None;
+        }
+        let mut total = 0f64;
+        for (k, w) in out.weights.iter().enumerate() {
+            let Some(first) = &w.grad else { continue };
+            let mut batches = vec![first.as_slice()];
+            for further in &out.further_batches {
+                if let Some(g) = further.get(k).and_then(|w| w.grad.as_deref()) {
+                    batches.push(g);
+                }
+            }
+            let b = batches.len() as f64;
+            let mut sum = 0f64;
+            for i in 0..first.len() {
+                let mean = batches.iter().map(|g| g[i]).sum::<f64>() / b;
+                let var = batches.iter().map(|g| (g[i] - mean).powi(2)).sum::<f64>() / b;
+                if var > 0.0 {
+                    let mean_abs = batches.iter().map(|g| g[i].abs()).sum::<f64>() / b;
+                    sum += mean_abs / var.sqrt();
+                }
+            }
+            if sum != 0.0 {
+                total += sum.ln();
+            }
+        }
+        Some(total)
+    }
+}

@@ -13,6 +13,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod az;
 mod costs;
 mod data_free;
 mod gradient;
@@ -109,7 +110,7 @@ pub fn values(e: &Evidence) -> BTreeMap<String, f64> {
 }
 
 /// Every proxy, in the order reports list them.
-pub static REGISTRY: [Proxy; 18] = [
+pub static REGISTRY: [Proxy; 22] = [
     Proxy(&intrain::InTrain),
     Proxy(&intrain::Gamma),
     Proxy(&intrain::O),
@@ -128,6 +129,10 @@ pub static REGISTRY: [Proxy; 18] = [
     Proxy(&naswot::Naswot),
     Proxy(&data_free::SynFlow),
     Proxy(&data_free::Zen),
+    Proxy(&gradient::ZiCo),
+    Proxy(&az::Expressivity),
+    Proxy(&az::Progressivity),
+    Proxy(&az::Trainability),
 ];
 
 /// A registered proxy as `intrain proxies` lists it.
@@ -138,10 +143,10 @@ pub struct ProxyInfo {
     /// What it measures.
     pub about: String,
     /// Where its value comes from: `costs`, `intrain` (InTrain's pass) or its own pass kind
-    /// (`gradient`, `grasp`, `input-jacobian`, `synflow`, `zen`).
+    /// (`gradient`, `grasp`, `input-jacobian`, `synflow`, `zen`, `two-batches`, `az-nas`).
     pub pass: String,
-    /// Its authors' conventions for its pass (`nas-lib`, `zen-nas`), for proxies of their own
-    /// pass.
+    /// Its authors' conventions for its pass (`naslib`, `zen-nas`, `az-nas`), for proxies of
+    /// their own pass.
     pub reference: Option<String>,
 }
 
