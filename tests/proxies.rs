@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use intrain::ir::Tensor;
 use intrain::onnx::{ImportOptions, load_model};
 use intrain::scoring::passes::{
-    PassOutput, az_blocks, block_outputs, evaluate, weight_grads_on, zen_score,
+    PassOutput, az_blocks, block_outputs, evaluate, vkdnw, weight_grads_on, zen_score,
 };
 use intrain::scoring::{Conventions, InitMode, Protocol, Proxy, Target};
 use serde_json::Value;
@@ -55,7 +55,7 @@ fn every_proxy_matches_its_pytorch_reference() {
         .split(", ")
         .filter_map(Proxy::named)
         .filter(|x| x.pass().is_some() && x.name() != "zen" && x.name() != "zico")
-        .filter(|x| !x.name().starts_with("az-"))
+        .filter(|x| !x.name().starts_with("az-") && !x.name().starts_with("vkdnw"))
         .collect();
     assert_eq!(proxies.len(), 10, "{proxies:?}");
     let images = intrain::images::Images::open(p.images.as_deref().expect("images")).expect("npz");
@@ -150,6 +150,18 @@ fn az_nas_components_match_their_pytorch_reference() {
         let g = golden(reference);
         assert!((v - g).abs() < 1e-4 * g.abs().max(1.0), "{ours}: ours {v}, PyTorch {g}");
     }
+}
+
+#[test]
+fn vkdnw_matches_its_pytorch_reference() {
+    let m = load_model(&dir().join("tiny.onnx"), &ImportOptions::default()).expect("import");
+    let x = intrain::npy::read(&dir().join("x.npy")).expect("x.npy");
+    let v = vkdnw(&common::runtime(), &m.graph, &x).expect("vkdnw");
+    let text = std::fs::read_to_string(dir().join("values.json")).expect("values.json");
+    let j: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(Some(v.tensors as u64), j["proxies"]["vkdnw"]["tensors"].as_u64(), "tensors");
+    let g = golden("vkdnw");
+    assert!((v.entropy - g).abs() < 1e-4, "vkdnw: ours {}, PyTorch {g}", v.entropy);
 }
 
 #[test]

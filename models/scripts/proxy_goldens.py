@@ -553,6 +553,58 @@ def m_az(net, x, signs):
     return az_scores(az_features(net, x), lambda i, _: signs[i - 1])
 
 
+def vkdnw_factor(output, alpha=0.05):
+    """ondratybl/VKDNW NB201/ZeroShotProxy/compute_vkdnw_score.py cholesky_covariance, in the
+    output's dtype (the authors hold alpha in float16: 0.0500031; 0.05 exactly here)."""
+    prob = torch.nn.functional.softmax(output, dim=1) * (1 - alpha) + alpha / output.shape[1]
+    q = torch.ones_like(prob) - torch.cumsum(prob, dim=1)
+    q[:, -1] = torch.zeros_like(q[:, -1])
+    q_shift = torch.roll(q, shifts=1, dims=1)
+    q_shift[:, 0] = torch.ones_like(q_shift[:, 0])
+    d = torch.sqrt(prob * q / q_shift)
+    L = -torch.matmul(torch.unsqueeze(prob, dim=2), 1 / torch.transpose(torch.unsqueeze(q, dim=2),
+                                                                        dim0=1, dim1=2))
+    L = torch.nan_to_num(L, neginf=0.)
+    eye = torch.eye(L.shape[1], dtype=output.dtype).repeat(L.shape[0], 1, 1)
+    L = L * (1 - eye) + eye
+    L = L * (1 - torch.triu(torch.ones(L.shape[1], L.shape[2], dtype=output.dtype),
+                            diagonal=1).repeat(L.shape[0], 1, 1))
+    return torch.matmul(L, torch.diag_embed(d))
+
+
+def m_vkdnw(net, x, tensors=128):
+    """compute_vkdnw_score.compute_nas_score without init_model (p = 1: the first element of each
+    of the first `tensors` parameter tensors), model.eval(), use_logits=False."""
+    from torch.func import functional_call, jacrev, vmap
+    net.eval()
+    names = [k for k, _ in net.named_parameters()][:tensors]
+    base = {k: v.detach() for k, v in net.named_parameters()}
+    buffers = {k: v.detach() for k, v in net.named_buffers()}
+    first = {k: base[k].flatten()[0:1].clone() for k in names}
+
+    def jacobian_sample(sample):
+        def predict(chosen):
+            params = dict(base)
+            for k, v in chosen.items():
+                flat = params[k].flatten().clone()
+                flat = torch.cat([v, flat[1:]])
+                params[k] = flat.reshape(base[k].shape)
+            return functional_call(net, (params, buffers), (sample.unsqueeze(0),)).squeeze(0)
+        return jacrev(predict)(first)
+
+    jd = vmap(jacobian_sample)(x)
+    jac = torch.cat([torch.flatten(v, start_dim=2) for v in jd.values()], dim=2)
+    with torch.no_grad():
+        logits = net(x)
+    jac = torch.matmul(vkdnw_factor(logits), jac)
+    fisher = torch.mean(torch.matmul(jac.transpose(1, 2), jac), dim=0)
+    lambdas = torch.svd(fisher).S
+    quantiles = torch.quantile(lambdas, torch.arange(0.1, 1., 0.1, dtype=lambdas.dtype))
+    temp = quantiles / (torch.linalg.norm(quantiles, ord=1).item() + 1e-10)
+    net.train()
+    return float(-(temp * torch.log(temp + 1e-10)).sum()), len(list(net.named_parameters()))
+
+
 def export_onnx(model, path):
     model.eval()
     dummy = torch.zeros(N, C_IN, H, W)
@@ -849,6 +901,16 @@ def main():
                             "reference": "cvlab-yonsei/AZ-NAS compute_az_nas_score.py"}
     P["az_progressivity"] = {"value": pr}
     P["az_trainability"] = {"value": t}
+
+    net = copynet(base, True)
+    entropy, aleph = m_vkdnw(net, x)
+    P["vkdnw"] = {"value": entropy, "tensors": aleph,
+                  "reference": "ondratybl/VKDNW NB201/ZeroShotProxy/compute_vkdnw_score.py",
+                  "definition": "eval mode; J = d logits / d (first element of each of the first "
+                                "128 parameter tensors) per sample (vmap(jacrev)); A = L J with "
+                                "the authors' factor of the smoothed softmax covariance (alpha "
+                                "0.05); F = mean_n A^T A; entropy of the normalised deciles "
+                                "(arange(0.1, 1, 0.1)) of F's singular values"}
 
     checks = cross_checks(base, x, y, eps, P)
     values = {k: v["value"] for k, v in P.items()}

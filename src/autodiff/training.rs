@@ -132,6 +132,12 @@ pub struct TrainingOptions {
     /// named in [`TrainingGraph::cotangents`]): the loss gains `Σ w ⊙ value`, so that the
     /// gradients are vector-Jacobian products of several values at once.
     pub cotangents: Vec<String>,
+    /// Pairs (value `v`, direction `d` of `v`'s shape, both forward values) exposed as the
+    /// per-sample directional derivative `Σ_{non-batch axes} d ⊙ ∂L/∂v`, shape `(N)` (as
+    /// [`TrainingGraph::projections`]): with `d` the change of `v` along a parameter direction,
+    /// each sample's gradient along that direction. A `d` with one channel (axis 1) stands for a
+    /// direction that is zero on the other channels.
+    pub projections: Vec<(String, String)>,
     /// Forward values whose consumers read a gradient-stopped copy: nothing flows back past it,
     /// and what its consumers pass back is exposed ([`TrainingGraph::detached`]), the local
     /// vector-Jacobian product of the nodes that read the value.
@@ -186,6 +192,9 @@ pub struct TrainingGraph {
     pub sign_kernels: Vec<(String, String, String)>,
     /// Exposed channel products: (value, output or `None` if it does not influence the loss).
     pub grad_products: Vec<(String, Option<String>)>,
+    /// Exposed projections: (value, direction, output or `None` if the value does not influence
+    /// the loss).
+    pub projections: Vec<(String, String, Option<String>)>,
     /// Cotangent inputs: (value, input name).
     pub cotangents: Vec<(String, String)>,
     /// Gradients passed back to the detached values by their consumers: (value, output or

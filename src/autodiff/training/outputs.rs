@@ -63,6 +63,15 @@ pub(super) fn expose(
         };
         grad_products.push((requested.clone(), out));
     }
+    let mut projections = Vec::new();
+    for (&(v, d), (requested, direction)) in targets.projections.iter().zip(&opts.projections) {
+        let dir = fwd.value(d, &format!("direction '{direction}'"))?;
+        let out = match grads.total(&mut e, v, requested)? {
+            Some(g) => Some(emit_projection(&mut e, dir, g, requested)?),
+            None => None,
+        };
+        projections.push((requested.clone(), direction.clone(), out));
+    }
     let mut detached = Vec::new();
     for (&copy, requested) in targets.detached.iter().zip(&opts.detach) {
         let out = match grads.total(&mut e, copy, requested)? {
@@ -82,6 +91,7 @@ pub(super) fn expose(
         activation_grams,
         sign_kernels,
         grad_products,
+        projections,
         cotangents: Vec::new(),
         detached,
     })
@@ -105,6 +115,32 @@ fn emit_sign_kernel(e: &mut Emitter, v: ValueId, name: &str) -> Result<(String, 
     e.builder().output(kernel);
     e.builder().output(active);
     Ok((e.graph().value(kernel).name.clone(), e.graph().value(active).name.clone()))
+}
+
+/// The per-sample projection `Σ_{non-batch axes} d ⊙ g` `(N)` of the gradient `g` on the
+/// direction `d`, as an output. A direction with one channel (axis 1) where the value has more
+/// is zero on the others: only channel 0 of the gradient is read.
+fn emit_projection(e: &mut Emitter, d: ValueId, g: ValueId, name: &str) -> Result<String> {
+    let (d_shape, g_shape) = (e.shape(d), e.shape(g));
+    let rank = d_shape.len();
+    e.push_scope(&format!("{name}_projection"));
+    let g = if rank > 1 && d_shape[1] == 1 && g_shape.get(1).is_some_and(|&c| c > 1) {
+        let (starts, ends, axes) = (e.ints(&[0])?, e.ints(&[1])?, e.ints(&[1])?);
+        e.op(OpType::Slice, "channel0", &[g, starts, ends, axes], vec![])?
+    } else {
+        g
+    };
+    let prod = e.mul("product", d, g)?;
+    let out = if rank > 1 {
+        let axes: Vec<usize> = (1..rank).collect();
+        e.reduce_sum("per_sample", prod, &axes, false)?
+    } else {
+        prod
+    };
+    let out = e.op(OpType::Identity, "out", &[out], vec![])?;
+    e.pop_scope();
+    e.builder().output(out);
+    Ok(e.graph().value(out).name.clone())
 }
 
 /// The per-sample channel products `Σ_positions z·dz` `(N, C)` of an `(N, C, ...)` value `z` and

@@ -27,6 +27,8 @@ pub(super) struct Targets {
     pub sign_kernels: Vec<ValueId>,
     /// Values exposed as channel products with their gradients, in the options' order.
     pub grad_products: Vec<ValueId>,
+    /// Projections (value, direction), in the options' order.
+    pub projections: Vec<(ValueId, ValueId)>,
     /// Values seeded with a fed cotangent, in the options' order.
     pub cotangents: Vec<ValueId>,
     /// The gradient-stopped copies of the detached values, in the options' order.
@@ -70,6 +72,11 @@ impl Targets {
             .iter()
             .map(|n| find(n, "cotangent value"))
             .collect::<Result<Vec<_>>>()?;
+        let projections = opts
+            .projections
+            .iter()
+            .map(|(v, d)| Ok((find(v, "projected value")?, find(d, "projection direction")?)))
+            .collect::<Result<Vec<_>>>()?;
         let detached =
             copies.iter().map(|n| find(n, "detached copy")).collect::<Result<Vec<_>>>()?;
         Ok(Targets {
@@ -80,6 +87,7 @@ impl Targets {
             activation_grams,
             sign_kernels,
             grad_products,
+            projections,
             cotangents,
             detached,
         })
@@ -91,6 +99,7 @@ impl Targets {
         let mut live_values: HashSet<ValueId> = [self.output]
             .into_iter()
             .chain(self.cotangents.iter().copied())
+            .chain(self.projections.iter().map(|&(_, d)| d))
             .chain(self.activations.iter().copied())
             .chain(self.activation_grams.iter().copied())
             .chain(self.sign_kernels.iter().copied())
@@ -112,7 +121,14 @@ impl Targets {
         for p in &self.params {
             need[p.value.0] = true;
         }
-        for &a in self.activation_grads.iter().chain(&self.grad_products).chain(&self.detached) {
+        let projected = self.projections.iter().map(|(v, _)| v);
+        for &a in self
+            .activation_grads
+            .iter()
+            .chain(&self.grad_products)
+            .chain(&self.detached)
+            .chain(projected)
+        {
             need[a.0] = true;
         }
         for node in src.nodes() {

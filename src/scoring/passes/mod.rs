@@ -13,6 +13,7 @@ mod gradient;
 mod grasp;
 mod jacobian;
 mod synflow;
+mod vkdnw;
 mod zen;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ use crate::space::LowerOptions;
 
 pub use az::{AzBlocks, az_blocks, block_outputs};
 pub use gradient::{ChannelProduct, SignKernel, WeightGrad, weight_grads_on};
+pub use vkdnw::{Vkdnw, vkdnw};
 pub use zen::zen_score;
 
 /// Whose conventions the baseline proxies' passes follow.
@@ -87,6 +89,9 @@ pub enum PassKind {
     /// One forward and one backward of vector-Jacobian products: the channel covariance of each
     /// block's output, and each block's backward map of a random sign vector (AZ-NAS).
     AzNas,
+    /// One backward per class of the logits' Jacobian rows, projected per sample on the first
+    /// element of each parameter tensor, BatchNorm on running statistics (VKDNW).
+    Vkdnw,
 }
 
 /// What a gradient pass must output.
@@ -111,8 +116,8 @@ pub enum Reference {
     NasLib,
     /// Zen-NAS: 64 Gaussian inputs at the space's resolution, N(0, 1) weights, batch statistics.
     ZenNas,
-    /// AZ-NAS (and VKDNW): 64 Gaussian inputs at the space's resolution, Kaiming-normal
-    /// (fan-in) weights, batch statistics.
+    /// AZ-NAS and VKDNW: 64 Gaussian inputs at the space's resolution, Kaiming-normal (fan-in)
+    /// weights; batch statistics (VKDNW: running statistics).
     AzNas,
 }
 
@@ -171,7 +176,12 @@ impl PassSettings {
             data = Data::Ones;
             batch = 1;
         }
-        let bn = if p.conventions == Conventions::Protocol { p.bn } else { BnMode::Train };
+        let bn = match (kind, p.conventions) {
+            // Per-sample Jacobians need samples that do not share batch statistics.
+            (PassKind::Vkdnw, _) => BnMode::AsIs,
+            (_, Conventions::Protocol) => p.bn,
+            (_, Conventions::Reference) => BnMode::Train,
+        };
         PassSettings { kind, data, init, batch, resolution, bn, seed: p.seed }
     }
 }
@@ -203,6 +213,8 @@ pub struct PassOutput {
     pub grasp: Option<f64>,
     /// AZ-NAS's per-block scores.
     pub az: Option<AzBlocks>,
+    /// VKDNW.
+    pub vkdnw: Option<Vkdnw>,
     /// Forward values a pass was asked to return.
     pub activations: Vec<crate::ir::Tensor>,
     /// What the pass could not output on this model, and why (the proxies that read it are
@@ -257,6 +269,7 @@ pub fn run(
         PassKind::Grasp => grasp::run(rt, graph, settings, images)?,
         PassKind::TwoBatches => gradient::run_two_batches(rt, graph, settings, images)?,
         PassKind::AzNas => az::run(rt, graph, settings)?,
+        PassKind::Vkdnw => vkdnw::run(rt, graph, settings)?,
     };
     out.seconds = start.elapsed().as_secs_f64();
     Ok(out)

@@ -20,6 +20,7 @@ mod gradient;
 mod intrain;
 mod jacobian;
 mod naswot;
+mod vkdnw;
 
 use std::collections::BTreeMap;
 
@@ -110,7 +111,7 @@ pub fn values(e: &Evidence) -> BTreeMap<String, f64> {
 }
 
 /// Every proxy, in the order reports list them.
-pub static REGISTRY: [Proxy; 22] = [
+pub static REGISTRY: [Proxy; 24] = [
     Proxy(&intrain::InTrain),
     Proxy(&intrain::Gamma),
     Proxy(&intrain::O),
@@ -133,6 +134,8 @@ pub static REGISTRY: [Proxy; 22] = [
     Proxy(&az::Expressivity),
     Proxy(&az::Progressivity),
     Proxy(&az::Trainability),
+    Proxy(&vkdnw::Vkdnw),
+    Proxy(&vkdnw::VkdnwSingle),
 ];
 
 /// A registered proxy as `intrain proxies` lists it.
@@ -143,7 +146,7 @@ pub struct ProxyInfo {
     /// What it measures.
     pub about: String,
     /// Where its value comes from: `costs`, `intrain` (InTrain's pass) or its own pass kind
-    /// (`gradient`, `grasp`, `input-jacobian`, `synflow`, `zen`, `two-batches`, `az-nas`).
+    /// (`gradient`, `grasp`, `input-jacobian`, `synflow`, `zen`, `two-batches`, `az-nas`, `vkdnw`).
     pub pass: String,
     /// Its authors' conventions for its pass (`naslib`, `zen-nas`, `az-nas`), for proxies of
     /// their own pass.
