@@ -122,23 +122,29 @@ fn emit_sign_kernel(e: &mut Emitter, v: ValueId, name: &str) -> Result<(String, 
 /// is zero on the others: only channel 0 of the gradient is read.
 fn emit_projection(e: &mut Emitter, d: ValueId, g: ValueId, name: &str) -> Result<String> {
     let (d_shape, g_shape) = (e.shape(d), e.shape(g));
-    let rank = d_shape.len();
     e.push_scope(&format!("{name}_projection"));
-    let g = if rank > 1 && d_shape[1] == 1 && g_shape.get(1).is_some_and(|&c| c > 1) {
+    let g = if d_shape.len() > 1 && d_shape[1] == 1 && g_shape.get(1).is_some_and(|&c| c > 1) {
         let (starts, ends, axes) = (e.ints(&[0])?, e.ints(&[1])?, e.ints(&[1])?);
         e.op(OpType::Slice, "channel0", &[g, starts, ends, axes], vec![])?
     } else {
         g
     };
-    let prod = e.mul("product", d, g)?;
-    let out = if rank > 1 {
-        let axes: Vec<usize> = (1..rank).collect();
-        e.reduce_sum("per_sample", prod, &axes, false)?
+    let out = product_output(e, d, g, 1)?;
+    e.pop_scope();
+    Ok(out)
+}
+
+/// `a ⊙ b` summed over the axes from `from` on, as an output (in the current scope).
+fn product_output(e: &mut Emitter, a: ValueId, b: ValueId, from: usize) -> Result<String> {
+    let rank = e.shape(a).len();
+    let prod = e.mul("product", a, b)?;
+    let out = if rank > from {
+        let axes: Vec<usize> = (from..rank).collect();
+        e.reduce_sum("summed", prod, &axes, false)?
     } else {
         prod
     };
     let out = e.op(OpType::Identity, "out", &[out], vec![])?;
-    e.pop_scope();
     e.builder().output(out);
     Ok(e.graph().value(out).name.clone())
 }
@@ -146,19 +152,10 @@ fn emit_projection(e: &mut Emitter, d: ValueId, g: ValueId, name: &str) -> Resul
 /// The per-sample channel products `Σ_positions z·dz` `(N, C)` of an `(N, C, ...)` value `z` and
 /// its gradient `dz`, as an output.
 fn emit_channel_product(e: &mut Emitter, z: ValueId, dz: ValueId, name: &str) -> Result<String> {
-    let s = e.shape(z);
     e.push_scope(&format!("{name}_zdz"));
-    let prod = e.mul("product", z, dz)?;
-    let out = if s.len() > 2 {
-        let axes: Vec<usize> = (2..s.len()).collect();
-        e.reduce_sum("per_channel", prod, &axes, false)?
-    } else {
-        prod
-    };
-    let out = e.op(OpType::Identity, "out", &[out], vec![])?;
+    let out = product_output(e, z, dz, 2)?;
     e.pop_scope();
-    e.builder().output(out);
-    Ok(e.graph().value(out).name.clone())
+    Ok(out)
 }
 
 /// The gradient outputs of each differentiated parameter: the full gradient, its statistics or
