@@ -605,6 +605,37 @@ def m_vkdnw(net, x, tensors=128):
     return float(-(temp * torch.log(temp + 1e-10)).sum()), len(list(net.named_parameters()))
 
 
+def meco_term(fea):
+    """MeCo's hook body (HamsterMimi/MeCo correlation/NAS_Bench_201.py get_score, measure
+    'meco') on a feature map (N, C, H, W): the authors' N is 1; for N > 1 the channels'
+    observations are all N*H*W positions."""
+    fea = fea.transpose(0, 1).reshape(fea.shape[1], -1)
+    corr = torch.corrcoef(fea)
+    corr[torch.isnan(corr)] = 0
+    corr[torch.isinf(corr)] = 0
+    return float(torch.min(torch.real(torch.linalg.eig(corr)[0])))
+
+
+def m_meco(net, x1):
+    """MeCo on the batch x1 (the authors': one image), train mode, over the 4-D values of tiny.onnx's nodes
+    (every module's output, plus the block's two sums, which are ONNX Add nodes): stem_conv,
+    stem_bn, stem_relu, block_relu, block_conv, block_bn, block_pool, the partial sum, the block
+    sum, final_bn, final_relu (gap's 1x1 output has a NaN correlation, i.e. 0)."""
+    with torch.no_grad():
+        f0 = net.stem_conv(x1)
+        f1 = net.stem_bn(f0)
+        f2 = net.stem_relu(f1)
+        r = net.block_relu(f2)
+        c = net.block_conv(r)
+        b = net.block_bn(c)
+        p = net.block_pool(f2)
+        s1 = b + p
+        s2 = s1 + f2
+        f4 = net.final_bn(s2)
+        f5 = net.final_relu(f4)
+    return sum(meco_term(v) for v in (f0, f1, f2, r, c, b, p, s1, s2, f4, f5))
+
+
 def export_onnx(model, path):
     model.eval()
     dummy = torch.zeros(N, C_IN, H, W)
@@ -911,6 +942,13 @@ def main():
                                 "the authors' factor of the smoothed softmax covariance (alpha "
                                 "0.05); F = mean_n A^T A; entropy of the normalised deciles "
                                 "(arange(0.1, 1, 0.1)) of F's singular values"}
+
+    net = copynet(base, True)
+    P["meco"] = {"value": m_meco(net, x),
+                 "reference": "HamsterMimi/MeCo correlation/NAS_Bench_201.py get_score",
+                 "definition": "the batch x (the authors use one image), train mode; per 4-D "
+                               "node output of tiny.onnx: min real eigenvalue of torch.corrcoef "
+                               "of the C x (N H W) feature map (NaN/inf entries 0); summed"}
 
     checks = cross_checks(base, x, y, eps, P)
     values = {k: v["value"] for k, v in P.items()}

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""ZiCo and AZ-NAS: intrain's values next to the authors' code, architecture by architecture.
+"""ZiCo, AZ-NAS, VKDNW and MeCo: intrain's values next to the authors' code, cell by cell.
 
 Dev tool. The reference side ports, line for line in what they compute, the NAS-Bench-201 files of
 cvlab-yonsei/AZ-NAS: `NB201/ZeroShotProxy/compute_zico_score.py` (ZiCo, modified there from
 SLDGroup/ZiCo) and `NB201/ZeroShotProxy/compute_az_nas_score.py` (expressivity, progressivity,
 trainability), on the AutoDL TinyNetwork of `proxy_bench.py` (C=16, N=5, 10 classes) with AZ-NAS's
-`extract_cell_features` (the stem output and every cell output, 18 tensors).
+`extract_cell_features` (the stem output and every cell output, 18 tensors); of ondratybl/VKDNW
+`NB201/ZeroShotProxy/compute_vkdnw_score.py` (`m_vkdnw` of proxy_goldens.py) on the same network;
+and of HamsterMimi/MeCo `correlation/NAS_Bench_201.py` (`get_score`: a forward hook on every
+module, containers included) on its own NAS-Bench-201 model (`foresight/models/nasbench2.py` and
+`nasbench2_ops.py`, ported below).
 
 Protocol
   * Cells: the first --cells N (default 30) architectures of a record file written by
@@ -18,12 +22,17 @@ Protocol
     of Conv2d/Linear, per element mean|g| / std(g) summed and logged per layer, summed.
   * AZ-NAS (reference): Kaiming-normal fan-in re-initialisation (BN 1/0, biases 0), train mode,
     one Gaussian batch (64, 3, 32, 32), torch.manual_seed(seed) before the model is built.
+  * VKDNW (reference): Kaiming-normal fan-in re-initialisation, one Gaussian batch (64, 3, 32, 32),
+    model.eval() inside; torch.manual_seed(seed) before the model is built.
+  * MeCo (reference): PyTorch default initialisation, train mode, one CIFAR-10 image (numpy
+    default_rng(seed)), the module-hook sum of get_score.
   * Each reference proxy runs with seeds --seeds (default 1,2): the Spearman rho of intrain's
     values against the reference's first seed, and of the reference's two seeds against each other
     (how close the reference is to itself), are printed per proxy.
 
 Usage (from the repository root):
-  python3 models/scripts/zoo_reference_check.py target/proxy-eval/scores.jsonl [--cells 30]
+  python3 models/scripts/zoo_reference_check.py RECORDS.jsonl [MORE.jsonl ..] [--cells 30]
+    [--proxies zico,az-expressivity,az-progressivity,az-trainability,vkdnw,meco]
 """
 import argparse
 import importlib.util
@@ -87,9 +96,153 @@ def zico(arch, seed, images, labels):
     return {"zico": G.m_zico(net, batches)}
 
 
+# ----------------------------------------------------------------------------------------------
+# MeCo's NAS-Bench-201 model (zero-cost-nas foresight/models/nasbench2.py, nasbench2_ops.py as
+# vendored by HamsterMimi/MeCo): only the operations a cell keeps are built (the others are never
+# called, so no hook of theirs fires).
+
+class MecoReLUConvBN(nn.Module):
+    def __init__(self, cin, cout, k, stride, pad, affine):
+        super().__init__()
+        self.op = nn.Sequential(nn.ReLU(inplace=False),
+                                nn.Conv2d(cin, cout, k, stride=stride, padding=pad, bias=not affine),
+                                nn.BatchNorm2d(cout, affine=affine, track_running_stats=affine))
+
+    def forward(self, x):
+        return self.op(x)
+
+
+class MecoZero(nn.Module):
+    def forward(self, x):
+        return x.mul(0.)
+
+
+class MecoIdentity(nn.Module):
+    def forward(self, x):
+        return x
+
+
+class MecoPooling(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.avgpool = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+
+    def forward(self, x):
+        return self.avgpool(x)
+
+
+def meco_op(name, c):
+    return {"none": MecoZero, "skip_connect": MecoIdentity, "avg_pool_3x3": MecoPooling,
+            "nor_conv_3x3": lambda: MecoReLUConvBN(c, c, 3, 1, 1, False),
+            "nor_conv_1x1": lambda: MecoReLUConvBN(c, c, 1, 1, 0, False)}[name]()
+
+
+class MecoCell(nn.Module):
+    def __init__(self, arch, c):
+        super().__init__()
+        self.nodes = B.parse_arch(arch)
+        self.options = nn.ModuleList([meco_op(op, c) for node in self.nodes for op, _ in node])
+
+    def forward(self, x):
+        outs, k = [x], 0
+        for node in self.nodes:
+            edges = []
+            for _, j in node:
+                edges.append(self.options[k](outs[j]))
+                k += 1
+            outs.append(sum(edges))
+        return outs[-1]
+
+
+class MecoReduction(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.residual = nn.Sequential(nn.AvgPool2d(2, 2, 0), nn.Conv2d(cin, cout, 1, bias=False))
+        self.conv_a = MecoReLUConvBN(cin, cout, 3, 2, 1, True)
+        self.conv_b = MecoReLUConvBN(cout, cout, 3, 1, 1, True)
+
+    def forward(self, x):
+        return self.residual(x) + self.conv_b(self.conv_a(x))
+
+
+class MecoStem(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class MecoTop(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=True))
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        return self.global_pooling(self.lastact(x)).view(x.size(0), -1)
+
+
+class MecoNet(nn.Module):
+    def __init__(self, arch, c=16, classes=10):
+        super().__init__()
+        self.stem = MecoStem(c)
+        self.stack_cell1 = nn.Sequential(*[MecoCell(arch, c) for _ in range(5)])
+        self.reduction1 = MecoReduction(c, 2 * c)
+        self.stack_cell2 = nn.Sequential(*[MecoCell(arch, 2 * c) for _ in range(5)])
+        self.reduction2 = MecoReduction(2 * c, 4 * c)
+        self.stack_cell3 = nn.Sequential(*[MecoCell(arch, 4 * c) for _ in range(5)])
+        self.top = MecoTop(4 * c)
+        self.classifier = nn.Linear(4 * c, classes)
+
+    def forward(self, x):
+        x = self.stack_cell1(self.stem(x))
+        x = self.stack_cell2(self.reduction1(x))
+        x = self.stack_cell3(self.reduction2(x))
+        return self.classifier(self.top(x))
+
+
+def meco(arch, seed, images):
+    """get_score(measure='meco'): a hook on every module, data_output[0] (the first sample)."""
+    torch.manual_seed(seed)
+    net = MecoNet(arch)
+    net.train()
+    x = images[np.random.default_rng(seed).integers(len(images))][None]
+    terms = []
+
+    def hook(module, inp, out):
+        fea = out[0].clone().detach()
+        fea = fea.reshape(fea.shape[0], -1)
+        corr = torch.corrcoef(fea)
+        corr[torch.isnan(corr)] = 0
+        corr[torch.isinf(corr)] = 0
+        terms.append(torch.min(torch.real(torch.linalg.eig(corr)[0])))
+
+    for _, m in net.named_modules():
+        m.register_forward_hook(hook)
+    with torch.no_grad():
+        net(x)
+    t = torch.tensor(terms)
+    t = t[torch.logical_not(torch.isnan(t))]
+    t = t[torch.logical_not(torch.isinf(t))]
+    return {"meco": float(t.sum())}
+
+
+def vkdnw(arch, seed):
+    torch.manual_seed(seed)
+    net = B.TinyNetwork(arch)
+    T.init_intrain(net)
+    x = torch.randn(64, 3, 32, 32)
+    entropy, _ = G.m_vkdnw(net, x)
+    return {"vkdnw": entropy}
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("scores")
+    ap.add_argument("scores", nargs="+", help="record files (merged by architecture)")
+    ap.add_argument("--proxies",
+                    default="zico,az-expressivity,az-progressivity,az-trainability,vkdnw,meco")
     ap.add_argument("--cells", type=int, default=30)
     ap.add_argument("--seeds", default="1,2")
     ap.add_argument("--threads", type=int, default=2)
@@ -97,24 +250,31 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     seeds = [int(s) for s in a.seeds.split(",")]
+    names = a.proxies.split(",")
     ours = {}
-    with open(a.scores) as f:
-        for line in f:
-            r = json.loads(line)
-            p = r.get("proxies", {})
-            if all(p.get(k) is not None for k in ("zico", "az-expressivity")):
-                ours.setdefault(r["arch"], p)
-    archs = list(ours)[:a.cells]
+    for path in a.scores:
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line)
+                ours.setdefault(r["arch"], {}).update(
+                    {k: v for k, v in r.get("proxies", {}).items() if k in names})
+    archs = [x for x in ours if all(n in ours[x] for n in names)][:a.cells]
     d = np.load(os.path.join(ROOT, "..", "shared", "data", "real_images", "cifar10_sample.npz"))
     x = torch.tensor(d["x"], dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
     x = (x - torch.tensor(B.CIFAR_MEAN)[:, None, None]) / torch.tensor(B.CIFAR_STD)[:, None, None]
     y = torch.tensor(d["y"], dtype=torch.int64)
-    names = ["zico", "az-expressivity", "az-progressivity", "az-trainability"]
     ref = {s: {n: [] for n in names} for s in seeds}
     for i, arch in enumerate(archs):
         for s in seeds:
-            v = zico(arch, s, x, y)
-            v.update(az_nas(arch, s))
+            v = {}
+            if "zico" in names:
+                v.update(zico(arch, s, x, y))
+            if any(n.startswith("az-") for n in names):
+                v.update(az_nas(arch, s))
+            if "vkdnw" in names:
+                v.update(vkdnw(arch, s))
+            if "meco" in names:
+                v.update(meco(arch, s, x))
             for n in names:
                 ref[s][n].append(v[n])
         print(f"{i + 1}/{len(archs)} {arch}", file=sys.stderr, flush=True)

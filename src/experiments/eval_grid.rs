@@ -231,8 +231,11 @@ impl Grid {
                     .map(|c| inp.truth.row(c).map_or(f64::NAN, |r| col[r]))
                     .collect();
                 for &p in &self.proxies {
-                    let scores: Vec<Vec<f64>> =
-                        recs.iter().map(|row| row.iter().map(|r| p.value(r)).collect()).collect();
+                    // Per seed, over the evaluated cells (the pool of a rank aggregate).
+                    let scores: Vec<Vec<f64>> = recs
+                        .iter()
+                        .map(|row| p.pool_values(&row.iter().collect::<Vec<_>>()))
+                        .collect();
                     correlations.push(correlate(p.name(), t, &scores, &y, self.bootstrap, 0));
                 }
             }

@@ -124,10 +124,14 @@ pub fn build(
         for sample in &runs {
             let recs: Vec<&ScoreRecord> =
                 sample.iter().filter_map(|x| records.get(&key, x)).collect();
+            // The sample is the pool of a rank aggregate.
+            let values = proxy.pool_values(&recs);
             let best = recs
                 .iter()
-                .filter(|r| proxy.value(r).is_finite())
-                .max_by(|x, y| proxy.value(x).total_cmp(&proxy.value(y)))
+                .zip(&values)
+                .filter(|(_, v)| v.is_finite())
+                .max_by(|x, y| x.1.total_cmp(y.1))
+                .map(|(r, _)| r)
                 .ok_or_else(|| Error::Settings(format!("no finite {proxy} score in a sample")))?;
             let r = truth.row(&best.arch).ok_or_else(|| {
                 Error::Data(format!("{} not in {}", best.arch, spec.truth.display()))

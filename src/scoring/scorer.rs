@@ -37,10 +37,17 @@ impl<'a> Scorer<'a> {
         }
     }
 
-    /// Also computes these proxies (those with passes of their own; see
-    /// [`super::passes::plan`]) for every architecture, and for records that lack them.
+    /// Also computes these proxies (those with passes of their own, and the components of rank
+    /// aggregates; see [`super::passes::plan`]) for every architecture, and for records that
+    /// lack them.
     pub fn with_proxies(mut self, proxies: &[Proxy]) -> Scorer<'a> {
-        self.proxies = proxies.iter().copied().filter(|p| p.pass().is_some()).collect();
+        let mut own: Vec<Proxy> = Vec::new();
+        for p in proxies.iter().flat_map(|p| p.scored()).filter(|p| p.pass().is_some()) {
+            if !own.contains(&p) {
+                own.push(p);
+            }
+        }
+        self.proxies = own;
         self
     }
 

@@ -163,7 +163,7 @@ pub fn score_with(
     proxies: &[Proxy],
 ) -> Result<ScoreOutput> {
     let mut out = score(rt, target, p, overrides)?;
-    if proxies.iter().any(|x| x.pass().is_some()) {
+    if proxies.iter().flat_map(|x| x.scored()).any(|x| x.pass().is_some()) {
         let images = super::passes::images_of(p)?;
         out.add(super::passes::evaluate(rt, target, p, proxies, images.as_ref())?);
     }

@@ -71,6 +71,12 @@ impl<'a> Search<'a> {
         if cfg.elite == 0 {
             return Err(Error::Settings("the elite size k must be at least 1".into()));
         }
+        if !cfg.proxy.components().is_empty() {
+            return Err(Error::Settings(format!(
+                "{} ranks a pool of architectures, and the search scores one candidate at a time: search with one of its components, or compare whole samples with search-table",
+                cfg.proxy
+            )));
+        }
         let mut s = Search {
             space,
             rng: rng(cfg.seed),

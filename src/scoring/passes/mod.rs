@@ -12,6 +12,7 @@ mod az;
 mod gradient;
 mod grasp;
 mod jacobian;
+mod meco;
 mod synflow;
 mod vkdnw;
 mod zen;
@@ -32,6 +33,7 @@ use crate::space::LowerOptions;
 
 pub use az::{AzBlocks, az_blocks, block_outputs};
 pub use gradient::{ChannelProduct, SignKernel, WeightGrad, weight_grads_on};
+pub use meco::meco;
 pub use vkdnw::{Vkdnw, vkdnw};
 pub use zen::zen_score;
 
@@ -92,6 +94,9 @@ pub enum PassKind {
     /// One backward per class of the logits' Jacobian rows, projected per sample on the first
     /// element of each parameter tensor, BatchNorm on running statistics (VKDNW).
     Vkdnw,
+    /// One forward: the channel correlations of every feature map (MeCo).
+    #[serde(rename = "meco")]
+    MeCo,
 }
 
 /// What a gradient pass must output.
@@ -119,6 +124,10 @@ pub enum Reference {
     /// AZ-NAS and VKDNW: 64 Gaussian inputs at the space's resolution, Kaiming-normal (fan-in)
     /// weights; batch statistics (VKDNW: running statistics).
     AzNas,
+    /// MeCo: one real image at the space's resolution, PyTorch's default initialisation, batch
+    /// statistics.
+    #[serde(rename = "meco")]
+    MeCo,
 }
 
 /// The data a pass is fed.
@@ -170,6 +179,7 @@ impl PassSettings {
             (Conventions::Reference, Reference::AzNas) => {
                 (Data::Gaussian, InitMode::Kaiming, 64, None)
             }
+            (Conventions::Reference, Reference::MeCo) => (Data::Images, InitMode::Torch, 1, None),
         };
         let mut batch = batch;
         if kind == PassKind::SynFlow {
@@ -215,6 +225,8 @@ pub struct PassOutput {
     pub az: Option<AzBlocks>,
     /// VKDNW.
     pub vkdnw: Option<Vkdnw>,
+    /// MeCo.
+    pub meco: Option<f64>,
     /// Forward values a pass was asked to return.
     pub activations: Vec<crate::ir::Tensor>,
     /// What the pass could not output on this model, and why (the proxies that read it are
@@ -270,6 +282,7 @@ pub fn run(
         PassKind::TwoBatches => gradient::run_two_batches(rt, graph, settings, images)?,
         PassKind::AzNas => az::run(rt, graph, settings)?,
         PassKind::Vkdnw => vkdnw::run(rt, graph, settings)?,
+        PassKind::MeCo => meco::run(rt, graph, settings, images)?,
     };
     out.seconds = start.elapsed().as_secs_f64();
     Ok(out)
@@ -391,10 +404,11 @@ impl Computed {
 }
 
 /// The passes a set of proxies needs: each distinct [`PassSettings`] once, with the union of
-/// what its proxies ask for. Proxies without a pass of their own are left out.
+/// what its proxies ask for. Rank aggregates stand for their components; proxies without a pass
+/// of their own are left out.
 pub fn plan(proxies: &[Proxy], p: &Protocol) -> Vec<(PassSettings, Vec<Request>, Vec<Proxy>)> {
     let mut passes: Vec<(PassSettings, Vec<Request>, Vec<Proxy>)> = Vec::new();
-    for &proxy in proxies {
+    for proxy in proxies.iter().flat_map(|p| p.scored()) {
         let Some(kind) = proxy.pass() else { continue };
         let settings = PassSettings::new(kind, proxy.reference(), p);
         let at = match passes.iter().position(|(s, _, _)| *s == settings) {

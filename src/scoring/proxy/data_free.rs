@@ -1,4 +1,4 @@
-//! Proxies of their own pass without data: SynFlow and the Zen-score.
+//! Proxies of their own pass without labels: SynFlow, the Zen-score and MeCo.
 
 use super::{Needs, ProxyDef};
 use crate::scoring::passes::{PassKind, PassOutput, Reference};
@@ -40,5 +40,27 @@ impl ProxyDef for Zen {
     }
     fn reduce(&self, out: &PassOutput) -> Option<f64> {
         out.zen
+    }
+}
+
+/// MeCo: Σ over feature maps of the smallest eigenvalue of the channel correlation matrix, on
+/// one image.
+pub struct MeCo;
+
+impl ProxyDef for MeCo {
+    fn name(&self) -> &'static str {
+        "meco"
+    }
+    fn about(&self) -> &'static str {
+        "MeCo: sum over feature maps of the smallest eigenvalue of the channel correlation matrix, one image (Jiang et al. 2023)"
+    }
+    fn needs(&self) -> Needs {
+        Needs::Pass(PassKind::MeCo)
+    }
+    fn reference(&self) -> Reference {
+        Reference::MeCo
+    }
+    fn reduce(&self, out: &PassOutput) -> Option<f64> {
+        out.meco
     }
 }

@@ -13,6 +13,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod aggregate;
 mod az;
 mod costs;
 mod data_free;
@@ -41,6 +42,8 @@ pub enum Needs {
     /// A pass of its own kind ([`PassKind`]), shared with the proxies whose pass has the same
     /// settings.
     Pass(PassKind),
+    /// Its components' values on every architecture of a pool (a rank aggregate).
+    Pool,
 }
 
 /// The definition of a proxy.
@@ -69,6 +72,10 @@ pub trait ProxyDef: Sync {
     /// reads.
     fn reduce(&self, _out: &PassOutput) -> Option<f64> {
         None
+    }
+    /// The proxies it rank-aggregates over a pool (rank aggregates only).
+    fn components(&self) -> &'static [&'static str] {
+        &[]
     }
 }
 
@@ -111,7 +118,7 @@ pub fn values(e: &Evidence) -> BTreeMap<String, f64> {
 }
 
 /// Every proxy, in the order reports list them.
-pub static REGISTRY: [Proxy; 24] = [
+pub static REGISTRY: [Proxy; 27] = [
     Proxy(&intrain::InTrain),
     Proxy(&intrain::Gamma),
     Proxy(&intrain::O),
@@ -136,6 +143,9 @@ pub static REGISTRY: [Proxy; 24] = [
     Proxy(&az::Trainability),
     Proxy(&vkdnw::Vkdnw),
     Proxy(&vkdnw::VkdnwSingle),
+    Proxy(&data_free::MeCo),
+    Proxy(&aggregate::AzNas),
+    Proxy(&aggregate::VkdnwAgg),
 ];
 
 /// A registered proxy as `intrain proxies` lists it.
@@ -145,11 +155,12 @@ pub struct ProxyInfo {
     pub name: String,
     /// What it measures.
     pub about: String,
-    /// Where its value comes from: `costs`, `intrain` (InTrain's pass) or its own pass kind
-    /// (`gradient`, `grasp`, `input-jacobian`, `synflow`, `zen`, `two-batches`, `az-nas`, `vkdnw`).
+    /// Where its value comes from: `costs`, `intrain` (InTrain's pass), `pool` (a rank
+    /// aggregate of other proxies over the scored pool) or its own pass kind (`gradient`,
+    /// `grasp`, `input-jacobian`, `synflow`, `zen`, `two-batches`, `az-nas`, `vkdnw`, `meco`).
     pub pass: String,
-    /// Its authors' conventions for its pass (`naslib`, `zen-nas`, `az-nas`), for proxies of
-    /// their own pass.
+    /// Its authors' conventions for its pass (`naslib`, `zen-nas`, `az-nas`, `meco`), for
+    /// proxies of their own pass.
     pub reference: Option<String>,
 }
 
@@ -163,6 +174,7 @@ pub fn catalogue() -> Vec<ProxyInfo> {
             pass: match p.needs() {
                 Needs::Costs => "costs".to_string(),
                 Needs::ForwardBackward => "intrain".to_string(),
+                Needs::Pool => "pool".to_string(),
                 Needs::Pass(kind) => kebab(&kind),
             },
             reference: p.pass().map(|_| kebab(&p.reference())),
@@ -226,6 +238,36 @@ impl Proxy {
     /// Its value from its pass.
     pub fn reduce(self, out: &PassOutput) -> Option<f64> {
         self.0.reduce(out)
+    }
+
+    /// The proxies it rank-aggregates (empty unless it is a rank aggregate).
+    pub fn components(self) -> Vec<Proxy> {
+        self.0.components().iter().filter_map(|n| Proxy::named(n)).collect()
+    }
+
+    /// What scoring computes for it: its components for a rank aggregate, else itself.
+    pub fn scored(self) -> Vec<Proxy> {
+        match self.0.needs() {
+            Needs::Pool => self.components(),
+            _ => vec![self],
+        }
+    }
+
+    /// Its values on a pool of records, in order: a rank aggregate's sum of `ln(rank / m)` of
+    /// its components over the pool, else each record's own value (NaN when undefined).
+    pub fn pool_values(self, records: &[&ScoreRecord]) -> Vec<f64> {
+        if self.0.needs() != Needs::Pool {
+            return records.iter().map(|r| self.value(r)).collect();
+        }
+        let m = records.len().max(1) as f64;
+        let mut total = vec![0f64; records.len()];
+        for c in self.components() {
+            let values: Vec<f64> = records.iter().map(|r| c.value(r)).collect();
+            for (t, rank) in total.iter_mut().zip(aggregate::average_ranks(&values)) {
+                *t += (rank / m).ln();
+            }
+        }
+        total
     }
 
     /// The registered names, comma-separated (for messages).
@@ -330,6 +372,34 @@ mod tests {
         let e = "nope".parse::<Proxy>().expect_err("unknown");
         assert!(Proxy::named("o").is_some());
         assert!(e.to_string().contains("intrain, gamma, o, additive, params, flops, macs"));
+    }
+
+    #[test]
+    fn rank_aggregates_sum_log_ranks_of_their_components_over_the_pool() {
+        let record = |e: f64, p: f64, t: f64, flops: u64| ScoreRecord {
+            flops,
+            proxies: [("az-expressivity", e), ("az-progressivity", p), ("az-trainability", t)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            ..Default::default()
+        };
+        let pool =
+            [record(1.0, 3.0, 1.0, 10), record(2.0, 2.0, 1.0, 20), record(3.0, 1.0, 2.0, 30)];
+        let refs: Vec<&ScoreRecord> = pool.iter().collect();
+        let az = Proxy::named("az-nas").expect("registered");
+        assert!(az.value(&pool[0]).is_nan(), "no value without a pool");
+        let l = |r: f64| (r / 3.0).ln();
+        let want = [
+            l(1.0) + l(3.0) + l(1.5) + l(1.0),
+            l(2.0) + l(2.0) + l(1.5) + l(2.0),
+            l(3.0) + l(1.0) + l(3.0) + l(3.0),
+        ];
+        for (got, want) in az.pool_values(&refs).iter().zip(want) {
+            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        }
+        let names: Vec<&str> = az.scored().iter().map(|p| p.name()).collect();
+        assert_eq!(names, ["az-expressivity", "az-progressivity", "az-trainability", "flops"]);
     }
 
     #[test]

@@ -1,0 +1,76 @@
+//! Rank aggregates over a pool of scored architectures: AZ-NAS (Lee & Ham, CVPR 2024) and
+//! VKDNW_agg (Tybl & Neumann, CVPR 2025). Each sums `ln(rank / m)` of its components, ranked
+//! ascending (average ranks for ties, NaN as the worst) over the `m` architectures of the pool
+//! (the cells an evaluation scores, the sample a search-table run draws). A single architecture
+//! has no aggregate; its components are reported.
+
+use super::{Needs, ProxyDef};
+
+/// AZ-NAS: expressivity, progressivity, trainability and complexity (FLOPs), rank-aggregated.
+pub struct AzNas;
+
+impl ProxyDef for AzNas {
+    fn name(&self) -> &'static str {
+        "az-nas"
+    }
+    fn about(&self) -> &'static str {
+        "AZ-NAS: sum of ln(rank/m) of expressivity, progressivity, trainability and FLOPs over the pool (Lee & Ham 2024)"
+    }
+    fn needs(&self) -> Needs {
+        Needs::Pool
+    }
+    fn components(&self) -> &'static [&'static str] {
+        &["az-expressivity", "az-progressivity", "az-trainability", "flops"]
+    }
+}
+
+/// VKDNW_agg: VKDNW_single, Jacov, AZ-NAS expressivity and trainability, and FLOPs,
+/// rank-aggregated (the paper's Eq. 15).
+pub struct VkdnwAgg;
+
+impl ProxyDef for VkdnwAgg {
+    fn name(&self) -> &'static str {
+        "vkdnw-agg"
+    }
+    fn about(&self) -> &'static str {
+        "VKDNW_agg: sum of ln(rank/m) of VKDNW_single, Jacov, AZ expressivity, AZ trainability and FLOPs over the pool (Tybl & Neumann 2025)"
+    }
+    fn needs(&self) -> Needs {
+        Needs::Pool
+    }
+    fn components(&self) -> &'static [&'static str] {
+        &["vkdnw-single", "jacov", "az-expressivity", "az-trainability", "flops"]
+    }
+}
+
+/// Ascending ranks from 1 with average ranks for ties (`scipy.stats.rankdata`), NaN as −∞.
+pub fn average_ranks(values: &[f64]) -> Vec<f64> {
+    let key = |v: f64| if v.is_nan() { f64::NEG_INFINITY } else { v };
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| key(values[a]).total_cmp(&key(values[b])));
+    let mut ranks = vec![0f64; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && key(values[order[j + 1]]) == key(values[order[i]]) {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            ranks[k] = rank;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_average_ties_and_put_nan_last() {
+        assert_eq!(average_ranks(&[3.0, 1.0, 3.0, f64::NAN]), vec![3.5, 2.0, 3.5, 1.0]);
+        assert_eq!(average_ranks(&[f64::NEG_INFINITY, 0.0]), vec![1.0, 2.0]);
+    }
+}
