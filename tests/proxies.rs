@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use intrain::ir::Tensor;
 use intrain::onnx::{ImportOptions, load_model};
 use intrain::scoring::passes::{
-    PassOutput, az_blocks, block_outputs, evaluate, meco, vkdnw, weight_grads_on, zen_score,
+    PassOutput, az_blocks, block_outputs, evaluate, meco, ntk_condition, vkdnw, weight_grads_on,
+    zen_score,
 };
 use intrain::scoring::{Conventions, InitMode, Protocol, Proxy, Target};
 use serde_json::Value;
@@ -56,9 +57,9 @@ fn every_proxy_matches_its_pytorch_reference() {
         .filter_map(Proxy::named)
         .filter(|x| x.pass().is_some() && x.name() != "zen" && x.name() != "zico")
         .filter(|x| !x.name().starts_with("az-") && !x.name().starts_with("vkdnw"))
-        .filter(|x| x.name() != "meco")
+        .filter(|x| !["meco", "ntk"].contains(&x.name()))
         .collect();
-    assert_eq!(proxies.len(), 10, "{proxies:?}");
+    assert_eq!(proxies.len(), 11, "{proxies:?}");
     let images = intrain::images::Images::open(p.images.as_deref().expect("images")).expect("npz");
     let computed =
         evaluate(&rt, Target::Model { path: &model, import: &import }, &p, &proxies, Some(&images))
@@ -77,6 +78,7 @@ fn every_proxy_matches_its_pytorch_reference() {
         ("epe-nas", "epe_nas"),
         ("synflow", "synflow_log"),
         ("grasp", "grasp"),
+        ("linear-regions", "linear_regions"),
     ] {
         let v = computed.values[ours];
         let g = golden(reference);
@@ -174,6 +176,16 @@ fn meco_matches_its_pytorch_reference() {
     let v = meco(&common::runtime(), &m.graph, intrain::scoring::BnMode::Train, &x).expect("meco");
     let g = golden("meco");
     assert!((v - g).abs() < 1e-4, "meco: ours {v}, PyTorch {g}");
+}
+
+#[test]
+fn ntk_condition_matches_its_pytorch_reference() {
+    let m = load_model(&dir().join("tiny.onnx"), &ImportOptions::default()).expect("import");
+    let x = intrain::npy::read(&dir().join("x.npy")).expect("x.npy");
+    let k = ntk_condition(&common::runtime(), &m.graph, intrain::scoring::BnMode::Train, &x)
+        .expect("ntk");
+    let g = golden("ntk_condition");
+    assert!((k - g).abs() / g < REL_TOL, "NTK condition: ours {k}, PyTorch {g}");
 }
 
 #[test]

@@ -636,6 +636,40 @@ def m_meco(net, x1):
     return sum(meco_term(v) for v in (f0, f1, f2, r, c, b, p, s1, s2, f4, f5))
 
 
+def m_ntk(net, x):
+    """AZ-NAS NB201/ZeroShotProxy/compute_te_nas_score.py get_ntk_n (train mode, one batch):
+    per-sample gradients of logit[i] (backward of ones) for the parameters named 'weight';
+    NTK = G G^T; condition = eig max / eig min (NaN -> 1e5)."""
+    net.train()
+    logit = net(x)
+    grads = []
+    for i in range(len(x)):
+        net.zero_grad()
+        logit[i:i + 1].backward(torch.ones_like(logit[i:i + 1]), retain_graph=True)
+        grads.append(torch.cat([w.grad.view(-1).detach() for n, w in net.named_parameters()
+                                if "weight" in n and w.grad is not None]))
+    g = torch.stack(grads)
+    e = torch.linalg.eigh(g @ g.t())[0]
+    return float(np.nan_to_num((e[-1] / e[0]).item(), nan=100000.0))
+
+
+def m_linear_regions(net, x):
+    """compute_te_nas_score.compute_RN_score on the batch x: the signs of every 4-D nn.ReLU
+    output, concatenated per sample; the number of distinct patterns (calc_LR)."""
+    feats = []
+    hooks = [m.register_forward_hook(lambda m, i, o: feats.append(o.detach()))
+             for m in net.modules() if isinstance(m, nn.ReLU)]
+    with torch.no_grad():
+        net(x)
+    for h in hooks:
+        h.remove()
+    a = torch.sign(torch.cat([f.reshape(len(x), -1) for f in feats if f.dim() == 4], 1))
+    res = a @ (1 - a).t()
+    res = res + res.t()
+    res = 1 - torch.sign(res)
+    return float((1.0 / res.sum(1)).sum())
+
+
 def export_onnx(model, path):
     model.eval()
     dummy = torch.zeros(N, C_IN, H, W)
@@ -949,6 +983,17 @@ def main():
                  "definition": "the batch x (the authors use one image), train mode; per 4-D "
                                "node output of tiny.onnx: min real eigenvalue of torch.corrcoef "
                                "of the C x (N H W) feature map (NaN/inf entries 0); summed"}
+
+    net = copynet(base, True)
+    P["ntk_condition"] = {"value": m_ntk(net, x),
+                          "reference": "cvlab-yonsei/AZ-NAS compute_te_nas_score.py get_ntk_n",
+                          "definition": "train mode, batch x; per-sample gradients of the "
+                                        "summed logits of sample i for the parameters named "
+                                        "'weight'; condition number of G G^T"}
+    net = copynet(base, True)
+    P["linear_regions"] = {"value": m_linear_regions(net, x),
+                           "definition": "distinct sign patterns of the concatenated ReLU "
+                                         "outputs of the samples of x, train mode"}
 
     checks = cross_checks(base, x, y, eps, P)
     values = {k: v["value"] for k, v in P.items()}

@@ -13,6 +13,7 @@ mod gradient;
 mod grasp;
 mod jacobian;
 mod meco;
+mod ntk;
 mod synflow;
 mod vkdnw;
 mod zen;
@@ -34,6 +35,7 @@ use crate::space::LowerOptions;
 pub use az::{AzBlocks, az_blocks, block_outputs};
 pub use gradient::{ChannelProduct, SignKernel, WeightGrad, weight_grads_on};
 pub use meco::meco;
+pub use ntk::ntk_condition;
 pub use vkdnw::{Vkdnw, vkdnw};
 pub use zen::zen_score;
 
@@ -97,6 +99,9 @@ pub enum PassKind {
     /// One forward: the channel correlations of every feature map (MeCo).
     #[serde(rename = "meco")]
     MeCo,
+    /// One backward per sample of its summed logits, batch statistics over the whole batch:
+    /// the empirical neural tangent kernel (TE-NAS).
+    Ntk,
 }
 
 /// What a gradient pass must output.
@@ -128,6 +133,9 @@ pub enum Reference {
     /// statistics.
     #[serde(rename = "meco")]
     MeCo,
+    /// TE-NAS's linear regions as AZ-NAS runs them: 64 Gaussian inputs at the space's
+    /// resolution, PyTorch's default initialisation, batch statistics.
+    TeNas,
 }
 
 /// The data a pass is fed.
@@ -180,6 +188,9 @@ impl PassSettings {
                 (Data::Gaussian, InitMode::Kaiming, 64, None)
             }
             (Conventions::Reference, Reference::MeCo) => (Data::Images, InitMode::Torch, 1, None),
+            (Conventions::Reference, Reference::TeNas) => {
+                (Data::Gaussian, InitMode::Torch, 64, None)
+            }
         };
         let mut batch = batch;
         if kind == PassKind::SynFlow {
@@ -227,6 +238,8 @@ pub struct PassOutput {
     pub vkdnw: Option<Vkdnw>,
     /// MeCo.
     pub meco: Option<f64>,
+    /// The condition number of the empirical NTK.
+    pub ntk_condition: Option<f64>,
     /// Forward values a pass was asked to return.
     pub activations: Vec<crate::ir::Tensor>,
     /// What the pass could not output on this model, and why (the proxies that read it are
@@ -283,6 +296,7 @@ pub fn run(
         PassKind::AzNas => az::run(rt, graph, settings)?,
         PassKind::Vkdnw => vkdnw::run(rt, graph, settings)?,
         PassKind::MeCo => meco::run(rt, graph, settings, images)?,
+        PassKind::Ntk => ntk::run(rt, graph, settings, images)?,
     };
     out.seconds = start.elapsed().as_secs_f64();
     Ok(out)

@@ -1,8 +1,10 @@
-//! Rank aggregates over a pool of scored architectures: AZ-NAS (Lee & Ham, CVPR 2024) and
-//! VKDNW_agg (Tybl & Neumann, CVPR 2025). Each sums `ln(rank / m)` of its components, ranked
-//! ascending (average ranks for ties, NaN as the worst) over the `m` architectures of the pool
-//! (the cells an evaluation scores, the sample a search-table run draws). A single architecture
-//! has no aggregate; its components are reported.
+//! Rank aggregates over a pool of scored architectures: AZ-NAS (Lee & Ham, CVPR 2024),
+//! VKDNW_agg (Tybl & Neumann, CVPR 2025) and TE-NAS (Chen et al., ICLR 2021, as AZ-NAS ranks
+//! whole architectures with it). AZ-NAS and VKDNW_agg sum `ln(rank / m)` of their components,
+//! TE-NAS sums the ranks; components are ranked ascending (average ranks for ties, NaN as the
+//! worst) over the `m` architectures of the pool (the cells an evaluation scores, the sample a
+//! search-table run draws). A single architecture has no aggregate; its components are
+//! reported.
 
 use super::{Needs, ProxyDef};
 
@@ -40,6 +42,28 @@ impl ProxyDef for VkdnwAgg {
     }
     fn components(&self) -> &'static [&'static str] {
         &["vkdnw-single", "jacov", "az-expressivity", "az-trainability", "flops"]
+    }
+}
+
+/// TE-NAS: the rank of the negated NTK condition number plus the rank of the number of linear
+/// regions.
+pub struct TeNas;
+
+impl ProxyDef for TeNas {
+    fn name(&self) -> &'static str {
+        "te-nas"
+    }
+    fn about(&self) -> &'static str {
+        "TE-NAS: rank of -(NTK condition number) plus rank of the linear-region count over the pool (Chen et al. 2021)"
+    }
+    fn needs(&self) -> Needs {
+        Needs::Pool
+    }
+    fn components(&self) -> &'static [&'static str] {
+        &["ntk", "linear-regions"]
+    }
+    fn log_ranks(&self) -> bool {
+        false
     }
 }
 

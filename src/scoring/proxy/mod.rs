@@ -21,6 +21,7 @@ mod gradient;
 mod intrain;
 mod jacobian;
 mod naswot;
+mod tenas;
 mod vkdnw;
 
 use std::collections::BTreeMap;
@@ -77,6 +78,10 @@ pub trait ProxyDef: Sync {
     fn components(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Whether a rank aggregate sums `ln(rank / m)` (else the ranks).
+    fn log_ranks(&self) -> bool {
+        true
+    }
 }
 
 /// What scoring measured of one target, from which proxies reduce their values.
@@ -118,7 +123,7 @@ pub fn values(e: &Evidence) -> BTreeMap<String, f64> {
 }
 
 /// Every proxy, in the order reports list them.
-pub static REGISTRY: [Proxy; 27] = [
+pub static REGISTRY: [Proxy; 30] = [
     Proxy(&intrain::InTrain),
     Proxy(&intrain::Gamma),
     Proxy(&intrain::O),
@@ -146,6 +151,9 @@ pub static REGISTRY: [Proxy; 27] = [
     Proxy(&data_free::MeCo),
     Proxy(&aggregate::AzNas),
     Proxy(&aggregate::VkdnwAgg),
+    Proxy(&tenas::Ntk),
+    Proxy(&tenas::LinearRegions),
+    Proxy(&aggregate::TeNas),
 ];
 
 /// A registered proxy as `intrain proxies` lists it.
@@ -157,9 +165,9 @@ pub struct ProxyInfo {
     pub about: String,
     /// Where its value comes from: `costs`, `intrain` (InTrain's pass), `pool` (a rank
     /// aggregate of other proxies over the scored pool) or its own pass kind (`gradient`,
-    /// `grasp`, `input-jacobian`, `synflow`, `zen`, `two-batches`, `az-nas`, `vkdnw`, `meco`).
+    /// `grasp`, `input-jacobian`, `synflow`, `zen`, `two-batches`, `az-nas`, `vkdnw`, `meco`, `ntk`).
     pub pass: String,
-    /// Its authors' conventions for its pass (`naslib`, `zen-nas`, `az-nas`, `meco`), for
+    /// Its authors' conventions for its pass (`naslib`, `zen-nas`, `az-nas`, `meco`, `te-nas`), for
     /// proxies of their own pass.
     pub reference: Option<String>,
 }
@@ -253,8 +261,9 @@ impl Proxy {
         }
     }
 
-    /// Its values on a pool of records, in order: a rank aggregate's sum of `ln(rank / m)` of
-    /// its components over the pool, else each record's own value (NaN when undefined).
+    /// Its values on a pool of records, in order: a rank aggregate's sum of `ln(rank / m)` (or
+    /// of the ranks) of its components over the pool, else each record's own value (NaN when
+    /// undefined).
     pub fn pool_values(self, records: &[&ScoreRecord]) -> Vec<f64> {
         if self.0.needs() != Needs::Pool {
             return records.iter().map(|r| self.value(r)).collect();
@@ -264,7 +273,7 @@ impl Proxy {
         for c in self.components() {
             let values: Vec<f64> = records.iter().map(|r| c.value(r)).collect();
             for (t, rank) in total.iter_mut().zip(aggregate::average_ranks(&values)) {
-                *t += (rank / m).ln();
+                *t += if self.0.log_ranks() { (rank / m).ln() } else { rank };
             }
         }
         total
