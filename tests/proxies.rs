@@ -320,3 +320,22 @@ fn check_bounds_any_proxy_and_fails_one_the_model_cannot_have() {
         common::stderr(&out)
     );
 }
+
+#[test]
+fn search_refuses_a_rank_aggregate_in_one_line() {
+    let space = common::root().join("models/spaces/nb201.yaml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = common::intrain(&[
+        "search".as_ref(),
+        space.as_os_str(),
+        "--proxy".as_ref(),
+        "az-nas".as_ref(),
+        "-T".as_ref(),
+        "2".as_ref(),
+        "-o".as_ref(),
+        dir.path().as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(err.contains("az-nas ranks a pool") && err.lines().count() == 1, "{err}");
+}

@@ -9,7 +9,8 @@ trainability), on the AutoDL TinyNetwork of `proxy_bench.py` (C=16, N=5, 10 clas
 `NB201/ZeroShotProxy/compute_vkdnw_score.py` (`m_vkdnw` of proxy_goldens.py) on the same network;
 and of HamsterMimi/MeCo `correlation/NAS_Bench_201.py` (`get_score`: a forward hook on every
 module, containers included) on its own NAS-Bench-201 model (`foresight/models/nasbench2.py` and
-`nasbench2_ops.py`, ported below).
+`nasbench2_ops.py`, ported below); and of the TE-NAS port of AZ-NAS (`m_ntk`,
+`m_linear_regions` of proxy_goldens.py).
 
 Protocol
   * Cells: the first --cells N (default 30) architectures of a record file written by
@@ -26,6 +27,8 @@ Protocol
     model.eval() inside; torch.manual_seed(seed) before the model is built.
   * MeCo (reference): PyTorch default initialisation, train mode, one CIFAR-10 image (numpy
     default_rng(seed)), the module-hook sum of get_score.
+  * TE-NAS (reference, the AZ-NAS port): PyTorch default initialisation, train mode; the NTK on
+    64 CIFAR-10 images (numpy default_rng(seed)), the linear regions on a Gaussian batch of 64.
   * Each reference proxy runs with seeds --seeds (default 1,2): the Spearman rho of intrain's
     values against the reference's first seed, and of the reference's two seeds against each other
     (how close the reference is to itself), are printed per proxy.
@@ -238,6 +241,17 @@ def vkdnw(arch, seed):
     return {"vkdnw": entropy}
 
 
+def tenas(arch, seed, images):
+    """compute_te_nas_score.compute_nas_score: default initialisation, train mode; the NTK on 64
+    CIFAR-10 images (numpy default_rng(seed)), the linear regions on a Gaussian batch of 64."""
+    torch.manual_seed(seed)
+    net = B.TinyNetwork(arch)
+    idx = np.random.default_rng(seed).permutation(len(images))[:64]
+    kappa = G.m_ntk(net, images[idx])
+    regions = G.m_linear_regions(net, torch.randn(64, 3, 32, 32))
+    return {"ntk": -kappa, "linear-regions": regions}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("scores", nargs="+", help="record files (merged by architecture)")
@@ -275,6 +289,8 @@ def main():
                 v.update(vkdnw(arch, s))
             if "meco" in names:
                 v.update(meco(arch, s, x))
+            if "ntk" in names or "linear-regions" in names:
+                v.update(tenas(arch, s, x))
             for n in names:
                 ref[s][n].append(v[n])
         print(f"{i + 1}/{len(archs)} {arch}", file=sys.stderr, flush=True)
