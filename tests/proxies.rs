@@ -339,3 +339,31 @@ fn search_refuses_a_rank_aggregate_in_one_line() {
     let err = common::stderr(&out);
     assert!(err.contains("az-nas ranks a pool") && err.lines().count() == 1, "{err}");
 }
+
+#[test]
+fn vkdnw_and_az_nas_read_the_protocols_images() {
+    let d = dir();
+    let (tiny, batch) = (d.join("tiny.onnx"), d.join("batch.npz"));
+    let out = common::intrain(&[
+        "score".as_ref(),
+        tiny.as_os_str(),
+        "--init".as_ref(),
+        "as-is".as_ref(),
+        "--batch".as_ref(),
+        "8".as_ref(),
+        "--conventions".as_ref(),
+        "protocol".as_ref(),
+        "--images".as_ref(),
+        batch.as_os_str(),
+        "--proxies".as_ref(),
+        "vkdnw,az-expressivity".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let j = common::stdout_json(&out);
+    // The golden's batch is the images file's (in another order, which neither depends on).
+    for (ours, reference) in [("vkdnw", "vkdnw"), ("az-expressivity", "az_expressivity")] {
+        let v = j["proxies"][ours].as_f64().expect(ours);
+        assert!((v - golden(reference)).abs() < 1e-4, "{ours}: {v} vs {}", golden(reference));
+    }
+}

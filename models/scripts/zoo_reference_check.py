@@ -33,6 +33,13 @@ Protocol
     values against the reference's first seed, and of the reference's two seeds against each other
     (how close the reference is to itself), are printed per proxy.
 
+Timing (--time ARCHS, a file of cell strings): per cell and proxy group (zico; the three AZ-NAS
+components; vkdnw; meco; ntk and linear-regions), the reference function (building the network
+included, torch.set_num_threads(--threads)) then `intrain score models/spaces/nb201.yaml --arch A
+--resolution 32 --threads T --proxies GROUP --images CIFAR10.npz --json` (its time: the sum of
+the `seconds` of the passes it ran: lowering, differentiation, session, runs, reductions),
+alternating, --repeats times; medians over cells of the per-cell medians, and their ratio.
+
 Usage (from the repository root):
   python3 models/scripts/zoo_reference_check.py RECORDS.jsonl [MORE.jsonl ..] [--cells 30]
     [--proxies zico,az-expressivity,az-progressivity,az-trainability,vkdnw,meco]
@@ -252,18 +259,73 @@ def tenas(arch, seed, images):
     return {"ntk": -kappa, "linear-regions": regions}
 
 
+GROUPS = [("zico", ["zico"]),
+          ("az-nas components", ["az-expressivity", "az-progressivity", "az-trainability"]),
+          ("vkdnw", ["vkdnw"]), ("meco", ["meco"]), ("te-nas (ntk, linear-regions)",
+                                                    ["ntk", "linear-regions"])]
+
+
+def timing(path, repeats, threads, images, labels):
+    import statistics
+    import subprocess
+    import time
+    archs = [line.strip() for line in open(path) if line.strip()]
+    binary = os.path.join(ROOT, "target", "release", "intrain")
+    npz = os.path.join(ROOT, "..", "shared", "data", "real_images", "cifar10_sample.npz")
+    reference = {
+        "zico": lambda a: zico(a, 1, images, labels),
+        "az-nas components": lambda a: az_nas(a, 1),
+        "vkdnw": lambda a: vkdnw(a, 1),
+        "meco": lambda a: meco(a, 1, images),
+        "te-nas (ntk, linear-regions)": lambda a: tenas(a, 1, images),
+    }
+    rows = []
+    for group, proxies in GROUPS:
+        ref_ms, ours_ms = [], []
+        for arch in archs:
+            r, o = [], []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                reference[group](arch)
+                r.append(1000 * (time.perf_counter() - t))
+                out = subprocess.run(
+                    [binary, "score", os.path.join(ROOT, "models", "spaces", "nb201.yaml"),
+                     "--arch", arch, "--resolution", "32", "--threads", str(threads), "--images",
+                     npz, "--proxies", ",".join(proxies), "--json"],
+                    capture_output=True, text=True, check=True)
+                o.append(1000 * sum(p["seconds"] for p in json.loads(out.stdout)["passes"]))
+            ref_ms.append(statistics.median(r))
+            ours_ms.append(statistics.median(o))
+            print(f"{group} {arch}: reference {ref_ms[-1]:.0f} ms, intrain {ours_ms[-1]:.0f} ms",
+                  file=sys.stderr, flush=True)
+        rows.append((group, statistics.median(ref_ms), statistics.median(ours_ms)))
+    print(f"| proxy | cells | reference ms | intrain ms | reference / intrain |")
+    print("|---|---:|---:|---:|---:|")
+    for group, r, o in rows:
+        print(f"| {group} | {len(archs)} | {r:.0f} | {o:.0f} | {r / o:.2f} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("scores", nargs="+", help="record files (merged by architecture)")
+    ap.add_argument("scores", nargs="*", help="record files (merged by architecture)")
     ap.add_argument("--proxies",
                     default="zico,az-expressivity,az-progressivity,az-trainability,vkdnw,meco")
     ap.add_argument("--cells", type=int, default=30)
     ap.add_argument("--seeds", default="1,2")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dump", help="write every value (ours and the reference's) to this JSON")
+    ap.add_argument("--time", metavar="ARCHS", help="time each proxy group on these cells instead")
+    ap.add_argument("--repeats", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     seeds = [int(s) for s in a.seeds.split(",")]
+    d = np.load(os.path.join(ROOT, "..", "shared", "data", "real_images", "cifar10_sample.npz"))
+    x = torch.tensor(d["x"], dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
+    x = (x - torch.tensor(B.CIFAR_MEAN)[:, None, None]) / torch.tensor(B.CIFAR_STD)[:, None, None]
+    y = torch.tensor(d["y"], dtype=torch.int64)
+    if a.time:
+        timing(a.time, a.repeats, a.threads, x, y)
+        return
     names = a.proxies.split(",")
     ours = {}
     for path in a.scores:
@@ -272,11 +334,7 @@ def main():
                 r = json.loads(line)
                 ours.setdefault(r["arch"], {}).update(
                     {k: v for k, v in r.get("proxies", {}).items() if k in names})
-    archs = [x for x in ours if all(n in ours[x] for n in names)][:a.cells]
-    d = np.load(os.path.join(ROOT, "..", "shared", "data", "real_images", "cifar10_sample.npz"))
-    x = torch.tensor(d["x"], dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
-    x = (x - torch.tensor(B.CIFAR_MEAN)[:, None, None]) / torch.tensor(B.CIFAR_STD)[:, None, None]
-    y = torch.tensor(d["y"], dtype=torch.int64)
+    archs = [c for c in ours if all(n in ours[c] for n in names)][:a.cells]
     ref = {s: {n: [] for n in names} for s in seeds}
     for i, arch in enumerate(archs):
         for s in seeds:

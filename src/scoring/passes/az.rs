@@ -19,12 +19,11 @@ use nalgebra::DMatrix;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{PassOutput, PassSettings, io_shape};
+use super::{PassOutput, PassSettings, initialised_batch, io_shape};
 use crate::analysis::gradients::{PassInputs, prepare};
-use crate::analysis::score::initialise;
 use crate::autodiff::{BnMode, Loss, ParamSet, TrainingOptions};
 use crate::error::{Error, Result};
-use crate::init::Init;
+use crate::images::Images;
 use crate::ir::{Graph, Tensor};
 use crate::runtime::Runtime;
 
@@ -67,11 +66,14 @@ pub fn block_outputs(g: &Graph) -> Vec<String> {
 }
 
 /// Runs the AZ-NAS pass on `graph`.
-pub(super) fn run(rt: &Runtime, graph: &Graph, settings: &PassSettings) -> Result<PassOutput> {
-    let mut g = graph.clone();
-    initialise(&mut g, settings.init, settings.seed)?;
-    let (_, shape, classes) = io_shape(&g)?;
-    let x = Init::new(settings.seed).normal_tensor(&shape, 1.0);
+pub(super) fn run(
+    rt: &Runtime,
+    graph: &Graph,
+    settings: &PassSettings,
+    images: Option<&Images>,
+) -> Result<PassOutput> {
+    let (g, x, _) = initialised_batch(graph, settings, images)?;
+    let (_, _, classes) = io_shape(&g)?;
     let features = block_outputs(&g);
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed ^ 0xA2_4A5);
     let signs: Vec<Tensor> = features

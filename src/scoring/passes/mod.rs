@@ -293,8 +293,8 @@ pub fn run(
         PassKind::Zen => zen::run(rt, graph, settings)?,
         PassKind::Grasp => grasp::run(rt, graph, settings, images)?,
         PassKind::TwoBatches => gradient::run_two_batches(rt, graph, settings, images)?,
-        PassKind::AzNas => az::run(rt, graph, settings)?,
-        PassKind::Vkdnw => vkdnw::run(rt, graph, settings)?,
+        PassKind::AzNas => az::run(rt, graph, settings, images)?,
+        PassKind::Vkdnw => vkdnw::run(rt, graph, settings, images)?,
         PassKind::MeCo => meco::run(rt, graph, settings, images)?,
         PassKind::Ntk => ntk::run(rt, graph, settings, images)?,
     };

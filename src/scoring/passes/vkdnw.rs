@@ -21,12 +21,11 @@ use std::collections::BTreeMap;
 
 use nalgebra::DMatrix;
 
-use super::{PassOutput, PassSettings, io_shape};
+use super::{PassOutput, PassSettings, initialised_batch, io_shape};
 use crate::analysis::gradients::{PassInputs, prepare};
-use crate::analysis::score::initialise;
 use crate::autodiff::{BnMode, Loss, ParamSet, TrainingOptions};
 use crate::error::{Error, Result};
-use crate::init::Init;
+use crate::images::Images;
 use crate::ir::cost::parameters;
 use crate::ir::{Attr, DType, Graph, Node, NodeAttrs, OpType, Tensor, TensorData};
 use crate::runtime::Runtime;
@@ -47,11 +46,14 @@ pub struct Vkdnw {
 }
 
 /// Runs the VKDNW pass on `graph`.
-pub(super) fn run(rt: &Runtime, graph: &Graph, settings: &PassSettings) -> Result<PassOutput> {
-    let mut g = graph.clone();
-    initialise(&mut g, settings.init, settings.seed)?;
-    let (_, shape, classes) = io_shape(&g)?;
-    let x = Init::new(settings.seed).normal_tensor(&shape, 1.0);
+pub(super) fn run(
+    rt: &Runtime,
+    graph: &Graph,
+    settings: &PassSettings,
+    images: Option<&Images>,
+) -> Result<PassOutput> {
+    let (g, x, _) = initialised_batch(graph, settings, images)?;
+    let (_, _, classes) = io_shape(&g)?;
     let vkdnw = vkdnw(rt, &g, &x)?;
     Ok(PassOutput { classes, vkdnw: Some(vkdnw), ..Default::default() })
 }
