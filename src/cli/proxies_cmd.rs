@@ -20,10 +20,16 @@ pub fn run(a: ProxiesArgs) -> anyhow::Result<super::Exit> {
         super::print_json(&list)?;
         return Ok(super::Exit::Success);
     }
-    outln!("{:<10} {:<15} {:<9} what it measures", "proxy", "pass", "reference");
+    let width = |f: fn(&intrain::scoring::proxy::ProxyInfo) -> usize, title: &str| {
+        list.iter().map(f).chain([title.len()]).max().unwrap_or(0)
+    };
+    let wn = width(|p| p.name.len(), "proxy");
+    let wp = width(|p| p.pass.len(), "pass");
+    let wr = width(|p| p.reference.as_deref().map_or(1, str::len), "reference");
+    outln!("{:<wn$} {:<wp$} {:<wr$} what it measures", "proxy", "pass", "reference");
     for p in &list {
         outln!(
-            "{:<10} {:<15} {:<9} {}",
+            "{:<wn$} {:<wp$} {:<wr$} {}",
             p.name,
             p.pass,
             p.reference.as_deref().unwrap_or("-"),
