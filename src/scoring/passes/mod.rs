@@ -290,7 +290,7 @@ pub fn run(
         PassKind::Gradient => gradient::run(rt, graph, settings, requests, images)?,
         PassKind::InputJacobian => jacobian::run(rt, graph, settings, images)?,
         PassKind::SynFlow => synflow::run(rt, graph, settings)?,
-        PassKind::Zen => zen::run(rt, graph, settings)?,
+        PassKind::Zen => zen::run(rt, graph, settings, images)?,
         PassKind::Grasp => grasp::run(rt, graph, settings, images)?,
         PassKind::TwoBatches => gradient::run_two_batches(rt, graph, settings, images)?,
         PassKind::AzNas => az::run(rt, graph, settings, images)?,

@@ -6,11 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use super::{PassOutput, PassSettings, io_shape};
+use super::{PassOutput, PassSettings, initialised_batch, io_shape};
 use crate::analysis::gradients::{PassInputs, prepare};
-use crate::analysis::score::initialise;
 use crate::autodiff::{BnMode, Loss, ParamSet, TrainingOptions};
 use crate::error::{Error, Result};
+use crate::images::Images;
 use crate::init::Init;
 use crate::ir::{Graph, OpType, Tensor};
 use crate::runtime::Runtime;
@@ -30,13 +30,19 @@ fn pre_pooling(g: &Graph) -> Option<String> {
         .map(|x| g.value(x).name.clone())
 }
 
-/// Runs the Zen pass on `graph`.
-pub(super) fn run(rt: &Runtime, graph: &Graph, settings: &PassSettings) -> Result<PassOutput> {
-    let mut g = graph.clone();
-    initialise(&mut g, settings.init, settings.seed)?;
+/// Runs the Zen pass on `graph`: its input is the pass's data (Gaussian under Zen-NAS's
+/// conventions), the perturbation direction Gaussian.
+pub(super) fn run(
+    rt: &Runtime,
+    graph: &Graph,
+    settings: &PassSettings,
+    images: Option<&Images>,
+) -> Result<PassOutput> {
+    let (g, x, _) = initialised_batch(graph, settings, images)?;
     let (_, shape, classes) = io_shape(&g)?;
+    // The second draw of the seed's stream (the first is a Gaussian input).
     let mut init = Init::new(settings.seed);
-    let x = init.normal_tensor(&shape, 1.0);
+    init.normal_tensor(&shape, 1.0);
     let eps = init.normal_tensor(&shape, 1.0);
     let zen = zen_score(rt, &g, settings.bn, &x, &eps)?;
     Ok(PassOutput { classes, zen: Some(zen), ..Default::default() })
