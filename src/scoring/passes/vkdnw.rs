@@ -27,7 +27,7 @@ use crate::autodiff::{BnMode, Loss, ParamSet, TrainingOptions};
 use crate::error::{Error, Result};
 use crate::images::Images;
 use crate::ir::cost::parameters;
-use crate::ir::{Attr, DType, Graph, Node, NodeAttrs, OpType, Tensor, TensorData};
+use crate::ir::{Attr, DType, Graph, Node, NodeAttrs, OpType, Tensor, TensorData, ValueId};
 use crate::runtime::Runtime;
 
 /// How many parameter tensors contribute one element each (the authors' NAS-Bench-201 setting).
@@ -138,148 +138,124 @@ pub fn vkdnw(rt: &Runtime, g: &Graph, x: &Tensor) -> Result<Vkdnw> {
     Ok(Vkdnw { entropy: decile_entropy(&lambdas), tensors: params.len() })
 }
 
+/// A tensor of `shape` that is 1 at its first element and 0 elsewhere.
+fn first_element(shape: &[usize]) -> Tensor {
+    let mut t = Tensor::full(DType::F32, shape.to_vec(), 0.0);
+    if let TensorData::F32(v) = &mut t.data
+        && let Some(first) = v.first_mut()
+    {
+        *first = 1.0;
+    }
+    t
+}
+
+/// `v[.., 0..len, ..]` along `axis`, added to `h` as `name`.
+fn leading(h: &mut Graph, v: ValueId, axis: i64, len: usize, name: &str) -> Result<ValueId> {
+    let starts = h.add_initializer(format!("{name}_starts"), Tensor::i64_vec(vec![0]))?;
+    let ends = h.add_initializer(format!("{name}_ends"), Tensor::i64_vec(vec![len as i64]))?;
+    let axes = h.add_initializer(format!("{name}_axes"), Tensor::i64_vec(vec![axis]))?;
+    let inputs = [Some(v), Some(starts), Some(ends), Some(axes)];
+    Ok(h.add_node(name, OpType::Slice, &inputs, BTreeMap::new(), &[name.to_string()])?[0])
+}
+
 /// The change of `node`'s first output along the first element of its input `slot` (the
 /// parameter `param`), added to `h` under names starting with `tag`; returns its name.
 fn direction(h: &mut Graph, node: &Node, slot: usize, param: &str, tag: &str) -> Result<String> {
-    let input = |k: usize| node.input(k);
-    let pshape = h.value(input(slot).expect("a consumer reads the parameter")).ty.shape.clone();
-    let one_hot = |shape: &[usize]| {
-        let mut t = Tensor::full(DType::F32, shape.to_vec(), 0.0);
-        if let TensorData::F32(v) = &mut t.data
-            && let Some(first) = v.first_mut()
-        {
-            *first = 1.0;
-        }
-        t
+    let input = |k: usize, what: &str| {
+        node.input(k).ok_or_else(|| Error::node(&node.name, node.op, format!("no {what}")))
     };
-    let out_name = format!("{tag}_direction");
-    if node.op == OpType::Conv && slot == 1 {
-        // Only output channel 0 moves: one convolution with a single output channel, reading
-        // the input channels of group 0.
-        let x = input(0).ok_or_else(|| Error::node(&node.name, node.op, "no input"))?;
-        let ci_group = pshape[1];
-        let groups = node.attr_int("group", 1).unwrap_or(1);
-        let x0 = if groups > 1 {
-            let i64s = |h: &mut Graph, name: String, v: Vec<i64>| {
-                h.add_initializer(name, Tensor::i64_vec(v))
+    let out = format!("{tag}_direction");
+    let eval_bn = node.op == OpType::BatchNormalization
+        && node.attr_int("training_mode", 0).unwrap_or(0) == 0;
+    match (node.op, slot) {
+        (OpType::Conv, 1) => {
+            // Only output channel 0 moves: one convolution with a single output channel,
+            // reading the input channels of group 0.
+            let kernel = h.value(input(1, "weight")?).ty.shape.clone();
+            let x = input(0, "input")?;
+            let x0 = if node.attr_int("group", 1).unwrap_or(1) > 1 {
+                leading(h, x, 1, kernel[1], &format!("{tag}_group0"))?
+            } else {
+                x
             };
-            let starts = i64s(h, format!("{tag}_starts"), vec![0])?;
-            let ends = i64s(h, format!("{tag}_ends"), vec![ci_group as i64])?;
-            let axes = i64s(h, format!("{tag}_axes"), vec![1])?;
+            let mut one = kernel;
+            one[0] = 1;
+            let e = h.add_initializer(format!("{tag}_e"), first_element(&one))?;
+            let mut attrs = node.attrs.clone();
+            attrs.insert("group".into(), Attr::Int(1));
             h.add_node(
-                format!("{tag}_group0"),
-                OpType::Slice,
-                &[Some(x), Some(starts), Some(ends), Some(axes)],
-                BTreeMap::new(),
-                &[format!("{tag}_group0")],
-            )?[0]
-        } else {
-            x
-        };
-        let mut kernel_shape = pshape.clone();
-        kernel_shape[0] = 1;
-        let e = h.add_initializer(format!("{tag}_e"), one_hot(&kernel_shape))?;
-        let mut attrs = node.attrs.clone();
-        attrs.insert("group".into(), Attr::Int(1));
-        h.add_node(
-            format!("{tag}_conv"),
-            OpType::Conv,
-            &[Some(x0), Some(e)],
-            attrs,
-            std::slice::from_ref(&out_name),
-        )?;
-        return Ok(out_name);
-    }
-    if node.op == OpType::BatchNormalization
-        && (slot == 1 || slot == 2)
-        && node.attr_int("training_mode", 0).unwrap_or(0) == 0
-    {
-        // Channel 0 only: the scale's change is the normalised input of channel 0, the bias's
-        // a one; both read through a one-channel BatchNormalization.
-        let x = input(0).ok_or_else(|| Error::node(&node.name, node.op, "no input"))?;
-        let channel0 =
-            |h: &mut Graph, v: crate::ir::ValueId, what: &str| -> Result<crate::ir::ValueId> {
-                let starts =
-                    h.add_initializer(format!("{tag}_{what}_starts"), Tensor::i64_vec(vec![0]))?;
-                let ends =
-                    h.add_initializer(format!("{tag}_{what}_ends"), Tensor::i64_vec(vec![1]))?;
-                let axis = if what == "x" { 1 } else { 0 };
-                let axes =
-                    h.add_initializer(format!("{tag}_{what}_axes"), Tensor::i64_vec(vec![axis]))?;
-                let name = format!("{tag}_{what}_channel0");
-                Ok(h.add_node(
-                    name.clone(),
-                    OpType::Slice,
-                    &[Some(v), Some(starts), Some(ends), Some(axes)],
-                    BTreeMap::new(),
-                    &[name],
-                )?[0])
-            };
-        let x0 = channel0(h, x, "x")?;
-        let mean = input(3).ok_or_else(|| Error::node(&node.name, node.op, "no mean"))?;
-        let var = input(4).ok_or_else(|| Error::node(&node.name, node.op, "no variance"))?;
-        let (mean0, var0) = (channel0(h, mean, "mean")?, channel0(h, var, "var")?);
-        let (scale, bias) = if slot == 1 { (1.0, 0.0) } else { (0.0, 1.0) };
-        let scale =
-            h.add_initializer(format!("{tag}_scale"), Tensor::full(DType::F32, vec![1], scale))?;
-        let bias =
-            h.add_initializer(format!("{tag}_bias"), Tensor::full(DType::F32, vec![1], bias))?;
-        let mut attrs = node.attrs.clone();
-        attrs.remove("training_mode");
-        h.add_node(
-            format!("{tag}_bn"),
-            OpType::BatchNormalization,
-            &[Some(x0), Some(scale), Some(bias), Some(mean0), Some(var0)],
-            attrs,
-            std::slice::from_ref(&out_name),
-        )?;
-        return Ok(out_name);
-    }
-    let affine = match node.op {
-        OpType::Conv | OpType::ConvTranspose | OpType::Gemm | OpType::MatMul => true,
-        OpType::Add | OpType::Sub | OpType::Mul => true,
-        OpType::BatchNormalization => {
-            if node.attr_int("training_mode", 0).unwrap_or(0) != 0 {
-                return Err(Error::NotApplicable(format!(
-                    "VKDNW needs BatchNorm on running statistics; node '{}' uses batch statistics",
-                    node.name
-                )));
-            }
-            slot == 1 || slot == 2
+                format!("{tag}_conv"),
+                OpType::Conv,
+                &[Some(x0), Some(e)],
+                attrs,
+                std::slice::from_ref(&out),
+            )?;
         }
-        OpType::LayerNormalization | OpType::InstanceNormalization => slot == 1 || slot == 2,
-        _ => false,
-    };
-    if !affine {
-        return Err(Error::NotApplicable(format!(
-            "VKDNW differentiates the first element of each parameter tensor; '{param}' feeds {} node '{}', which intrain does not take as affine in it",
-            node.op.name(),
-            node.name
-        )));
+        (OpType::BatchNormalization, 1 | 2) if eval_bn => {
+            // Channel 0 only: the scale's change is channel 0 normalised, the bias's a one;
+            // both through a one-channel BatchNormalization.
+            let x0 = leading(h, input(0, "input")?, 1, 1, &format!("{tag}_x0"))?;
+            let mean0 = leading(h, input(3, "mean")?, 0, 1, &format!("{tag}_mean0"))?;
+            let var0 = leading(h, input(4, "variance")?, 0, 1, &format!("{tag}_var0"))?;
+            let (scale, bias) = if slot == 1 { (1.0, 0.0) } else { (0.0, 1.0) };
+            let one = |v: f64| Tensor::full(DType::F32, vec![1], v);
+            let scale = h.add_initializer(format!("{tag}_scale"), one(scale))?;
+            let bias = h.add_initializer(format!("{tag}_bias"), one(bias))?;
+            let mut attrs = node.attrs.clone();
+            attrs.remove("training_mode");
+            let inputs = [Some(x0), Some(scale), Some(bias), Some(mean0), Some(var0)];
+            h.add_node(
+                format!("{tag}_bn"),
+                OpType::BatchNormalization,
+                &inputs,
+                attrs,
+                std::slice::from_ref(&out),
+            )?;
+        }
+        (OpType::BatchNormalization, _) if !eval_bn => {
+            return Err(Error::NotApplicable(format!(
+                "VKDNW needs BatchNorm on running statistics; node '{}' uses batch statistics",
+                node.name
+            )));
+        }
+        (OpType::Conv | OpType::ConvTranspose | OpType::Gemm | OpType::MatMul, _)
+        | (OpType::Add | OpType::Sub | OpType::Mul, _)
+        | (OpType::LayerNormalization | OpType::InstanceNormalization, 1 | 2) => {
+            affine_direction(h, node, slot, tag, &out)?;
+        }
+        _ => {
+            return Err(Error::NotApplicable(format!(
+                "VKDNW differentiates the first element of each parameter tensor; '{param}' feeds {} node '{}', which intrain does not take as affine in it",
+                node.op.name(),
+                node.name
+            )));
+        }
     }
-    // The consumer at the one-hot minus the consumer at zero (exact for an affine consumer).
-    let at = |h: &mut Graph, value: f64, suffix: &str| -> Result<crate::ir::ValueId> {
-        let t = if value == 0.0 {
-            Tensor::full(DType::F32, pshape.clone(), 0.0)
-        } else {
-            one_hot(&pshape)
-        };
+    Ok(out)
+}
+
+/// The change of an affine consumer's output along the first element of input `slot`: the
+/// consumer at that one-hot minus the consumer at zero, added to `h` as `out`.
+fn affine_direction(h: &mut Graph, node: &Node, slot: usize, tag: &str, out: &str) -> Result<()> {
+    let read = node.input(slot).ok_or_else(|| Error::node(&node.name, node.op, "no parameter"))?;
+    let shape = h.value(read).ty.shape.clone();
+    let mut at = |t: Tensor, suffix: &str| -> Result<ValueId> {
         let p = h.add_initializer(format!("{tag}_{suffix}_param"), t)?;
         let mut inputs = node.inputs.clone();
         inputs[slot] = Some(p);
         let name = format!("{tag}_{suffix}");
         Ok(h.add_node(name.clone(), node.op, &inputs, node.attrs.clone(), &[name])?[0])
     };
-    let ye = at(h, 1.0, "at_one_hot")?;
-    let y0 = at(h, 0.0, "at_zero")?;
+    let ye = at(first_element(&shape), "at_one_hot")?;
+    let y0 = at(Tensor::full(DType::F32, shape.clone(), 0.0), "at_zero")?;
     h.add_node(
         format!("{tag}_sub"),
         OpType::Sub,
         &[Some(ye), Some(y0)],
         BTreeMap::new(),
-        std::slice::from_ref(&out_name),
+        &[out.to_string()],
     )?;
-    Ok(out_name)
+    Ok(())
 }
 
 /// The authors' smoothed predictive distribution `0.95·softmax + 0.05/K`, per sample.
