@@ -367,3 +367,17 @@ fn vkdnw_and_az_nas_read_the_protocols_images() {
         assert!((v - golden(reference)).abs() < 1e-4, "{ours}: {v} vs {}", golden(reference));
     }
 }
+
+#[test]
+fn check_refuses_a_bound_on_a_rank_aggregate() {
+    let tiny = dir().join("tiny.onnx");
+    let out = common::intrain(&[
+        "check".as_ref(),
+        tiny.as_os_str(),
+        "--proxy-min".as_ref(),
+        "vkdnw-agg=0".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(err.contains("proxies.vkdnw-agg: a rank aggregate") && err.contains("jacov"), "{err}");
+}

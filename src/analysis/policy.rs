@@ -140,6 +140,15 @@ impl Policy {
             return bad("min_gradient_ratio", v, "the finite numbers >= 0");
         }
         for (name, b) in &self.proxies {
+            if let Some(p) = crate::scoring::Proxy::named(name)
+                && !p.components().is_empty()
+            {
+                let parts: Vec<&str> = p.components().iter().map(|c| c.name()).collect();
+                return Err(Error::Spec(format!(
+                    "{origin}: proxies.{name}: a rank aggregate over a pool of architectures, and a gate judges one model; bound its components instead ({})",
+                    parts.join(", ")
+                )));
+            }
             if let Some(v) = [b.min, b.max].into_iter().flatten().find(|v| !v.is_finite()) {
                 return bad(&format!("proxies.{name}"), v, "the finite numbers");
             }
