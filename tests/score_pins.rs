@@ -22,9 +22,9 @@ const LOCATIONS: [&str; 1] = ["out"];
 /// Fields added since the pins were made (the map of proxy values of a score report; each
 /// layer's sample count, participation-ratio bound, scale and gate flag; each tensor's value RMS
 /// and relative gradient; the input's RMS and the chance-level loss; the policy keys of the scale,
-/// loss and gradient checks);
+/// loss and gradient checks; the search table's Kendall tau and published result per row);
 /// every pinned field must still be there with the same value.
-const ADDED: [&str; 20] = [
+const ADDED: [&str; 22] = [
     "proxies",
     "samples",
     "pr_max",
@@ -45,6 +45,8 @@ const ADDED: [&str; 20] = [
     "passes",
     "unavailable",
     "conventions",
+    "kendall",
+    "published",
 ];
 
 /// Compares two JSON values; numbers by their exact decimal text (serde_json prints the

@@ -155,3 +155,62 @@ fn an_impossible_budget_is_an_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no architecture meets the budget"));
 }
+
+/// `search-table`'s Kendall tau of each proxy over the sampled architectures is the one `eval`
+/// reports for the same cells; the oracle row carries the published optimum and no proxy's
+/// selection beats it.
+#[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (NAS-Bench-201 tables)")]
+fn search_table_kendall_agrees_with_eval() {
+    let data = common::shared_data();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("scores.jsonl");
+    let cache = cache.to_str().expect("utf-8");
+    let common_args = ["--batch", "4", "--resolution", "8", "--threads", "1", "--cache", cache];
+    let mut eval_args = vec!["eval", "--sample", "10", "--bootstrap", "10", "--json", "--out"];
+    let out_dir = dir.path().join("eval");
+    eval_args.push(out_dir.to_str().expect("utf-8"));
+    eval_args.push("--data");
+    let tables = data.join("nasbench201");
+    eval_args.push(tables.to_str().expect("utf-8"));
+    eval_args.extend(common_args);
+    let out = intrain(&eval_args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let eval: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let truth = data.join("nasbench201/nb201_all.csv");
+    let mut table_args = vec!["search-table", "--samples", "10", "--runs", "1", "--from-cache"];
+    table_args.extend(["--json", "--truth", truth.to_str().expect("utf-8")]);
+    table_args.extend(common_args);
+    let out = intrain(&table_args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let targets = ["cifar10_test", "cifar100_test", "imagenet16_test"];
+    let mut compared = 0;
+    for row in &rows[..rows.len() - 1] {
+        for (t, target) in targets.iter().enumerate() {
+            let want = eval[0]["correlations"]
+                .as_array()
+                .expect("correlations")
+                .iter()
+                .find(|c| c["proxy"] == row["proxy"] && c["target"] == *target)
+                .map(|c| c["kendall"][0].as_f64().expect("kendall"))
+                .expect("eval reports the proxy");
+            let got = row["kendall"][t].as_f64().expect("kendall");
+            assert!((got - want).abs() < 1e-12, "{} {target}: {got} vs eval {want}", row["proxy"]);
+            compared += 1;
+        }
+    }
+    assert!(compared >= 15, "{compared}");
+    let oracle = rows.last().expect("oracle");
+    assert_eq!(oracle["published"]["accuracy"][0].as_f64(), Some(94.35));
+    for row in &rows {
+        for t in 0..targets.len() {
+            let (got, best) = (&row["mean_std"][t][0], &oracle["mean_std"][t][0]);
+            assert!(
+                got.as_f64() <= best.as_f64(),
+                "{}: {got} above the oracle {best}",
+                row["proxy"]
+            );
+        }
+    }
+}

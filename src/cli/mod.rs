@@ -149,10 +149,16 @@ enum Command {
     ///   intrain search --resume intrain-search -T 500
     #[command(verbatim_doc_comment)]
     Search(search::SearchArgs),
-    /// The paper's search table: per run, sample N architectures, select the best by each proxy,
-    /// report its ground-truth accuracies (mean ± std over runs), reusing the eval score cache.
+    /// The paper's comparison and search table: per run, sample N architectures, select the best
+    /// by each proxy, report its ground-truth accuracies (mean ± std over runs) and each proxy's
+    /// Kendall tau over the sampled architectures, with the published values beside them,
+    /// reusing the eval score cache.
     ///
-    /// Example: intrain search-table --samples 5000 --runs 5 --cache intrain-eval/scores.jsonl
+    /// Examples:
+    ///   intrain search-table --samples 5000 --runs 5 --cache intrain-eval/scores.jsonl
+    ///   intrain search-table --proxies all --images cifar10_sample.npz --resolution 32
+    ///   intrain search-table --proxies all --from-cache --samples 50 --images cifar10_sample.npz
+    #[command(verbatim_doc_comment)]
     SearchTable(search_table::SearchTableArgs),
     /// Run a model on ONNX Runtime with seeded random or given (.npy) inputs.
     ///

@@ -10,7 +10,8 @@ use super::args::RuntimeArgs;
 use super::score_batch::progress;
 use super::target::ProtocolArgs;
 use clap::Args;
-use intrain::experiments::search_table::{PAPER, TableSpec, build};
+use intrain::eval::paper_value;
+use intrain::experiments::search_table::{TableSpec, build};
 use intrain::scoring::{ProxyList, RecordFile, Scorer};
 use intrain::space::SearchSpace;
 
@@ -106,17 +107,49 @@ pub fn run(a: SearchTableArgs) -> anyhow::Result<super::Exit> {
         p.resolution_for(space.spec.input.resolution),
         p.seed
     );
-    let _ = writeln!(md, "| selected by | {} |", a.targets.join(" | "));
-    let _ = writeln!(md, "|---|{}", "---|".repeat(a.targets.len()));
-    for r in &table.rows {
-        let cells: Vec<String> =
-            r.mean_std.iter().map(|(m, s)| format!("{m:.2} ± {s:.2}")).collect();
+    let nb201 = space.spec.name == "nas-bench-201";
+    let _ = writeln!(
+        md,
+        "Accuracy of the architecture each proxy selects (mean ± std over runs){}; Kendall tau \
+         of the proxy over the {} sampled architectures{}.\n",
+        if nb201 { ", published mean in brackets" } else { "" },
+        table.sampled,
+        if nb201 { ", published tau (9,445 cells) in brackets" } else { "" },
+    );
+    let _ = writeln!(
+        md,
+        "| selected by | {} | {} |",
+        a.targets.join(" | "),
+        a.targets.iter().map(|t| format!("tau {t}")).collect::<Vec<_>>().join(" | ")
+    );
+    let _ = writeln!(md, "|---|{}", "---|".repeat(2 * a.targets.len()));
+    let mut sources = Vec::new();
+    for r in table.paper_order() {
+        let published = r.published.filter(|_| nb201);
+        if let Some(p) = published.filter(|p| !sources.contains(&p.source)) {
+            sources.push(p.source);
+        }
+        let mut cells: Vec<String> = r
+            .mean_std
+            .iter()
+            .zip(&a.targets)
+            .map(|((m, s), t)| match published.and_then(|p| p.on(t)) {
+                Some(v) => format!("{m:.2} ± {s:.2} ({v:.2})"),
+                None => format!("{m:.2} ± {s:.2}"),
+            })
+            .collect();
+        for (k, t) in r.kendall.iter().zip(&a.targets) {
+            let paper = if nb201 { paper_value(&r.proxy, t).0 } else { None };
+            cells.push(match (k, paper) {
+                (Some(k), Some(p)) => format!("{k:.3} ({p:.3})"),
+                (Some(k), None) => format!("{k:.3}"),
+                (None, _) => "-".into(),
+            });
+        }
         let _ = writeln!(md, "| {} | {} |", r.proxy, cells.join(" | "));
     }
-    if space.spec.name == "nas-bench-201" {
-        for (name, v) in PAPER {
-            let _ = writeln!(md, "| paper: {name} | {:.2} | {:.2} | {:.2} |", v[0], v[1], v[2]);
-        }
+    if !sources.is_empty() {
+        let _ = writeln!(md, "\nPublished accuracies: {}.", sources.join("; "));
     }
     out!("{md}");
     Ok(super::Exit::Success)

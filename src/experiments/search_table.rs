@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::eval::{GroundTruth, seeded_subset};
 use crate::scoring::{Protocol, Proxy, ScoreRecord, Scorer, space_id};
 use crate::space::{Arch, SearchSpace};
-use crate::stats::mean_std;
+use crate::stats::{kendall_tau_b, mean_std};
 
 /// The settings of a table.
 #[derive(Debug, Clone)]
@@ -44,6 +44,35 @@ pub struct Row {
     pub mean_std: Vec<(f64, f64)>,
     /// The selected architecture of each run.
     pub selected: Vec<String>,
+    /// Per target: Kendall tau-b of the proxy with the accuracy over every architecture the
+    /// runs sampled with a finite value (`None` for the oracle, and where the proxy's values are
+    /// all tied).
+    pub kendall: Vec<Option<f64>>,
+    /// The published search result of this proxy on NAS-Bench-201, where one is known.
+    pub published: Option<Published>,
+}
+
+/// A published NAS-Bench-201 search result: the test accuracy of the architecture a proxy
+/// selects, mean over runs, on CIFAR-10, CIFAR-100 and ImageNet16-120.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Published {
+    /// Where it is printed.
+    pub source: &'static str,
+    /// Mean accuracy on CIFAR-10, CIFAR-100, ImageNet16-120.
+    pub accuracy: [f64; 3],
+}
+
+impl Published {
+    /// The published accuracy on one of NAS-Bench-201's test columns (`cifar10_test`,
+    /// `cifar100_test`, `imagenet16_test`), `None` for another column.
+    pub fn on(&self, target: &str) -> Option<f64> {
+        match target {
+            "cifar10_test" => Some(self.accuracy[0]),
+            "cifar100_test" => Some(self.accuracy[1]),
+            "imagenet16_test" => Some(self.accuracy[2]),
+            _ => None,
+        }
+    }
 }
 
 /// The table.
@@ -53,16 +82,58 @@ pub struct SearchTable {
     pub rows: Vec<Row>,
     /// Architectures the runs sampled from.
     pub pool: usize,
+    /// Distinct architectures the runs sampled (the Kendall tau's population).
+    pub sampled: usize,
 }
 
-/// The paper's search table on NAS-Bench-201 (mean over 5 runs of 5,000 samples): CIFAR-10,
-/// CIFAR-100, ImageNet16-120 test accuracies of the architecture each method selects.
-pub const PAPER: [(&str, [f64; 3]); 4] = [
-    ("intrain", [93.72, 71.05, 45.85]),
-    ("params", [93.58, 70.75, 42.15]),
-    ("AZ-NAS", [93.65, 70.92, 45.68]),
-    ("NASWOT", [92.82, 70.15, 44.68]),
+/// The rows of the InTrain paper's comparison table (the twelve baselines and InTrain), in its
+/// order; the Markdown table lists them first, in this order.
+pub const TABLE1: [&str; 13] = [
+    "params",
+    "flops",
+    "grad-norm",
+    "snip",
+    "grasp",
+    "synflow",
+    "naswot",
+    "te-nas",
+    "zen",
+    "zico",
+    "az-nas",
+    "vkdnw-agg",
+    "intrain",
 ];
+
+/// The InTrain paper's search table (supplementary Table 1: 5 runs of 5,000 architectures sampled
+/// from NAS-Bench-201).
+const INTRAIN_PAPER: &str = "InTrain supp. Table 1 (5 x 5,000)";
+
+/// AZ-NAS's Table 1 (all 15,625 architectures; its sampling for the accuracy column is not
+/// stated).
+const AZ_NAS_PAPER: &str = "AZ-NAS Table 1";
+
+/// The published search result of `proxy` on NAS-Bench-201: the InTrain paper's where it prints
+/// one, else AZ-NAS's Table 1. The oracle's is [`PUBLISHED_OPTIMUM`].
+pub fn published(proxy: &str) -> Option<Published> {
+    let (source, accuracy) = match proxy {
+        "intrain" => (INTRAIN_PAPER, [93.72, 71.05, 45.85]),
+        "az-nas" => (INTRAIN_PAPER, [93.65, 70.92, 45.68]),
+        "naswot" => (INTRAIN_PAPER, [92.82, 70.15, 44.68]),
+        "params" => (INTRAIN_PAPER, [93.58, 70.75, 42.15]),
+        "flops" => (AZ_NAS_PAPER, [93.61, 70.95, 41.67]),
+        "snip" => (AZ_NAS_PAPER, [86.63, 56.53, 15.13]),
+        "grasp" => (AZ_NAS_PAPER, [88.01, 61.43, 30.85]),
+        "synflow" => (AZ_NAS_PAPER, [93.67, 71.70, 43.39]),
+        "zen" => (AZ_NAS_PAPER, [89.55, 64.69, 37.18]),
+        "zico" => (AZ_NAS_PAPER, [93.69, 70.63, 41.42]),
+        _ => return None,
+    };
+    Some(Published { source, accuracy })
+}
+
+/// The best architecture in the InTrain paper's samples (its supplementary Table 1, as printed).
+pub const PUBLISHED_OPTIMUM: Published =
+    Published { source: INTRAIN_PAPER, accuracy: [94.35, 73.17, 47.18] };
 
 /// Builds the table: scores what the record file lacks (through `scorer`), then selects.
 pub fn build(
@@ -113,13 +184,33 @@ pub fn build(
     let records = scorer.records().ok_or_else(|| {
         Error::Settings("the search table needs a record file to select from".into())
     })?;
+    let mut sampled: Vec<&String> = runs.iter().flatten().collect();
+    sampled.sort();
+    sampled.dedup();
+    let population: Vec<&ScoreRecord> =
+        sampled.iter().filter_map(|x| records.get(&key, x)).collect();
+    let truth_rows: Vec<Option<usize>> = population.iter().map(|r| truth.row(&r.arch)).collect();
     let mut rows = Vec::new();
     for &proxy in spec.proxies {
+        let values = proxy.pool_values(&population);
+        let kendall = cols
+            .iter()
+            .map(|col| {
+                let (x, y): (Vec<f64>, Vec<f64>) = values
+                    .iter()
+                    .zip(&truth_rows)
+                    .filter_map(|(v, r)| r.filter(|_| v.is_finite()).map(|r| (*v, col[r])))
+                    .unzip();
+                kendall_tau_b(&x, &y)
+            })
+            .collect();
         let mut row = Row {
             proxy: proxy.name().to_string(),
             accuracies: vec![Vec::new(); cols.len()],
             mean_std: Vec::new(),
             selected: Vec::new(),
+            kendall,
+            published: published(proxy.name()),
         };
         for sample in &runs {
             let recs: Vec<&ScoreRecord> =
@@ -149,6 +240,8 @@ pub fn build(
         accuracies: vec![Vec::new(); cols.len()],
         mean_std: Vec::new(),
         selected: Vec::new(),
+        kendall: vec![None; cols.len()],
+        published: Some(PUBLISHED_OPTIMUM),
     };
     for sample in &runs {
         for (c, col) in cols.iter().enumerate() {
@@ -159,5 +252,18 @@ pub fn build(
     }
     oracle.mean_std = oracle.accuracies.iter().map(|v| mean_std(v)).collect();
     rows.push(oracle);
-    Ok(SearchTable { rows, pool: pool.len() })
+    Ok(SearchTable { rows, pool: pool.len(), sampled: sampled.len() })
+}
+
+impl SearchTable {
+    /// The rows in the paper's order: those of [`TABLE1`] in its order, then the other proxies
+    /// in the order asked for, then the oracle.
+    pub fn paper_order(&self) -> Vec<&Row> {
+        let position = |r: &Row| TABLE1.iter().position(|p| *p == r.proxy).unwrap_or(TABLE1.len());
+        let Some((oracle, proxies)) = self.rows.split_last() else { return Vec::new() };
+        let mut rows: Vec<&Row> = proxies.iter().collect();
+        rows.sort_by_key(|r| position(r));
+        rows.push(oracle);
+        rows
+    }
 }

@@ -205,7 +205,8 @@ enum Format {
     CsvWithoutProxies,
 }
 
-/// An append-only record file with the records already in it, indexed by (key, arch).
+/// An append-only record file with the records already in it, indexed by (key, arch); the lines
+/// of one architecture and protocol merge into one record.
 #[derive(Debug)]
 pub struct RecordFile {
     path: PathBuf,
@@ -277,11 +278,35 @@ impl RecordFile {
             out.write_all(&header).map_err(io)?;
             out.flush().map_err(io)?;
         }
-        let mut known = HashMap::new();
-        for (i, r) in records.iter().enumerate() {
-            known.insert((r.key.clone(), r.arch.clone()), i);
+        let mut file = RecordFile {
+            path: path.to_path_buf(),
+            format,
+            out,
+            known: HashMap::new(),
+            records: vec![],
+        };
+        for r in records {
+            file.insert(r);
         }
-        Ok(RecordFile { path: path.to_path_buf(), format, out, known, records })
+        Ok(file)
+    }
+
+    /// Indexes a record. A later record of the same architecture and protocol merges into the
+    /// earlier one: its fields replace the earlier ones, and the proxies of both are kept (the
+    /// later value where both have one), so that record files written apart (in parallel, on
+    /// several machines) and concatenated lose nothing.
+    fn insert(&mut self, r: ScoreRecord) {
+        match self.known.get(&(r.key.clone(), r.arch.clone())) {
+            Some(&i) => {
+                let mut proxies = std::mem::take(&mut self.records[i].proxies);
+                proxies.extend(r.proxies.clone());
+                self.records[i] = ScoreRecord { proxies, ..r };
+            }
+            None => {
+                self.known.insert((r.key.clone(), r.arch.clone()), self.records.len());
+                self.records.push(r);
+            }
+        }
     }
 
     /// The record of `arch` under protocol `key`, if present.
@@ -289,7 +314,8 @@ impl RecordFile {
         self.known.get(&(key.to_string(), arch.to_string())).map(|&i| &self.records[i])
     }
 
-    /// All records, in file order.
+    /// All records, one per architecture and protocol (merged), in the order of their first
+    /// line.
     pub fn records(&self) -> &[ScoreRecord] {
         &self.records
     }
@@ -316,8 +342,7 @@ impl RecordFile {
         };
         self.out.write_all(&line).map_err(io)?;
         self.out.flush().map_err(io)?;
-        self.known.insert((r.key.clone(), r.arch.clone()), self.records.len());
-        self.records.push(r);
+        self.insert(r);
         Ok(())
     }
 
@@ -406,6 +431,33 @@ mod tests {
             assert_eq!(f.records().len(), 3, "{ext}");
             assert_eq!(f.records()[2].intrain, 3.0);
         }
+    }
+
+    #[test]
+    fn concatenated_files_merge_the_proxies_of_an_architecture() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+        let mut first = rec("|a~0|", 1.0);
+        first.proxies = BTreeMap::from([("snip".into(), 1.0), ("zico".into(), 2.0)]);
+        let mut second = rec("|a~0|", 1.5);
+        second.proxies = BTreeMap::from([("zico".into(), 3.0), ("meco".into(), 4.0)]);
+        RecordFile::open(&a).expect("open").append(first).expect("append");
+        let mut f = RecordFile::open(&b).expect("open");
+        f.append(rec("|b~0|", 5.0)).expect("append");
+        f.append(second).expect("append");
+        drop(f);
+        let both = dir.path().join("both.jsonl");
+        let text =
+            std::fs::read_to_string(&a).expect("a") + &std::fs::read_to_string(&b).expect("b");
+        std::fs::write(&both, text).expect("write");
+        let f = RecordFile::open(&both).expect("open");
+        assert_eq!(f.records().len(), 2);
+        assert_eq!(f.records()[0].arch, "|a~0|", "first appearance keeps its place");
+        let r = f.get("k/b64", "|a~0|").expect("record");
+        assert_eq!(r.intrain, 1.5, "the later line's fields");
+        let want =
+            BTreeMap::from([("meco".into(), 4.0), ("snip".into(), 1.0), ("zico".into(), 3.0)]);
+        assert_eq!(r.proxies, want);
     }
 
     #[test]

@@ -208,9 +208,16 @@ pub(super) fn pass_with(
             "the model has no ReLU (NASWOT counts ReLU codes)".into(),
         ));
     }
+    // Without weight gradients to return (NASWOT or the linear regions alone: sign kernels),
+    // no parameter is differentiated, so the backward is only what the channel products need.
+    let params = if requests.contains(&Request::Weights) {
+        ParamSet::Weights
+    } else {
+        ParamSet::Named(Vec::new())
+    };
     let opts = TrainingOptions {
         loss: Loss::CrossEntropy,
-        params: ParamSet::Weights,
+        params,
         batch_norm: bn,
         grad_products: products.iter().map(|(n, _)| n.clone()).collect(),
         sign_kernels: relus.iter().map(|(n, _)| n.clone()).collect(),
