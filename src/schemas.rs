@@ -13,5 +13,9 @@ pub fn report_schemas() -> Vec<(&'static str, String)> {
             "proxies.schema.json",
             pretty(schemars::schema_for!(Vec<crate::scoring::proxy::ProxyInfo>)),
         ),
+        (
+            "search-table.schema.json",
+            pretty(schemars::schema_for!(Vec<crate::experiments::search_table::Row>)),
+        ),
     ]
 }

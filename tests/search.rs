@@ -157,8 +157,8 @@ fn an_impossible_budget_is_an_error() {
 }
 
 /// `search-table`'s Kendall tau of each proxy over the sampled architectures is the one `eval`
-/// reports for the same cells; the oracle row carries the published optimum and no proxy's
-/// selection beats it.
+/// reports for the same cells; its rows have the schema's keys; the oracle row carries the
+/// published optimum and no proxy's selection beats it.
 #[test]
 #[cfg_attr(not(shared_data), ignore = "needs ../shared/data (NAS-Bench-201 tables)")]
 fn search_table_kendall_agrees_with_eval() {
@@ -184,6 +184,19 @@ fn search_table_kendall_agrees_with_eval() {
     let out = intrain(&table_args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("schemas/search-table.schema.json"))
+            .expect("schema"),
+    )
+    .expect("json");
+    let mut want: Vec<&String> =
+        schema["$defs"]["Row"]["properties"].as_object().expect("properties").keys().collect();
+    want.sort();
+    for row in &rows {
+        let mut got: Vec<&String> = row.as_object().expect("object").keys().collect();
+        got.sort();
+        assert_eq!(got, want, "a row's keys against the schema's");
+    }
     let targets = ["cifar10_test", "cifar100_test", "imagenet16_test"];
     let mut compared = 0;
     for row in &rows[..rows.len() - 1] {

@@ -33,8 +33,9 @@ pub struct TableSpec<'a> {
     pub protocol: &'a Protocol,
 }
 
-/// One row: the architectures selected by a proxy (or the oracle) and their accuracies.
-#[derive(Debug, Clone, Serialize)]
+/// One row: the architectures selected by a proxy (or the oracle) and their accuracies
+/// (`search-table --json` prints the rows; `schemas/search-table.schema.json`).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Row {
     /// The proxy (or `oracle (best in sample)`).
     pub proxy: String,
@@ -54,7 +55,7 @@ pub struct Row {
 
 /// A published NAS-Bench-201 search result: the test accuracy of the architecture a proxy
 /// selects, mean over runs, on CIFAR-10, CIFAR-100 and ImageNet16-120.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
 pub struct Published {
     /// Where it is printed.
     pub source: &'static str,
