@@ -227,3 +227,41 @@ fn search_table_kendall_agrees_with_eval() {
         }
     }
 }
+
+/// A proxy whose values are all tied in a sample (TE-NAS's linear regions: every sample its own
+/// pattern) selects nothing there: `null` accuracies and selection, not an arbitrary pick.
+#[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (NAS-Bench-201 tables)")]
+fn a_proxy_tied_across_the_sample_selects_nothing() {
+    let data = common::shared_data();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("scores.jsonl");
+    let truth = data.join("nasbench201/nb201_all.csv");
+    let out = intrain(&[
+        "search-table",
+        "--proxies",
+        "linear-regions",
+        "--samples",
+        "4",
+        "--runs",
+        "1",
+        "--batch",
+        "4",
+        "--resolution",
+        "8",
+        "--threads",
+        "1",
+        "--json",
+        "--truth",
+        truth.to_str().expect("utf-8"),
+        "--cache",
+        cache.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let row = &rows[0];
+    assert_eq!(row["proxy"], "linear-regions");
+    assert!(row["selected"][0].is_null(), "{row}");
+    assert!(row["accuracies"][0][0].is_null(), "{row}");
+    assert!(rows[1]["mean_std"][0][0].as_f64().is_some(), "the oracle still has its best");
+}

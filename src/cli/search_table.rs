@@ -133,9 +133,13 @@ pub fn run(a: SearchTableArgs) -> anyhow::Result<super::Exit> {
             .mean_std
             .iter()
             .zip(&a.targets)
-            .map(|((m, s), t)| match published.and_then(|p| p.on(t)) {
-                Some(v) => format!("{m:.2} ± {s:.2} ({v:.2})"),
-                None => format!("{m:.2} ± {s:.2}"),
+            .map(|((m, s), t)| {
+                // NaN: a run whose sample the proxy could not order (all values tied).
+                let ours = if m.is_nan() { "-".to_string() } else { format!("{m:.2} ± {s:.2}") };
+                match published.and_then(|p| p.on(t)) {
+                    Some(v) => format!("{ours} ({v:.2})"),
+                    None => ours,
+                }
             })
             .collect();
         for (k, t) in r.kendall.iter().zip(&a.targets) {

@@ -39,12 +39,13 @@ pub struct TableSpec<'a> {
 pub struct Row {
     /// The proxy (or `oracle (best in sample)`).
     pub proxy: String,
-    /// Per target: accuracies of the selected architecture in each run.
+    /// Per target: accuracies of the selected architecture in each run (NaN, `null` in JSON,
+    /// for a run whose sample the proxy cannot order: every value tied).
     pub accuracies: Vec<Vec<f64>>,
-    /// Per target: mean and std over runs.
+    /// Per target: mean and std over runs (NaN when a run selected nothing).
     pub mean_std: Vec<(f64, f64)>,
-    /// The selected architecture of each run.
-    pub selected: Vec<String>,
+    /// The selected architecture of each run (`None` where every value was tied).
+    pub selected: Vec<Option<String>>,
     /// Per target: Kendall tau-b of the proxy with the accuracy over every architecture the
     /// runs sampled with a finite value (`None` for the oracle, and where the proxy's values are
     /// all tied).
@@ -218,20 +219,27 @@ pub fn build(
                 sample.iter().filter_map(|x| records.get(&key, x)).collect();
             // The sample is the pool of a rank aggregate.
             let values = proxy.pool_values(&recs);
-            let best = recs
-                .iter()
-                .zip(&values)
-                .filter(|(_, v)| v.is_finite())
-                .max_by(|x, y| x.1.total_cmp(y.1))
-                .map(|(r, _)| r)
-                .ok_or_else(|| Error::Settings(format!("no finite {proxy} score in a sample")))?;
+            let finite: Vec<(&&ScoreRecord, f64)> =
+                recs.iter().zip(values).filter(|(_, v)| v.is_finite()).collect();
+            let (best, top) =
+                finite.iter().max_by(|x, y| x.1.total_cmp(&y.1)).copied().ok_or_else(|| {
+                    Error::Settings(format!("no finite {proxy} score in a sample"))
+                })?;
+            if finite.len() > 1 && finite.iter().all(|(_, v)| *v == top) {
+                // Every value tied: the proxy selects nothing in this sample.
+                for accuracies in &mut row.accuracies {
+                    accuracies.push(f64::NAN);
+                }
+                row.selected.push(None);
+                continue;
+            }
             let r = truth.row(&best.arch).ok_or_else(|| {
                 Error::Data(format!("{} not in {}", best.arch, spec.truth.display()))
             })?;
             for (c, col) in cols.iter().enumerate() {
                 row.accuracies[c].push(col[r]);
             }
-            row.selected.push(best.arch.clone());
+            row.selected.push(Some(best.arch.clone()));
         }
         row.mean_std = row.accuracies.iter().map(|v| mean_std(v)).collect();
         rows.push(row);
