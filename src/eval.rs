@@ -132,7 +132,7 @@ pub fn seeded_subset(items: &[String], n: usize, seed: u64) -> Vec<String> {
 }
 
 /// The rank correlation of one proxy with one target.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Correlation {
     /// Proxy name.
     pub proxy: String,

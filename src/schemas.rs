@@ -14,6 +14,10 @@ pub fn report_schemas() -> Vec<(&'static str, String)> {
             pretty(schemars::schema_for!(Vec<crate::scoring::proxy::ProxyInfo>)),
         ),
         (
+            "eval.schema.json",
+            pretty(schemars::schema_for!(Vec<crate::experiments::eval_grid::EvalResult>)),
+        ),
+        (
             "search-table.schema.json",
             pretty(schemars::schema_for!(Vec<crate::experiments::search_table::Row>)),
         ),

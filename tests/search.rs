@@ -156,8 +156,22 @@ fn an_impossible_budget_is_an_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no architecture meets the budget"));
 }
 
+/// The property names of `definition` in the committed schema `file`, sorted.
+fn schema_keys(file: &str, definition: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(common::root().join("schemas").join(file)).expect("schema");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("json");
+    sorted_keys(&schema["$defs"][definition]["properties"])
+}
+
+/// The keys of a JSON object, sorted.
+fn sorted_keys(v: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
 /// `search-table`'s Kendall tau of each proxy over the sampled architectures is the one `eval`
-/// reports for the same cells; its rows have the schema's keys; the oracle row carries the
+/// reports for the same cells; both outputs have their schema's keys; the oracle row carries the
 /// published optimum and no proxy's selection beats it.
 #[test]
 #[cfg_attr(not(shared_data), ignore = "needs ../shared/data (NAS-Bench-201 tables)")]
@@ -177,6 +191,8 @@ fn search_table_kendall_agrees_with_eval() {
     let out = intrain(&eval_args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let eval: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let eval_schema = schema_keys("eval.schema.json", "EvalResult");
+    assert_eq!(sorted_keys(&eval[0]), eval_schema, "eval's keys against its schema's");
     let truth = data.join("nasbench201/nb201_all.csv");
     let mut table_args = vec!["search-table", "--samples", "10", "--runs", "1", "--from-cache"];
     table_args.extend(["--json", "--truth", truth.to_str().expect("utf-8")]);
@@ -184,18 +200,9 @@ fn search_table_kendall_agrees_with_eval() {
     let out = intrain(&table_args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(common::root().join("schemas/search-table.schema.json"))
-            .expect("schema"),
-    )
-    .expect("json");
-    let mut want: Vec<&String> =
-        schema["$defs"]["Row"]["properties"].as_object().expect("properties").keys().collect();
-    want.sort();
+    let want = schema_keys("search-table.schema.json", "Row");
     for row in &rows {
-        let mut got: Vec<&String> = row.as_object().expect("object").keys().collect();
-        got.sort();
-        assert_eq!(got, want, "a row's keys against the schema's");
+        assert_eq!(sorted_keys(row), want, "a row's keys against the schema's");
     }
     let targets = ["cifar10_test", "cifar100_test", "imagenet16_test"];
     let mut compared = 0;

@@ -150,8 +150,9 @@ pub struct Grid {
     pub bootstrap: usize,
 }
 
-/// The result for one batch size.
-#[derive(Debug, Clone, Serialize)]
+/// The result for one batch size (`eval --json` prints one per batch size;
+/// `schemas/eval.schema.json`).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct EvalResult {
     /// Batch size.
     pub batch: usize,
