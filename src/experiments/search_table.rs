@@ -7,10 +7,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::eval::{GroundTruth, seeded_subset};
+use crate::eval::{GroundTruth, correlate, seeded_subset};
 use crate::scoring::{Protocol, Proxy, ScoreRecord, Scorer, space_id};
 use crate::space::{Arch, SearchSpace};
-use crate::stats::{kendall_tau_b, mean_std};
+use crate::stats::mean_std;
 
 /// The settings of a table.
 #[derive(Debug, Clone)]
@@ -172,10 +172,11 @@ pub fn build(
     }
     let runs: Vec<Vec<String>> =
         (0..spec.runs).map(|r| seeded_subset(&pool, spec.samples, r)).collect();
-    let mut missing: Vec<&String> =
-        runs.iter().flatten().filter(|x| !scorer.has(space, x, p)).collect();
-    missing.sort();
-    missing.dedup();
+    let mut sampled: Vec<&String> = runs.iter().flatten().collect();
+    sampled.sort();
+    sampled.dedup();
+    let missing: Vec<&String> =
+        sampled.iter().copied().filter(|x| !scorer.has(space, x, p)).collect();
     bar.set_length(missing.len() as u64);
     for name in missing {
         let arch = Arch::parse(space, name)?;
@@ -186,25 +187,22 @@ pub fn build(
     let records = scorer.records().ok_or_else(|| {
         Error::Settings("the search table needs a record file to select from".into())
     })?;
-    let mut sampled: Vec<&String> = runs.iter().flatten().collect();
-    sampled.sort();
-    sampled.dedup();
     let population: Vec<&ScoreRecord> =
         sampled.iter().filter_map(|x| records.get(&key, x)).collect();
-    let truth_rows: Vec<Option<usize>> = population.iter().map(|r| truth.row(&r.arch)).collect();
+    // Per target: the population's accuracies (NaN where the table lacks one).
+    let population_truth: Vec<Vec<f64>> = cols
+        .iter()
+        .map(|col| {
+            population.iter().map(|r| truth.row(&r.arch).map_or(f64::NAN, |i| col[i])).collect()
+        })
+        .collect();
     let mut rows = Vec::new();
     for &proxy in spec.proxies {
-        let values = proxy.pool_values(&population);
-        let kendall = cols
+        let values = vec![proxy.pool_values(&population)];
+        let kendall = population_truth
             .iter()
-            .map(|col| {
-                let (x, y): (Vec<f64>, Vec<f64>) = values
-                    .iter()
-                    .zip(&truth_rows)
-                    .filter_map(|(v, r)| r.filter(|_| v.is_finite()).map(|r| (*v, col[r])))
-                    .unzip();
-                kendall_tau_b(&x, &y)
-            })
+            .zip(spec.targets)
+            .map(|(y, t)| correlate(proxy.name(), t, &values, y, 0, 0).kendall.first().copied())
             .collect();
         let mut row = Row {
             proxy: proxy.name().to_string(),

@@ -295,12 +295,13 @@ impl RecordFile {
     /// earlier one: its fields replace the earlier ones, and the proxies of both are kept (the
     /// later value where both have one), so that record files written apart (in parallel, on
     /// several machines) and concatenated lose nothing.
-    fn insert(&mut self, r: ScoreRecord) {
+    fn insert(&mut self, mut r: ScoreRecord) {
         match self.known.get(&(r.key.clone(), r.arch.clone())) {
             Some(&i) => {
                 let mut proxies = std::mem::take(&mut self.records[i].proxies);
-                proxies.extend(r.proxies.clone());
-                self.records[i] = ScoreRecord { proxies, ..r };
+                proxies.append(&mut r.proxies);
+                r.proxies = proxies;
+                self.records[i] = r;
             }
             None => {
                 self.known.insert((r.key.clone(), r.arch.clone()), self.records.len());
