@@ -188,6 +188,30 @@ pub enum Error {
     #[error("plot: {0}")]
     Plot(String),
 
+    // === Resource limits ===
+    /// Something over one of the [`crate::limits::Limits`]; the message names the flag that
+    /// raises it.
+    #[error("{what}, over the limit of {max} (raise it with --{flag})")]
+    Limit {
+        /// What is over the limit, and by how much.
+        what: String,
+        /// The limit, for people.
+        max: String,
+        /// The CLI flag that sets the limit, without its dashes.
+        flag: &'static str,
+    },
+    /// An external-data file the model names that intrain refuses to read (a link, a special
+    /// file, a path out of the model's folder).
+    #[error("tensor '{tensor}': external data '{location}': {reason}")]
+    ExternalData {
+        /// The tensor.
+        tensor: String,
+        /// The location the model gives.
+        location: String,
+        /// Why it is refused.
+        reason: String,
+    },
+
     // === Usage ===
     /// An invalid argument given by the caller.
     #[error("{0}")]

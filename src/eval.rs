@@ -22,7 +22,7 @@ pub struct GroundTruth {
 }
 
 fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    crate::limits::read_text(path)
 }
 
 impl GroundTruth {

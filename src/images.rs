@@ -39,8 +39,20 @@ impl Images {
             let mut entry = zip
                 .by_name(&format!("{name}.npy"))
                 .map_err(|_| bad(format!("no array '{name}' (images x and labels y)")))?;
+            // The archive says how long the array is; a lying one stops at the file limit.
+            let max = crate::limits::Limits::current().file_bytes;
             let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).map_err(|e| bad(format!("array '{name}': {e}")))?;
+            (&mut entry)
+                .take(max.saturating_add(1))
+                .read_to_end(&mut bytes)
+                .map_err(|e| bad(format!("array '{name}': {e}")))?;
+            if bytes.len() as u64 > max {
+                return Err(crate::limits::over(
+                    format!("{}: array '{name}' unpacks to more than the limit", path.display()),
+                    &crate::limits::human_bytes(max),
+                    "max-file-bytes",
+                ));
+            }
             crate::npy::from_bytes(&bytes).map_err(|e| bad(format!("array '{name}': {e}")))
         };
         let x = array("x")?;

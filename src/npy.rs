@@ -91,8 +91,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Tensor> {
 
 /// Reads a `.npy` file.
 pub fn read(path: &Path) -> Result<Tensor> {
-    let bytes =
-        std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let bytes = crate::limits::read_file(path)?;
     from_bytes(&bytes).map_err(|e| e.in_file(path))
 }
 

@@ -101,10 +101,14 @@ pub fn default_policy() -> Policy {
 impl Policy {
     /// Reads a policy file.
     pub fn read(path: &Path) -> Result<Policy> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        let p: Policy = crate::yaml::parse(&text, &path.display().to_string())?;
-        p.validate(&path.display().to_string())?;
+        let text = crate::limits::read_text(path)?;
+        Policy::from_yaml(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates a policy from YAML text; `origin` names it in errors.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Policy> {
+        let p: Policy = crate::yaml::parse(text, origin)?;
+        p.validate(origin)?;
         Ok(p)
     }
 

@@ -32,6 +32,7 @@ mod eval;
 mod eval_report;
 mod grad;
 mod inspect;
+mod limits_args;
 mod ops;
 mod profile_plot;
 mod proxies_cmd;
@@ -87,6 +88,8 @@ impl From<Exit> for ExitCode {
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    limits: limits_args::LimitArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -263,6 +266,7 @@ fn hint(e: &intrain::Error) -> Option<String> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<Exit> {
+    cli.limits.install();
     match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Grad(a) => grad::run(a),

@@ -166,7 +166,11 @@ pub fn export(a: ExportArgs) -> anyhow::Result<super::Exit> {
 pub fn sample(a: SampleArgs) -> anyhow::Result<super::Exit> {
     let s = SearchSpace::read(&a.space)?;
     let budget = Budget { max_flops: a.max_flops, max_params: a.max_params };
-    for c in sample_within(&s, &budget, a.n, a.seed, a.max_tries)? {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let samples = sample_within(&s, &budget, a.n, a.seed, a.max_tries, &bar)?;
+    bar.finish_and_clear();
+    for c in samples {
         if a.json {
             outln!("{}", serde_json::to_string(&c)?);
         } else {

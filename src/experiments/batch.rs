@@ -12,8 +12,7 @@ use crate::space::{Arch, SearchSpace, rng};
 
 /// Reads an architecture list: one string per line, blank lines and `#` comments ignored.
 pub fn read_arch_list(space: &SearchSpace, path: &Path) -> Result<Vec<Arch>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let text = crate::limits::read_text(path)?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();

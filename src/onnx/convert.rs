@@ -2,9 +2,22 @@
 
 use std::path::Path;
 
+use super::external::{self, ExternalRef};
 use super::pb;
 use crate::error::{Error, Result};
 use crate::ir::{Attr, DType, Tensor, TensorData};
+use crate::limits::Limits;
+
+/// The bytes a `TensorProto`'s type and shape claim, before reading any (0 when the type or
+/// shape is invalid: reading it reports that).
+pub fn claimed_bytes(t: &pb::TensorProto) -> u64 {
+    let dtype = DType::from_onnx_code(t.data_type.unwrap_or(0));
+    let dims: Option<Vec<usize>> = t.dims.iter().map(|&d| usize::try_from(d).ok()).collect();
+    match (dtype, dims) {
+        (Some(dtype), Some(dims)) => crate::limits::tensor_bytes(dtype, &dims).unwrap_or(u64::MAX),
+        _ => 0,
+    }
+}
 
 /// Reads a `TensorProto` into a [`Tensor`]. `base_dir` resolves external data files.
 pub fn tensor_from_proto(t: &pb::TensorProto, base_dir: Option<&Path>) -> Result<Tensor> {
@@ -33,8 +46,15 @@ pub fn tensor_from_proto(t: &pb::TensorProto, base_dir: Option<&Path>) -> Result
     let bad = |what: &str| {
         Error::InvalidModel(format!("tensor '{name}': {what} does not match its shape {shape:?}"))
     };
+    let bytes = Limits::current().check_tensor(&format!("tensor '{name}'"), dtype, &shape)?;
     if t.data_location == Some(pb::tensor_proto::DataLocation::External as i32) {
-        let bytes = read_external(t, &name, base_dir)?;
+        let r = external_ref(t, &name)?;
+        let base = base_dir.ok_or_else(|| {
+            Error::InvalidModel(format!(
+                "tensor '{name}': external data needs the model's file path"
+            ))
+        })?;
+        let bytes = external::read(&name, &r, base, bytes)?;
         return Tensor::from_le_bytes(dtype, shape.clone(), &bytes)
             .ok_or_else(|| bad("external data length"));
     }
@@ -59,55 +79,27 @@ pub fn tensor_from_proto(t: &pb::TensorProto, base_dir: Option<&Path>) -> Result
     Tensor::new(shape.clone(), data).ok_or_else(|| bad("data"))
 }
 
-fn read_external(t: &pb::TensorProto, name: &str, base_dir: Option<&Path>) -> Result<Vec<u8>> {
+fn external_ref(t: &pb::TensorProto, name: &str) -> Result<ExternalRef> {
     let mut location = None;
     let mut offset = 0u64;
     let mut length = None;
+    let number = |key: &str, v: &str| {
+        v.parse::<u64>()
+            .map_err(|_| Error::InvalidModel(format!("tensor '{name}': bad external {key} '{v}'")))
+    };
     for e in &t.external_data {
         let v = e.value.clone().unwrap_or_default();
         match e.key.as_deref() {
             Some("location") => location = Some(v),
-            Some("offset") => {
-                offset = v.parse().map_err(|_| {
-                    Error::InvalidModel(format!("tensor '{name}': bad external offset '{v}'"))
-                })?
-            }
-            Some("length") => {
-                length = Some(v.parse::<u64>().map_err(|_| {
-                    Error::InvalidModel(format!("tensor '{name}': bad external length '{v}'"))
-                })?)
-            }
+            Some("offset") => offset = number("offset", &v)?,
+            Some("length") => length = Some(number("length", &v)?),
             _ => {}
         }
     }
     let location = location.ok_or_else(|| {
         Error::InvalidModel(format!("tensor '{name}': external data without a location"))
     })?;
-    let rel = Path::new(&location);
-    if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-        return Err(Error::InvalidModel(format!(
-            "tensor '{name}': external data location '{location}' must be a relative path inside the model's folder"
-        )));
-    }
-    let base = base_dir.ok_or_else(|| {
-        Error::InvalidModel(format!("tensor '{name}': external data needs the model's file path"))
-    })?;
-    let path = base.join(rel);
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f =
-        std::fs::File::open(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-    let size = f.metadata().map_err(|source| Error::Io { path: path.clone(), source })?.len();
-    let len = length.unwrap_or(size.saturating_sub(offset));
-    if offset.checked_add(len).is_none_or(|end| end > size) {
-        return Err(Error::InvalidModel(format!(
-            "tensor '{name}': external data [{offset}, +{len}) runs past the end of '{}' ({size} bytes)",
-            path.display()
-        )));
-    }
-    f.seek(SeekFrom::Start(offset)).map_err(|source| Error::Io { path: path.clone(), source })?;
-    let mut buf = vec![0u8; len as usize];
-    f.read_exact(&mut buf).map_err(|source| Error::Io { path, source })?;
-    Ok(buf)
+    Ok(ExternalRef { location, offset, length })
 }
 
 /// Writes a [`Tensor`] as a `TensorProto` with little-endian `raw_data`.

@@ -11,10 +11,11 @@ use std::path::Path;
 
 use prost::Message;
 
-use super::convert::{attr_from_proto, tensor_from_proto};
+use super::convert::{attr_from_proto, claimed_bytes, tensor_from_proto};
 use super::pb;
 use crate::error::{Error, Result};
 use crate::ir::{DType, Graph, MAX_OPSET, MIN_OPSET, OpType, TensorType, ValueId};
+use crate::limits::Limits;
 
 /// How to resolve what the model leaves open.
 #[derive(Debug, Clone, Default)]
@@ -52,8 +53,7 @@ pub fn load_model(path: &Path, opts: &ImportOptions) -> Result<ImportedModel> {
     if meta.is_dir() {
         return Err(wrap(Error::InvalidModel("is a directory, not an .onnx file".into())));
     }
-    let bytes =
-        std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let bytes = crate::limits::read_file(path)?;
     let base = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
     model_from_bytes(&bytes, base, opts).map_err(wrap)
 }
@@ -79,12 +79,15 @@ pub fn model_from_bytes(
         )));
     }
     let opset = default_opset(&model)?;
+    let limits = Limits::current();
+    limits.check_nodes(graph_proto.node.len())?;
     let mut importer = Importer {
         graph: Graph::new(graph_proto.name.clone().unwrap_or_default(), opset)?,
         resolved: BTreeMap::new(),
         batch_applied: false,
     };
     importer.read_graph(graph_proto, base_dir, opts)?;
+    limits.check_graph(&importer.graph)?;
     let producer = format!(
         "{} {}",
         model.producer_name.as_deref().unwrap_or("unknown"),
@@ -154,8 +157,11 @@ impl Importer {
             }
         }
         let mut init_names = HashSet::new();
+        let mut weight_bytes = 0u64;
         for t in &g.initializer {
             let name = t.name.clone().unwrap_or_default();
+            weight_bytes = weight_bytes.saturating_add(claimed_bytes(t));
+            Limits::current().check_weights(&format!("tensor '{name}'"), weight_bytes)?;
             let tensor = tensor_from_proto(t, base_dir)?;
             self.graph.add_initializer(name.clone(), tensor)?;
             init_names.insert(name);

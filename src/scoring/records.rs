@@ -178,10 +178,12 @@ pub fn csv_error(path: &Path, e: csv::Error) -> Error {
 /// Reads an append-only text file (empty when absent): its text and the length of its complete
 /// lines (a line cut short by a kill has no newline yet).
 pub(crate) fn read_complete_lines(path: &Path) -> Result<(String, usize)> {
-    let text = match std::fs::read(path) {
+    let text = match crate::limits::read_file(path) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(source) => return Err(Error::Io { path: path.to_path_buf(), source }),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            String::new()
+        }
+        Err(e) => return Err(e),
     };
     let complete = text.rfind('\n').map_or(0, |i| i + 1);
     Ok((text, complete))
@@ -203,6 +205,59 @@ enum Format {
     Csv,
     /// A CSV file written before the proxies column.
     CsvWithoutProxies,
+}
+
+/// The records of the complete lines `text` of a record file `path` (named in errors), and its
+/// format as read (a CSV file may be of the older columns).
+fn parse(text: &str, format: Format, path: &Path) -> Result<(Vec<ScoreRecord>, Format)> {
+    let not_a_record = |line: u64| {
+        Error::Data(format!(
+            "{}: line {line} is not a score record (is this the right file?)",
+            path.display()
+        ))
+    };
+    let mut records = Vec::new();
+    let mut format = format;
+    match format {
+        Format::Jsonl => {
+            for (i, line) in (1..).zip(text.lines()) {
+                if !line.trim().is_empty() {
+                    records.push(serde_json::from_str(line).map_err(|_| not_a_record(i))?);
+                }
+            }
+        }
+        Format::Csv if !text.is_empty() => {
+            let mut rows = csv_reader(text);
+            for row in rows.records() {
+                let row = row.map_err(|e| not_a_record(e.position().map_or(0, |p| p.line())))?;
+                if !is_blank(&row) {
+                    records.push(
+                        ScoreRecord::from_csv(&row)
+                            .ok_or_else(|| not_a_record(csv_line(text, &row)))?,
+                    );
+                }
+            }
+            let header = rows.headers().map_err(|e| csv_error(path, e))?;
+            if header.iter().eq(CSV_COLUMNS_V1.iter().copied()) {
+                format = Format::CsvWithoutProxies;
+            } else if header.iter().ne(CSV_COLUMNS) {
+                return Err(Error::Data(format!(
+                    "{}: header is not intrain's score columns ({})",
+                    path.display(),
+                    CSV_COLUMNS.join(",")
+                )));
+            }
+        }
+        Format::Csv | Format::CsvWithoutProxies => {}
+    }
+    Ok((records, format))
+}
+
+/// Parses the complete lines of a record file, as [`RecordFile::open`] does, without opening
+/// one (CSV when `csv`, else JSONL); errors name `origin`.
+pub fn parse_records(text: &str, csv: bool, origin: &Path) -> Result<Vec<ScoreRecord>> {
+    let format = if csv { Format::Csv } else { Format::Jsonl };
+    Ok(parse(text, format, origin)?.0)
 }
 
 /// An append-only record file with the records already in it, indexed by (key, arch); the lines
@@ -230,48 +285,7 @@ impl RecordFile {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let (text, complete) = read_complete_lines(path)?;
-        let text = &text[..complete];
-        let not_a_record = |line: u64| {
-            Error::Data(format!(
-                "{}: line {line} is not a score record (is this the right file?)",
-                path.display()
-            ))
-        };
-        let mut records = Vec::new();
-        let mut format = format;
-        match format {
-            Format::Jsonl => {
-                for (i, line) in (1..).zip(text.lines()) {
-                    if !line.trim().is_empty() {
-                        records.push(serde_json::from_str(line).map_err(|_| not_a_record(i))?);
-                    }
-                }
-            }
-            Format::Csv if complete > 0 => {
-                let mut rows = csv_reader(text);
-                for row in rows.records() {
-                    let row =
-                        row.map_err(|e| not_a_record(e.position().map_or(0, |p| p.line())))?;
-                    if !is_blank(&row) {
-                        records.push(
-                            ScoreRecord::from_csv(&row)
-                                .ok_or_else(|| not_a_record(csv_line(text, &row)))?,
-                        );
-                    }
-                }
-                let header = rows.headers().map_err(|e| csv_error(path, e))?;
-                if header.iter().eq(CSV_COLUMNS_V1.iter().copied()) {
-                    format = Format::CsvWithoutProxies;
-                } else if header.iter().ne(CSV_COLUMNS) {
-                    return Err(Error::Data(format!(
-                        "{}: header is not intrain's score columns ({})",
-                        path.display(),
-                        CSV_COLUMNS.join(",")
-                    )));
-                }
-            }
-            Format::Csv | Format::CsvWithoutProxies => {}
-        }
+        let (records, format) = parse(&text[..complete], format, path)?;
         let mut out = open_for_append(path, complete)?;
         if format == Format::Csv && complete == 0 {
             let header = csv_row_bytes(&CSV_COLUMNS).map_err(|e| csv_error(path, e))?;

@@ -41,6 +41,18 @@ impl HistoryEntry {
     }
 }
 
+/// The entries of the complete lines `text` of a history file `path` (named in errors).
+pub fn parse_history(text: &str, path: &Path) -> Result<Vec<HistoryEntry>> {
+    let mut entries = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let e: HistoryEntry = serde_json::from_str(line).map_err(|e| {
+            Error::Data(format!("{}:{}: not a history entry: {e}", path.display(), i + 1))
+        })?;
+        entries.push(e);
+    }
+    Ok(entries)
+}
+
 /// The append-only history file.
 #[derive(Debug)]
 pub struct HistoryFile {
@@ -53,13 +65,7 @@ impl HistoryFile {
     /// a kill mid-write, is cut off).
     pub fn open(path: &Path) -> Result<(HistoryFile, Vec<HistoryEntry>)> {
         let (text, complete) = read_complete_lines(path)?;
-        let mut entries = Vec::new();
-        for (i, line) in text[..complete].lines().enumerate() {
-            let e: HistoryEntry = serde_json::from_str(line).map_err(|e| {
-                Error::Data(format!("{}:{}: not a history entry: {e}", path.display(), i + 1))
-            })?;
-            entries.push(e);
-        }
+        let entries = parse_history(&text[..complete], path)?;
         let out = open_for_append(path, complete)?;
         Ok((HistoryFile { path: path.to_path_buf(), out }, entries))
     }

@@ -42,7 +42,7 @@ impl RunFile {
     /// Reads `DIR/run.json`.
     pub fn read(dir: &Path) -> Result<RunFile> {
         let path = dir.join("run.json");
-        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let text = crate::limits::read_text(&path)?;
         serde_json::from_str(&text).map_err(|e| Error::Data(format!("{}: {e}", path.display())))
     }
 

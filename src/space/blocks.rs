@@ -110,7 +110,7 @@ impl Lowering<'_> {
         let mut h = gap;
         for (name, cin, cout) in [("fc1", c, sq), ("fc2", sq, c)] {
             let w = self.weight(&format!("{name}.weight"), &[cout, cin, 1, 1])?;
-            let b = self.b.param(&format!("{name}.bias"), Tensor::f32([cout], vec![0.0; cout]))?;
+            let b = self.filled(&format!("{name}.bias"), cout, 0.0)?;
             h = self.b.conv(name, h, w, Some(b), Conv2d::default())?;
             if name == "fc1" {
                 h = self.b.relu("relu", h)?;

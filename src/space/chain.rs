@@ -2,9 +2,7 @@
 
 use super::spec::{Act, OpSpec, SpaceSpec};
 use crate::error::Result;
-
-/// Most blocks a chain stage may have (a guard against absurd files).
-pub(crate) const MAX_DEPTH: usize = 1000;
+use crate::limits::Limits;
 
 /// One choice dimension of an operation: its options.
 #[derive(Debug, Clone, Copy)]
@@ -275,13 +273,8 @@ pub(crate) fn check_chain(
         if let Some(i) = first_duplicate(&widths) {
             return Err(bad(k, ".channels", format!("lists {} twice", widths[i]), "channels"));
         }
-        if let Some(&d) = depths.iter().find(|&&d| d == 0 || d > MAX_DEPTH) {
-            return Err(bad(
-                k,
-                ".depth",
-                format!("must be between 1 and {MAX_DEPTH} blocks (got {d})"),
-                "depth",
-            ));
+        if depths.contains(&0) {
+            return Err(bad(k, ".depth", "must be positive".into(), "depth"));
         }
         if let Some(i) = first_duplicate(&depths) {
             return Err(bad(k, ".depth", format!("lists {} twice", depths[i]), "depth"));
@@ -349,6 +342,15 @@ pub(crate) fn check_chain(
         }
         prev.clone_from(&widths);
         out.push(ChainStage { ops, widths, depths, stride: st.stride });
+    }
+    let blocks: usize = out.iter().map(|st| st.depths.iter().max().copied().unwrap_or(0)).sum();
+    let max = Limits::current().blocks;
+    if blocks > max {
+        return Err(crate::limits::over(
+            format!("{origin}: chain: the deepest network has {blocks} blocks"),
+            &max.to_string(),
+            "max-blocks",
+        ));
     }
     Ok(out)
 }

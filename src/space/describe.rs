@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::spec::FlopsSpec;
 use super::{Arch, Budget, Cost, SearchSpace, SpaceKind, rng};
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 
 /// An architecture with its canonical form and costs.
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +88,8 @@ fn ranges(
     }
     let size = s.size();
     let enumerate = size.is_some_and(|n| n <= ENUMERATE_UP_TO);
+    let count = if enumerate { size.unwrap_or(0) } else { sample as u64 };
+    Limits::current().check_archs("describing the space", count)?;
     let archs: Vec<Arch> = if enumerate {
         (0..size.unwrap_or(0)).filter_map(|i| Arch::from_index(s, i)).collect()
     } else {
@@ -163,15 +166,16 @@ pub fn describe(
     })
 }
 
-/// `n` seeded samples of `s` within `budget`, drawing at most `max_tries` (at least `n`) times.
-/// A budget below the space's exact lower bound is an error at once, naming the cheapest
-/// architecture.
+/// `n` seeded samples of `s` within `budget`, drawing at most `max_tries` (at least `n`) times;
+/// `bar` counts the draws. A budget below the space's exact lower bound is an error at once,
+/// naming the cheapest architecture.
 pub fn sample_within(
     s: &SearchSpace,
     budget: &Budget,
     n: usize,
     seed: u64,
     max_tries: usize,
+    bar: &indicatif::ProgressBar,
 ) -> Result<Vec<ArchInfo>> {
     if let Some(b) = s.bounds()? {
         let (arch, c) = &b.min_flops;
@@ -200,13 +204,16 @@ pub fn sample_within(
             });
         }
     }
+    let max_tries = max_tries.max(n);
+    Limits::current().check_archs("sampling", max_tries as u64)?;
     let mut r = rng(seed);
     let mut out = Vec::new();
-    let max_tries = max_tries.max(n);
+    bar.set_length(max_tries as u64);
     for _ in 0..max_tries {
         if out.len() == n {
             break;
         }
+        bar.inc(1);
         let info = ArchInfo::new(s, &Arch::sample(s, &mut r))?;
         if budget.admits(&info.cost) {
             out.push(info);

@@ -8,7 +8,8 @@ use crate::autodiff::BnMode;
 use crate::error::Result;
 use crate::init::Init;
 use crate::ir::builder::{Conv2d, Pool2d};
-use crate::ir::{Graph, GraphBuilder, OpType, Tensor, TensorType, ValueId};
+use crate::ir::{DType, Graph, GraphBuilder, OpType, Tensor, TensorType, ValueId};
+use crate::limits::Limits;
 
 /// How to lower.
 #[derive(Debug, Clone)]
@@ -38,15 +39,35 @@ pub(super) struct Lowering<'a> {
     opts: &'a LowerOptions,
     /// The shared bounds of ReLU6's Clip.
     relu6: Option<(ValueId, ValueId)>,
+    /// The limits in force, and the bytes of the weights made so far.
+    limits: Limits,
+    weight_bytes: u64,
 }
 
 impl Lowering<'_> {
+    /// Checks a weight of `shape` against the tensor and total weight limits before it is
+    /// allocated.
+    fn reserve(&mut self, name: &str, shape: &[usize]) -> Result<()> {
+        let what = format!("weight '{}'", self.b.qualified(name));
+        let bytes = self.limits.check_tensor(&what, DType::F32, shape)?;
+        self.weight_bytes = self.weight_bytes.saturating_add(bytes);
+        self.limits.check_weights(&what, self.weight_bytes)
+    }
+
+    /// A Kaiming-normal weight (zeros when only counting costs).
     pub(super) fn weight(&mut self, name: &str, shape: &[usize]) -> Result<ValueId> {
+        self.reserve(name, shape)?;
         let t = match &mut self.init {
             Some(init) => init.kaiming(shape),
             None => Tensor::f32(shape.to_vec(), vec![0.0; shape.iter().product()]),
         };
         self.b.param(name, t)
+    }
+
+    /// A weight of `n` copies of `value` (a bias, a BatchNormalization parameter).
+    pub(super) fn filled(&mut self, name: &str, n: usize, value: f32) -> Result<ValueId> {
+        self.reserve(name, &[n])?;
+        self.b.param(name, Tensor::f32([n], vec![value; n]))
     }
 
     pub(super) fn channels(&self, x: ValueId) -> usize {
@@ -55,12 +76,10 @@ impl Lowering<'_> {
 
     pub(super) fn bn(&mut self, name: &str, x: ValueId) -> Result<ValueId> {
         let c = self.channels(x);
-        let ones = Tensor::f32([c], vec![1.0; c]);
-        let zeros = Tensor::f32([c], vec![0.0; c]);
-        let g = self.b.param(&format!("{name}.weight"), ones.clone())?;
-        let be = self.b.param(&format!("{name}.bias"), zeros.clone())?;
-        let m = self.b.param(&format!("{name}.running_mean"), zeros)?;
-        let v = self.b.param(&format!("{name}.running_var"), ones)?;
+        let g = self.filled(&format!("{name}.weight"), c, 1.0)?;
+        let be = self.filled(&format!("{name}.bias"), c, 0.0)?;
+        let m = self.filled(&format!("{name}.running_mean"), c, 0.0)?;
+        let v = self.filled(&format!("{name}.running_var"), c, 1.0)?;
         self.b.batch_norm(name, x, g, be, m, v, 1e-5, self.opts.batch_norm == BnMode::Train)
     }
 
@@ -297,6 +316,8 @@ impl SearchSpace {
             init: opts.seed.map(Init::new),
             opts,
             relu6: None,
+            limits: Limits::current(),
+            weight_bytes: 0,
         };
         arch.check(self)?;
         let x = l.b.input("x", TensorType::f32([opts.batch, spec.input.channels, res, res]))?;
@@ -345,18 +366,19 @@ impl SearchSpace {
         if let HeadSpec::ConvBnActGapLinear { act, hidden: Some(n), .. } = spec.head {
             let c = l.channels(flat);
             let w = l.weight("hidden.weight", &[n, c])?;
-            let bias = l.b.param("hidden.bias", Tensor::f32([n], vec![0.0; n]))?;
+            let bias = l.filled("hidden.bias", n, 0.0)?;
             let y = l.b.gemm("hidden", flat, w, Some(bias), true)?;
             flat = l.act(act, y)?;
         }
         let c = l.channels(flat);
         let classes = spec.input.classes;
         let w = l.weight("fc.weight", &[classes, c])?;
-        let bias = l.b.param("fc.bias", Tensor::f32([classes], vec![0.0; classes]))?;
+        let bias = l.filled("fc.bias", classes, 0.0)?;
         l.b.pop_scope();
         let logits = l.b.gemm("logits", flat, w, Some(bias), true)?;
         l.b.output(logits);
         let graph = l.b.finish();
+        l.limits.check_graph(&graph)?;
         let layers = l.layers.iter().map(|&v| graph.value(v).name.clone()).collect();
         Ok(Lowered { graph, layers })
     }

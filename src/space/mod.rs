@@ -24,6 +24,7 @@ pub use lower::{LowerOptions, Lowered};
 use spec::{CellSpec, OpSpec, SpaceSpec, StemSpec};
 
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 
 /// The two families of spaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +69,7 @@ pub(crate) fn strided(res: usize, stride: usize) -> usize {
 impl SearchSpace {
     /// Reads and validates a space file.
     pub fn read(path: &Path) -> Result<SearchSpace> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let text = crate::limits::read_text(path)?;
         Self::from_yaml(&text, &path.display().to_string())
     }
 
@@ -110,7 +110,7 @@ impl SearchSpace {
         let res = strided(spec.input.resolution, stride);
         match (&spec.cell, spec.chain.is_empty()) {
             (Some(cell), true) => {
-                let ops = Self::check_cell(&spec, cell, channels, res, &bad)?;
+                let ops = Self::check_cell(&spec, origin, cell, channels, res, &bad)?;
                 Ok(SearchSpace { spec, origin: origin.to_string(), ops, chain: Vec::new() })
             }
             (None, false) => {
@@ -141,6 +141,7 @@ impl SearchSpace {
 
     fn check_cell(
         spec: &SpaceSpec,
+        origin: &str,
         cell: &CellSpec,
         stem_channels: usize,
         mut res: usize,
@@ -151,6 +152,23 @@ impl SearchSpace {
                 "cell.nodes",
                 format!("a cell needs at least 2 nodes (input and output), got {}", cell.nodes),
                 "nodes",
+            ));
+        }
+        let limits = Limits::current();
+        if cell.nodes > limits.cell_nodes {
+            let edges = cell.nodes.saturating_mul(cell.nodes - 1) / 2;
+            return Err(crate::limits::over(
+                format!("{}: cell.nodes: {} nodes ({edges} edges)", origin, cell.nodes),
+                &limits.cell_nodes.to_string(),
+                "max-cell-nodes",
+            ));
+        }
+        let cells = spec.stages.iter().fold(0usize, |acc, st| acc.saturating_add(st.cells));
+        if cells > limits.blocks {
+            return Err(crate::limits::over(
+                format!("{}: stages: {cells} cells", origin),
+                &limits.blocks.to_string(),
+                "max-blocks",
             ));
         }
         if cell.ops.is_empty() {

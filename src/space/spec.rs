@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// A search space file: a cell space (`cell` and `stages`) or a macro chain space (`chain`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -351,8 +351,7 @@ pub fn parse(text: &str, origin: &str) -> Result<SpaceSpec> {
 
 /// Reads and parses a space file.
 pub fn read(path: &Path) -> Result<SpaceSpec> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let text = crate::limits::read_text(path)?;
     parse(&text, &path.display().to_string())
 }
 

@@ -1,0 +1,216 @@
+//! Resource limits on what intrain reads and builds, so that a hostile or mistyped input fails
+//! at once with an error naming the limit and the flag that raises it, instead of exhausting
+//! memory or running for hours.
+//!
+//! The limits are a process-wide setting, like the rlimits they stand in front of: the CLI
+//! installs them once from its flags ([`Limits::install`]); a library user who never installs
+//! any gets [`Limits::DEFAULT`]. Every reader and builder asks [`Limits::current`].
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::RwLock;
+
+use crate::error::{Error, Result};
+use crate::ir::{DType, Graph};
+
+/// The limits. Each field names the CLI flag that sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of one file read whole: a model, a space, a policy, a record or history file, an
+    /// array (`--max-file-bytes`).
+    pub file_bytes: u64,
+    /// Nodes of one graph: a model's, or an architecture's as lowered (`--max-graph-nodes`).
+    pub graph_nodes: usize,
+    /// Bytes of one tensor: a weight, or an activation at the batch asked for
+    /// (`--max-tensor-bytes`).
+    pub tensor_bytes: u64,
+    /// Bytes of all the weights of one graph (`--max-weight-bytes`).
+    pub weight_bytes: u64,
+    /// Nodes of a searched cell, its input and output included (`--max-cell-nodes`); the cell
+    /// has `n(n-1)/2` edges.
+    pub cell_nodes: usize,
+    /// Cells, or chain blocks, of one network over all its stages (`--max-blocks`).
+    pub blocks: usize,
+    /// Architectures one command may lower to describe or sample a space (`--max-archs`).
+    pub archs: u64,
+    /// Follow symbolic links and hard links of external-data files, and let them resolve
+    /// outside the model's folder (`--follow-external-links`). Off: such files are refused, as
+    /// the ONNX project's own loader does.
+    pub follow_external_links: bool,
+}
+
+const GIB: u64 = 1 << 30;
+
+impl Limits {
+    /// The limits when none are installed: well above every model and space seen in practice
+    /// (ImageNet CNNs at batch 256, NAS-Bench-201, DARTS and MobileNet spaces), far below what
+    /// exhausts a 16 GB machine by accident.
+    pub const DEFAULT: Limits = Limits {
+        file_bytes: 2 * GIB,
+        graph_nodes: 200_000,
+        tensor_bytes: 8 * GIB,
+        weight_bytes: 16 * GIB,
+        cell_nodes: 16,
+        blocks: 1_000,
+        archs: 1_000_000,
+        follow_external_links: false,
+    };
+
+    /// The limits in force in this process.
+    pub fn current() -> Limits {
+        *LIMITS.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts `self` in force for the whole process.
+    pub fn install(self) {
+        *LIMITS.write().unwrap_or_else(|e| e.into_inner()) = self;
+    }
+
+    /// Fails if `bytes` of one tensor `what` are over [`Limits::tensor_bytes`].
+    pub fn check_tensor(&self, what: &str, dtype: DType, shape: &[usize]) -> Result<u64> {
+        let bytes = tensor_bytes(dtype, shape);
+        if bytes.is_none_or(|b| b > self.tensor_bytes) {
+            return Err(over(
+                format!("{what}: {shape:?} {} takes {}", dtype.name(), show(bytes)),
+                &human_bytes(self.tensor_bytes),
+                "max-tensor-bytes",
+            ));
+        }
+        Ok(bytes.unwrap_or(u64::MAX))
+    }
+
+    /// Fails if weights totalling `bytes`, the last being `what`, are over
+    /// [`Limits::weight_bytes`].
+    pub fn check_weights(&self, what: &str, bytes: u64) -> Result<()> {
+        if bytes > self.weight_bytes {
+            return Err(over(
+                format!("the weights take {} with {what}", human_bytes(bytes)),
+                &human_bytes(self.weight_bytes),
+                "max-weight-bytes",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fails if a graph of `nodes` nodes is over [`Limits::graph_nodes`].
+    pub fn check_nodes(&self, nodes: usize) -> Result<()> {
+        if nodes > self.graph_nodes {
+            return Err(over(
+                format!("the graph has {nodes} nodes"),
+                &self.graph_nodes.to_string(),
+                "max-graph-nodes",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks a built graph: its node count, and every value's bytes (activations at the
+    /// graph's batch, weights).
+    pub fn check_graph(&self, g: &Graph) -> Result<()> {
+        self.check_nodes(g.nodes().len())?;
+        for v in g.values() {
+            self.check_tensor(&format!("value '{}'", v.name), v.ty.dtype, &v.ty.shape)?;
+        }
+        Ok(())
+    }
+
+    /// Fails if lowering `count` architectures is over [`Limits::archs`].
+    pub fn check_archs(&self, what: &str, count: u64) -> Result<()> {
+        if count > self.archs {
+            return Err(over(
+                format!("{what} lowers {count} architectures"),
+                &self.archs.to_string(),
+                "max-archs",
+            ));
+        }
+        Ok(())
+    }
+}
+
+static LIMITS: RwLock<Limits> = RwLock::new(Limits::DEFAULT);
+
+/// Bytes of a tensor, `None` when the count overflows.
+pub fn tensor_bytes(dtype: DType, shape: &[usize]) -> Option<u64> {
+    shape.iter().try_fold(dtype.size_of() as u64, |acc, &d| acc.checked_mul(d as u64))
+}
+
+/// The error for `what` over a limit of `max`, set by `--{flag}`.
+pub fn over(what: String, max: &str, flag: &'static str) -> Error {
+    Error::Limit { what, max: max.to_string(), flag }
+}
+
+fn show(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "more than 2^64 bytes".into(), human_bytes)
+}
+
+/// Bytes for people: `8 GiB`, `1.5 MiB`, `512 bytes`.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if b < 1024 {
+        return format!("{b} bytes");
+    }
+    let mut v = b as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    let digits = if v.fract() == 0.0 { 0 } else { 1 };
+    format!("{v:.digits$} {}", UNITS[unit])
+}
+
+/// Reads a whole file named by the user (a model, a space, a policy, an array), refusing one
+/// longer than [`Limits::file_bytes`] before it is all in memory. Devices and pipes are read
+/// up to the same bound (`/dev/zero` fails at the limit, not out of memory).
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let max = Limits::current().file_bytes;
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.is_dir() {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(over(
+            format!("{}: the file is longer than the limit", path.display()),
+            &human_bytes(max),
+            "max-file-bytes",
+        ));
+    }
+    Ok(bytes)
+}
+
+/// [`read_file`] for a UTF-8 text file.
+pub fn read_text(path: &Path) -> Result<String> {
+    String::from_utf8(read_file(path)?).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_read_for_people() {
+        assert_eq!(human_bytes(512), "512 bytes");
+        assert_eq!(human_bytes(8 * GIB), "8 GiB");
+        assert_eq!(human_bytes(3 * (1 << 19)), "1.5 MiB");
+    }
+
+    #[test]
+    fn tensor_sizes_overflow_to_none() {
+        assert_eq!(tensor_bytes(DType::F32, &[2, 3]), Some(24));
+        assert_eq!(tensor_bytes(DType::F32, &[usize::MAX, 2]), None);
+        let e = Limits::DEFAULT.check_tensor("w", DType::F32, &[1 << 40]).expect_err("4 TiB");
+        assert!(e.to_string().contains("--max-tensor-bytes"), "{e}");
+    }
+}

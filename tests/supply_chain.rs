@@ -1,0 +1,100 @@
+//! The dependency tree, offline: every package comes from crates.io (no git or path sources but
+//! our own), and every licence expression admits a licence we accept for a tool under
+//! MIT OR Apache-2.0. Reads `cargo metadata --locked --offline` (the packages the build has
+//! already downloaded). Security advisories are not checked here: the RustSec database lives on
+//! GitHub, which the project's machines cannot reach (README, "Security and limits").
+
+use std::process::Command;
+
+/// Licences a dependency may be under: permissive ones whose terms an MIT OR Apache-2.0 tool
+/// meets by keeping notices.
+const ACCEPTED: [&str; 14] = [
+    "MIT",
+    "MIT-0",
+    "Apache-2.0",
+    "Apache-2.0 WITH LLVM-exception",
+    "BSD-2-Clause",
+    "BSD-3-Clause",
+    "0BSD",
+    "ISC",
+    "Zlib",
+    "Unicode-3.0",
+    "Unlicense",
+    "CC0-1.0",
+    "BSL-1.0",
+    "CDLA-Permissive-2.0",
+];
+
+/// Whether an SPDX expression (as crates write them: `A OR B`, `A/B`, `(A OR B) AND C`) admits
+/// accepted licences only: some alternative of every AND term is accepted.
+fn admits(expr: &str) -> bool {
+    let expr = expr.replace('/', " OR ");
+    let terms: Vec<&str> = split_top(&expr, " AND ");
+    !terms.is_empty()
+        && terms.iter().all(|t| {
+            let t = t.trim().trim_start_matches('(').trim_end_matches(')');
+            t.split(" OR ").any(|alt| ACCEPTED.contains(&alt.trim()))
+        })
+}
+
+/// `s` split at `sep` outside parentheses.
+fn split_top<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < s.len() {
+        match bytes[i] {
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            _ if depth == 0 && s[i..].starts_with(sep) => {
+                out.push(&s[start..i]);
+                i += sep.len();
+                start = i;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(&s[start..]);
+    out
+}
+
+#[test]
+fn licence_expressions_are_read_as_spdx_means_them() {
+    assert!(admits("MIT OR Apache-2.0"));
+    assert!(admits("Unlicense/MIT"));
+    assert!(admits("(MIT OR Apache-2.0) AND Unicode-3.0"));
+    assert!(admits("MIT OR Apache-2.0 OR LGPL-2.1-or-later"));
+    assert!(!admits("GPL-3.0-only"));
+    assert!(!admits("MIT AND GPL-3.0-only"));
+    assert!(!admits(""));
+}
+
+#[test]
+fn every_dependency_is_from_crates_io_under_an_accepted_licence() {
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo metadata");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    let packages = meta["packages"].as_array().expect("packages");
+    assert!(packages.len() > 50, "the whole tree, not only the root");
+    let mut problems = Vec::new();
+    for p in packages {
+        let name = p["name"].as_str().unwrap_or("?");
+        let version = p["version"].as_str().unwrap_or("?");
+        match p["source"].as_str() {
+            None if name == "intrain" => continue,
+            Some("registry+https://github.com/rust-lang/crates.io-index") => {}
+            other => problems.push(format!("{name} {version}: source {other:?}, not crates.io")),
+        }
+        match p["license"].as_str() {
+            Some(l) if admits(l) => {}
+            other => problems.push(format!("{name} {version}: licence {other:?}")),
+        }
+    }
+    assert!(problems.is_empty(), "dependencies outside the policy:\n{}", problems.join("\n"));
+}
