@@ -243,7 +243,13 @@ fn bad_spaces_are_one_line_errors_naming_the_yaml_path() {
             "bad_depth.yaml",
             "depth: [1, 2, 3], stride: 1 }",
             "depth: [1, 2, 0], stride: 1 }",
-            vec!["chain[6].depth", "between 1 and", "line 29"],
+            vec!["chain[6].depth", "must be positive", "line 29"],
+        ),
+        (
+            "too_deep.yaml",
+            "depth: [1, 2, 3], stride: 1 }",
+            "depth: [1, 2, 3000], stride: 1 }",
+            vec!["too_deep.yaml: chain: the deepest network has", "--max-blocks"],
         ),
     ] {
         let text = good.replace(from, to);
