@@ -66,12 +66,18 @@ impl Limits {
         *LIMITS.write().unwrap_or_else(|e| e.into_inner()) = self;
     }
 
-    /// Fails if `bytes` of one tensor `what` are over [`Limits::tensor_bytes`].
-    pub fn check_tensor(&self, what: &str, dtype: DType, shape: &[usize]) -> Result<u64> {
+    /// The bytes of a tensor of `dtype` and `shape`; an error naming it (`what()`, computed only
+    /// then) when they are over [`Limits::tensor_bytes`].
+    pub fn check_tensor(
+        &self,
+        what: impl FnOnce() -> String,
+        dtype: DType,
+        shape: &[usize],
+    ) -> Result<u64> {
         let bytes = tensor_bytes(dtype, shape);
         if bytes.is_none_or(|b| b > self.tensor_bytes) {
             return Err(over(
-                format!("{what}: {shape:?} {} takes {}", dtype.name(), show(bytes)),
+                format!("{}: {shape:?} {} takes {}", what(), dtype.name(), show(bytes)),
                 &human_bytes(self.tensor_bytes),
                 "max-tensor-bytes",
             ));
@@ -79,12 +85,12 @@ impl Limits {
         Ok(bytes.unwrap_or(u64::MAX))
     }
 
-    /// Fails if weights totalling `bytes`, the last being `what`, are over
+    /// Fails if weights totalling `bytes`, the last being `what()`, are over
     /// [`Limits::weight_bytes`].
-    pub fn check_weights(&self, what: &str, bytes: u64) -> Result<()> {
+    pub fn check_weights(&self, what: impl FnOnce() -> String, bytes: u64) -> Result<()> {
         if bytes > self.weight_bytes {
             return Err(over(
-                format!("the weights take {} with {what}", human_bytes(bytes)),
+                format!("the weights take {} with {}", human_bytes(bytes), what()),
                 &human_bytes(self.weight_bytes),
                 "max-weight-bytes",
             ));
@@ -109,7 +115,7 @@ impl Limits {
     pub fn check_graph(&self, g: &Graph) -> Result<()> {
         self.check_nodes(g.nodes().len())?;
         for v in g.values() {
-            self.check_tensor(&format!("value '{}'", v.name), v.ty.dtype, &v.ty.shape)?;
+            self.check_tensor(|| format!("value '{}'", v.name), v.ty.dtype, &v.ty.shape)?;
         }
         Ok(())
     }
@@ -210,7 +216,8 @@ mod tests {
     fn tensor_sizes_overflow_to_none() {
         assert_eq!(tensor_bytes(DType::F32, &[2, 3]), Some(24));
         assert_eq!(tensor_bytes(DType::F32, &[usize::MAX, 2]), None);
-        let e = Limits::DEFAULT.check_tensor("w", DType::F32, &[1 << 40]).expect_err("4 TiB");
+        let e =
+            Limits::DEFAULT.check_tensor(|| "w".into(), DType::F32, &[1 << 40]).expect_err("4 TiB");
         assert!(e.to_string().contains("--max-tensor-bytes"), "{e}");
     }
 }

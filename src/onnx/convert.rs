@@ -46,7 +46,7 @@ pub fn tensor_from_proto(t: &pb::TensorProto, base_dir: Option<&Path>) -> Result
     let bad = |what: &str| {
         Error::InvalidModel(format!("tensor '{name}': {what} does not match its shape {shape:?}"))
     };
-    let bytes = Limits::current().check_tensor(&format!("tensor '{name}'"), dtype, &shape)?;
+    let bytes = Limits::current().check_tensor(|| format!("tensor '{name}'"), dtype, &shape)?;
     if t.data_location == Some(pb::tensor_proto::DataLocation::External as i32) {
         let r = external_ref(t, &name)?;
         let base = base_dir.ok_or_else(|| {

@@ -48,10 +48,10 @@ impl Lowering<'_> {
     /// Checks a weight of `shape` against the tensor and total weight limits before it is
     /// allocated.
     fn reserve(&mut self, name: &str, shape: &[usize]) -> Result<()> {
-        let what = format!("weight '{}'", self.b.qualified(name));
-        let bytes = self.limits.check_tensor(&what, DType::F32, shape)?;
+        let what = || format!("weight '{}'", self.b.qualified(name));
+        let bytes = self.limits.check_tensor(what, DType::F32, shape)?;
         self.weight_bytes = self.weight_bytes.saturating_add(bytes);
-        self.limits.check_weights(&what, self.weight_bytes)
+        self.limits.check_weights(what, self.weight_bytes)
     }
 
     /// A Kaiming-normal weight (zeros when only counting costs).
