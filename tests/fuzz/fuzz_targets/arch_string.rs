@@ -2,7 +2,7 @@
 //! the small limits of `intrain::fuzzing::install_fuzzing_limits`.
 //!
 //! Run (from the repository root; README, "Security and limits"):
-//! `RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz -s none arch_string tests/fuzz/corpus/arch_string tests/fuzz/seeds/arch_string -- -dict=tests/fuzz/dict/arch_string.dict`
+//! `RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz -s none -a arch_string tests/fuzz/corpus/arch_string tests/fuzz/seeds/arch_string -- -dict=tests/fuzz/dict/arch_string.dict`
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
