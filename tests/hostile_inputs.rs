@@ -1,7 +1,9 @@
 //! Hostile and careless inputs: external data that escapes the model's folder (symbolic links,
 //! hard links, linked folders, special files), and files or spaces whose size would exhaust the
 //! machine. Each must fail at once with a one-line error (exit 2) that names what is refused and,
-//! for a limit, the flag that raises it; the limits can be raised.
+//! for a limit, the flag that raises it; the limits can be raised. (Unix only: the links, FIFOs
+//! and devices are Unix ones.)
+#![cfg(unix)]
 
 mod common;
 

@@ -4,6 +4,11 @@
 //! (a device, a FIFO), and only the byte range the tensor needs, checked against the file's
 //! length before reading. [`Limits::follow_external_links`] lifts the link rules for models
 //! the user trusts (a Hugging Face cache keeps files as links to its blob store).
+//!
+//! The link, hard-link and special-file rules use Unix file metadata; on Linux the opened file
+//! is also checked by the kernel's own name for it, so that a folder swapped for a link while
+//! intrain opens the file is caught. Elsewhere only the absolute-path and `..` rules and the
+//! length checks apply.
 
 use std::fs::{File, Metadata};
 use std::io::{Read, Seek, SeekFrom};
@@ -39,32 +44,35 @@ pub(super) fn read(tensor: &str, r: &ExternalRef, base: &Path, expected: u64) ->
             "must be a relative path inside the model's folder (no '..', no root)".into(),
         ));
     }
-    let limits = Limits::current();
+    let trust = Limits::current().follow_external_links;
     let path = base.join(rel);
     let io = |source| Error::Io { path: path.clone(), source };
-    let before = std::fs::symlink_metadata(&path).map_err(io)?;
-    let trust = limits.follow_external_links;
     let hint = "pass --follow-external-links if you trust this model";
-    if before.file_type().is_symlink() && !trust {
+    if std::fs::symlink_metadata(&path).map_err(io)?.file_type().is_symlink() && !trust {
         return Err(refuse(format!("is a symbolic link, which intrain does not follow ({hint})")));
     }
-    if !trust {
-        let inside = std::fs::canonicalize(base)
-            .and_then(|b| Ok(std::fs::canonicalize(&path)?.starts_with(b)))
-            .map_err(io)?;
-        if !inside {
+    // Without trust, the file is opened by its resolved path, which has no links left, and
+    // only if that path lies in the model's folder.
+    let (target, folder) = if trust {
+        (path.clone(), None)
+    } else {
+        let folder = std::fs::canonicalize(base).map_err(io)?;
+        let resolved = std::fs::canonicalize(&path).map_err(io)?;
+        if !resolved.starts_with(&folder) {
             return Err(refuse(format!(
                 "resolves outside the model's folder through a linked folder ({hint})"
             )));
         }
-    }
-    let checked = if trust { std::fs::metadata(&path).map_err(io)? } else { before };
+        (resolved, Some(folder))
+    };
+    let checked = std::fs::metadata(&target).map_err(io)?;
     if !checked.is_file() {
         return Err(refuse("is not a regular file (a device, a FIFO or a folder)".into()));
     }
-    let mut f = open(&path, trust).map_err(io)?;
+    let mut f = open(&target, trust).map_err(io)?;
     let meta = f.metadata().map_err(io)?;
-    if !meta.is_file() || !same_file(&meta, &checked) {
+    let moved = folder.as_deref().is_some_and(|folder| !opened_inside(&f, folder));
+    if !meta.is_file() || !same_file(&meta, &checked) || moved {
         return Err(refuse("changed while it was being opened".into()));
     }
     if !trust && hard_links(&meta) > 1 {
@@ -90,6 +98,22 @@ pub(super) fn read(tensor: &str, r: &ExternalRef, base: &Path, expected: u64) ->
     let mut buf = vec![0u8; len as usize];
     f.read_exact(&mut buf).map_err(io)?;
     Ok(buf)
+}
+
+/// Whether the open file `f` really is inside `folder`: the kernel's name for it, which a
+/// folder swapped for a link between the checks and the opening cannot fake (Linux).
+#[cfg(target_os = "linux")]
+fn opened_inside(f: &File, folder: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    // Without /proc (a bare container), the checks before opening stand alone.
+    std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd()))
+        .map_or(true, |real| real.starts_with(folder))
+}
+
+/// Elsewhere the checks before opening stand alone.
+#[cfg(not(target_os = "linux"))]
+fn opened_inside(_: &File, _: &Path) -> bool {
+    true
 }
 
 /// Opens for reading without following a final symbolic link or blocking on a FIFO.

@@ -255,43 +255,78 @@ impl Importer {
         Ok(TensorType::new(dtype, shape))
     }
 
-    /// Adds nodes in a topological order (the file's, when it is one).
+    /// Adds nodes in a topological order (the file's, when it is one): the order of repeated
+    /// passes over the file, each adding the nodes whose inputs exist by then, computed in time
+    /// linear in the graph (a hostile file in reverse order costs one pass, not one per node).
     fn read_nodes(&mut self, nodes: &[pb::NodeProto]) -> Result<()> {
         let names = node_names(nodes);
-        let mut pending: Vec<usize> = (0..nodes.len()).collect();
-        while !pending.is_empty() {
-            let before = pending.len();
-            let mut still = Vec::new();
-            for i in pending {
-                let ready =
-                    nodes[i].input.iter().all(|n| n.is_empty() || self.graph.find(n).is_some());
-                if ready {
-                    self.add_node(&nodes[i], &names[i])?;
-                } else {
-                    still.push(i);
+        let mut producer: HashMap<&str, usize> = HashMap::new();
+        for (i, n) in nodes.iter().enumerate() {
+            for o in n.output.iter().filter(|o| !o.is_empty()) {
+                producer.entry(o.as_str()).or_insert(i);
+            }
+        }
+        // Per node, the distinct producing nodes it waits for; a missing input never resolves.
+        let mut waiting = vec![0usize; nodes.len()];
+        let mut unresolvable = vec![false; nodes.len()];
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+        for (i, n) in nodes.iter().enumerate() {
+            let mut deps: Vec<usize> = Vec::new();
+            for input in n.input.iter().filter(|x| !x.is_empty()) {
+                if self.graph.find(input).is_some() {
+                    continue;
+                }
+                match producer.get(input.as_str()) {
+                    Some(&p) => deps.push(p),
+                    None => unresolvable[i] = true,
                 }
             }
-            if still.len() == before {
-                let i = still[0];
-                let missing = nodes[i]
-                    .input
-                    .iter()
-                    .find(|n| !n.is_empty() && self.graph.find(n).is_none())
-                    .cloned()
-                    .unwrap_or_default();
-                let produced = nodes.iter().any(|n| n.output.contains(&missing));
-                let why = if produced {
-                    "is part of a cycle"
-                } else {
-                    "is not produced by any node, input or initializer"
-                };
-                return Err(Error::node(
-                    &names[i],
-                    nodes[i].op_type.as_deref().unwrap_or("?"),
-                    format!("input '{missing}' {why}"),
-                ));
+            deps.sort_unstable();
+            deps.dedup();
+            waiting[i] = deps.len();
+            for p in deps {
+                dependents[p].push(i);
             }
-            pending = still;
+        }
+        // Kahn's order, then each node's pass: a node is added in the pass after a producer
+        // that comes later in the file, in the same pass as one that comes earlier.
+        let mut ready: std::collections::VecDeque<usize> =
+            (0..nodes.len()).filter(|&i| waiting[i] == 0 && !unresolvable[i]).collect();
+        let mut pass = vec![0usize; nodes.len()];
+        let mut resolved = vec![false; nodes.len()];
+        while let Some(p) = ready.pop_front() {
+            resolved[p] = true;
+            for &d in &dependents[p] {
+                pass[d] = pass[d].max(if p < d { pass[p] } else { pass[p] + 1 });
+                waiting[d] -= 1;
+                if waiting[d] == 0 && !unresolvable[d] {
+                    ready.push_back(d);
+                }
+            }
+        }
+        let mut order: Vec<usize> = (0..nodes.len()).filter(|&i| resolved[i]).collect();
+        order.sort_by_key(|&i| (pass[i], i));
+        for &i in &order {
+            self.add_node(&nodes[i], &names[i])?;
+        }
+        if let Some(i) = (0..nodes.len()).find(|&i| !resolved[i]) {
+            let missing = nodes[i]
+                .input
+                .iter()
+                .find(|n| !n.is_empty() && self.graph.find(n).is_none())
+                .cloned()
+                .unwrap_or_default();
+            let produced = nodes.iter().any(|n| n.output.contains(&missing));
+            let why = if produced {
+                "is part of a cycle"
+            } else {
+                "is not produced by any node, input or initializer"
+            };
+            return Err(Error::node(
+                &names[i],
+                nodes[i].op_type.as_deref().unwrap_or("?"),
+                format!("input '{missing}' {why}"),
+            ));
         }
         Ok(())
     }
@@ -390,4 +425,99 @@ fn node_names(nodes: &[pb::NodeProto]) -> Vec<String> {
             if *count == 1 { base } else { format!("{base}_{}", *count - 1) }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relu(name: &str, input: &str, output: &str) -> pb::NodeProto {
+        pb::NodeProto {
+            name: Some(name.into()),
+            op_type: Some("Relu".into()),
+            input: vec![input.into()],
+            output: vec![output.into()],
+            ..Default::default()
+        }
+    }
+
+    /// A model of `nodes` on input `x` (2×3 floats) with output `out`.
+    fn model(nodes: Vec<pb::NodeProto>, out: &str) -> Vec<u8> {
+        let value = |name: &str| pb::ValueInfoProto {
+            name: Some(name.into()),
+            r#type: Some(pb::TypeProto {
+                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                    elem_type: Some(1),
+                    shape: Some(pb::TensorShapeProto {
+                        dim: [2, 3]
+                            .iter()
+                            .map(|&d| pb::tensor_shape_proto::Dimension {
+                                value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(d)),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        pb::ModelProto {
+            ir_version: Some(8),
+            opset_import: vec![pb::OperatorSetIdProto { domain: None, version: Some(17) }],
+            graph: Some(pb::GraphProto {
+                node: nodes,
+                input: vec![value("x")],
+                output: vec![value(out)],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+
+    fn order(bytes: &[u8]) -> Vec<String> {
+        let m = model_from_bytes(bytes, None, &ImportOptions::default()).expect("import");
+        m.graph.nodes().iter().map(|n| n.name.clone()).collect()
+    }
+
+    #[test]
+    fn nodes_out_of_order_come_in_the_order_of_passes_over_the_file() {
+        // Pass 1 adds a, b (after a) and d; pass 2 adds c, which waits for b further down.
+        let nodes = vec![
+            relu("c", "b", "out"),
+            relu("a", "x", "a"),
+            relu("b", "a", "b"),
+            relu("d", "x", "d"),
+        ];
+        assert_eq!(order(&model(nodes, "out")), ["a", "b", "d", "c"]);
+    }
+
+    #[test]
+    fn a_chain_in_reverse_order_imports_in_chain_order() {
+        // One pass per node before; now linear, so a long chain is quick too.
+        let n = 20_000;
+        let nodes: Vec<pb::NodeProto> = (0..n)
+            .rev()
+            .map(|i| {
+                let input = if i == 0 { "x".to_string() } else { format!("v{}", i - 1) };
+                relu(&format!("n{i}"), &input, &format!("v{i}"))
+            })
+            .collect();
+        let names = order(&model(nodes, &format!("v{}", n - 1)));
+        assert_eq!(names.len(), n);
+        assert!(names.iter().enumerate().all(|(i, name)| *name == format!("n{i}")));
+    }
+
+    #[test]
+    fn a_cycle_and_a_dangling_input_are_named() {
+        let cycle = vec![relu("p", "q_out", "p_out"), relu("q", "p_out", "q_out")];
+        let e = model_from_bytes(&model(cycle, "q_out"), None, &ImportOptions::default());
+        let e = e.expect_err("cycle").to_string();
+        assert!(e.contains("'p'") && e.contains("part of a cycle"), "{e}");
+        let dangling = vec![relu("p", "x", "p_out"), relu("q", "nowhere", "q_out")];
+        let e = model_from_bytes(&model(dangling, "q_out"), None, &ImportOptions::default());
+        let e = e.expect_err("dangling").to_string();
+        assert!(e.contains("'nowhere' is not produced"), "{e}");
+    }
 }

@@ -10,6 +10,7 @@ use crate::amount::Amount;
 use crate::error::Result;
 use crate::ir::Graph;
 use crate::ir::cost::{graph_cost, node_cost, parameters};
+use crate::limits::Limits;
 
 /// Parameters, multiply-accumulates and FLOPs of one sample: the one cost type of the crate.
 #[derive(
@@ -230,6 +231,10 @@ impl SearchSpace {
         if self.kind() != SpaceKind::Chain {
             return Ok(None);
         }
+        // Each end lowers one network per block candidate of the richest stage, and its own.
+        let per_end = self.chain_stages().iter().map(|st| candidates(st, true).len()).max();
+        let lowered = 4 * (per_end.unwrap_or(0) as u64 + 1);
+        Limits::current().check_archs("finding the space's exact cost bounds", lowered)?;
         let end = |g: Goal| -> Result<(Arch, Cost)> {
             let a = self.extreme(g)?;
             let c = self.cost(&a)?;

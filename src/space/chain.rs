@@ -140,8 +140,9 @@ fn keeps_channels(op: &OpSpec) -> bool {
     )
 }
 
-fn first_duplicate<T: PartialEq>(v: &[T]) -> Option<usize> {
-    (1..v.len()).find(|&i| v[..i].contains(&v[i]))
+fn first_duplicate<T: Eq + std::hash::Hash>(v: &[T]) -> Option<usize> {
+    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    v.iter().position(|x| !seen.insert(x))
 }
 
 /// Checks one operation definition; on error, the YAML path below `ops.NAME` and what is wrong.

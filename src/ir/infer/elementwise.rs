@@ -49,7 +49,12 @@ pub fn unary(ctx: &Ctx) -> Result<Vec<Inferred>> {
         return Err(ctx.err(format!("input must be a float tensor, got {}", x.ty.dtype)));
     }
     if let Some(t) =
-        x.data.as_ref().filter(|_| ctx.op != OpType::Clip).and_then(|t| eval::unary(ctx.op, t))
+        // Only small values fold (`known` would drop a large result after computing it).
+        x
+            .data
+            .as_ref()
+            .filter(|t| ctx.op != OpType::Clip && t.numel() <= super::MAX_FOLD_ELEMENTS)
+            .and_then(|t| eval::unary(ctx.op, t))
     {
         return Ok(vec![known(t)]);
     }
@@ -70,7 +75,7 @@ pub fn cast(ctx: &Ctx) -> Result<Vec<Inferred>> {
     } else {
         ctx.ty(1)?.dtype
     };
-    if let Some(t) = &x.data {
+    if let Some(t) = x.data.as_ref().filter(|t| t.numel() <= super::MAX_FOLD_ELEMENTS) {
         return Ok(vec![known(t.cast(to))]);
     }
     Ok(vec![unknown(to, x.ty.shape.clone())])

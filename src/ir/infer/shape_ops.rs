@@ -194,7 +194,8 @@ pub fn slice(ctx: &Ctx) -> Result<Vec<Inferred>> {
 }
 
 fn with_data(ctx: &Ctx, dtype: DType, shape: Vec<usize>) -> Inferred {
-    match ctx.data(0).and_then(|t| t.reshaped(shape.clone())) {
+    let t = ctx.data(0).filter(|t| t.numel() <= super::MAX_FOLD_ELEMENTS);
+    match t.and_then(|t| t.reshaped(shape.clone())) {
         Some(t) => known(t),
         None => unknown(dtype, shape),
     }
@@ -554,11 +555,18 @@ pub fn range(ctx: &Ctx) -> Result<Vec<Inferred>> {
     let (Some(start), Some(limit), Some(delta)) = (ctx.data(0), ctx.data(1), ctx.data(2)) else {
         return Err(ctx.err("start, limit and delta must be constants or computable from shapes"));
     };
-    let (s, l, d) = (start.to_f64()[0], limit.to_f64()[0], delta.to_f64()[0]);
+    let scalar = |t: &Tensor| t.to_f64().first().copied();
+    let (Some(s), Some(l), Some(d)) = (scalar(start), scalar(limit), scalar(delta)) else {
+        return Err(ctx.err("start, limit and delta must each hold one value"));
+    };
     if d == 0.0 {
         return Err(ctx.err("delta is 0"));
     }
     let n = ((l - s) / d).ceil().max(0.0) as usize;
+    if n > super::MAX_FOLD_ELEMENTS {
+        // Too long to compute here; the tensor limit judges its size.
+        return Ok(vec![unknown(dtype, vec![n])]);
+    }
     let t = if dtype.is_float() {
         Tensor { shape: vec![n], data: from_f64(dtype, (0..n).map(|i| s + d * i as f64).collect()) }
     } else {
