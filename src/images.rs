@@ -4,7 +4,6 @@
 //! standard deviation (within a fraction of a percent of the usual dataset constants on a few
 //! hundred images).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
@@ -40,19 +39,10 @@ impl Images {
                 .by_name(&format!("{name}.npy"))
                 .map_err(|_| bad(format!("no array '{name}' (images x and labels y)")))?;
             // The archive says how long the array is; a lying one stops at the file limit.
-            let max = crate::limits::Limits::current().file_bytes;
-            let mut bytes = Vec::new();
-            (&mut entry)
-                .take(max.saturating_add(1))
-                .read_to_end(&mut bytes)
-                .map_err(|e| bad(format!("array '{name}': {e}")))?;
-            if bytes.len() as u64 > max {
-                return Err(crate::limits::over(
-                    format!("{}: array '{name}' unpacks to more than the limit", path.display()),
-                    &crate::limits::human_bytes(max),
-                    "max-file-bytes",
-                ));
-            }
+            let bytes = crate::limits::read_bounded(&mut entry, || {
+                format!("{}: array '{name}' unpacks to more than the limit", path.display())
+            })?
+            .map_err(|e| bad(format!("array '{name}': {e}")))?;
             crate::npy::from_bytes(&bytes).map_err(|e| bad(format!("array '{name}': {e}")))
         };
         let x = array("x")?;

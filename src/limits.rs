@@ -170,7 +170,6 @@ pub fn human_bytes(b: u64) -> String {
 /// up to the same bound (`/dev/zero` fails at the limit, not out of memory).
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
-    let max = Limits::current().file_bytes;
     let file = std::fs::File::open(path).map_err(io)?;
     if file.metadata().map_err(io)?.is_dir() {
         return Err(Error::Io {
@@ -178,16 +177,25 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
             source: std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
         });
     }
+    read_bounded(file, || format!("{}: the file is longer than the limit", path.display()))?
+        .map_err(io)
+}
+
+/// Everything `reader` gives, up to [`Limits::file_bytes`]: an error naming `what()` when there
+/// is more (read no further than one byte past the limit); the reader's own error inside.
+pub fn read_bounded(
+    reader: impl Read,
+    what: impl FnOnce() -> String,
+) -> Result<std::io::Result<Vec<u8>>> {
+    let max = Limits::current().file_bytes;
     let mut bytes = Vec::new();
-    file.take(max.saturating_add(1)).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 > max {
-        return Err(over(
-            format!("{}: the file is longer than the limit", path.display()),
-            &human_bytes(max),
-            "max-file-bytes",
-        ));
+    if let Err(e) = reader.take(max.saturating_add(1)).read_to_end(&mut bytes) {
+        return Ok(Err(e));
     }
-    Ok(bytes)
+    if bytes.len() as u64 > max {
+        return Err(over(what(), &human_bytes(max), "max-file-bytes"));
+    }
+    Ok(Ok(bytes))
 }
 
 /// [`read_file`] for a UTF-8 text file.

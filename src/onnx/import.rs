@@ -157,11 +157,12 @@ impl Importer {
             }
         }
         let mut init_names = HashSet::new();
+        let limits = Limits::current();
         let mut weight_bytes = 0u64;
         for t in &g.initializer {
             let name = t.name.clone().unwrap_or_default();
             weight_bytes = weight_bytes.saturating_add(claimed_bytes(t));
-            Limits::current().check_weights(|| format!("tensor '{name}'"), weight_bytes)?;
+            limits.check_weights(|| format!("tensor '{name}'"), weight_bytes)?;
             let tensor = tensor_from_proto(t, base_dir)?;
             self.graph.add_initializer(name.clone(), tensor)?;
             init_names.insert(name);
