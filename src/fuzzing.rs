@@ -34,7 +34,7 @@ pub fn install_fuzzing_limits() {
         graph_nodes: 5_000,
         tensor_bytes: 16 << 20,
         weight_bytes: 64 << 20,
-        cell_nodes: 6,
+        cell_nodes: 8,
         blocks: 64,
         archs: 1_000,
         follow_external_links: false,
@@ -81,7 +81,10 @@ fn is_small(space: &SearchSpace) -> bool {
     let max = |v: &[usize]| v.iter().copied().max().unwrap_or(0);
     let op_size = |op: &OpSpec| match op {
         OpSpec::ReluConvBn { kernel, dilation } => kernel.saturating_mul(*dilation),
-        OpSpec::AvgPool { kernel, .. } | OpSpec::MaxPool { kernel } => *kernel,
+        OpSpec::AvgPool { kernel, .. }
+        | OpSpec::MaxPool { kernel }
+        | OpSpec::SepConv { kernel } => *kernel,
+        OpSpec::DilConv { kernel, dilation } => kernel.saturating_mul(*dilation),
         OpSpec::ConvBnAct { kernel, .. } | OpSpec::DwConvBnAct { kernel, .. } => {
             max(kernel.options())
         }
@@ -110,7 +113,8 @@ fn is_small(space: &SearchSpace) -> bool {
         && head <= 256
 }
 
-/// An architecture string of the shipped NAS-Bench-201 and MobileNetV2 spaces: parses or
+/// An architecture string of the shipped NAS-Bench-201, MobileNetV2, NAS-Bench-101 and DARTS
+/// spaces: parses or
 /// fails; one that parses formats back to a string that parses to the same architecture.
 pub fn arch_string(data: &[u8]) {
     use std::sync::OnceLock;
@@ -119,9 +123,14 @@ pub fn arch_string(data: &[u8]) {
         [
             (include_str!("../models/spaces/nb201.yaml"), "nb201.yaml"),
             (include_str!("../models/spaces/mobilenetv2.yaml"), "mobilenetv2.yaml"),
+            (include_str!("../models/spaces/nb101.yaml"), "nb101.yaml"),
+            (include_str!("../models/spaces/darts.yaml"), "darts.yaml"),
         ]
         .iter()
-        .filter_map(|(text, name)| SearchSpace::from_yaml(text, name).ok())
+        .map(|(text, name)| {
+            SearchSpace::from_yaml(text, name)
+                .expect("a shipped space validates under the fuzzing limits")
+        })
         .collect()
     });
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -117,7 +117,7 @@ fn bad_spaces_name_the_yaml_path_and_line() {
         (
             "- { channels: 8, cells: 1, reduction: resnet_basic }",
             "- { channels: 8, cells: 1 }",
-            vec!["stages[1].channels", "add a reduction"],
+            vec!["stages[1].channels", "add a resnet_basic reduction"],
         ),
         ("resolution: 8", "resolution: 7", vec!["stages[1].reduction", "halves the resolution"]),
         ("kernel: 3 } }\ncell", "kernel: 2 } }\ncell", vec!["ops.conv", "kernel must be odd"]),

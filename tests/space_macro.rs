@@ -309,7 +309,11 @@ fn library_validation_names_paths() {
         ),
         ("channels: [8, 16]", "channels: [8, 8]", vec!["chain[0].channels", "lists 8 twice"]),
         ("channels: [8, 16]", "channels: []", vec!["chain[0].channels", "empty list"]),
-        ("head: gap_linear", "head: gap_linear\ncell: { nodes: 3, ops: [skip] }", vec!["not both"]),
+        (
+            "head: gap_linear",
+            "head: gap_linear\ncell: { nodes: 3, ops: [skip] }",
+            vec!["has `cell` and `chain`"],
+        ),
         (
             "act: relu6",
             "act: relu7",

@@ -95,6 +95,19 @@ pub fn space(a: SpaceArgs) -> anyhow::Result<super::Exit> {
                 report.edges,
                 report.ops.join(", ")
             ),
+            SpaceKind::NodeCell => outln!(
+                "space       {} (node-cell space: up to {} vertices and {} edges, ops: {})",
+                report.name,
+                s.cell_nodes(),
+                report.edges,
+                report.ops.join(", ")
+            ),
+            SpaceKind::TwoInputCell => outln!(
+                "space       {} (two-input cell space: normal and reduction cells of {} nodes, ops: {})",
+                report.name,
+                s.cell_nodes(),
+                report.ops.join(", ")
+            ),
             SpaceKind::Chain => outln!(
                 "space       {} (chain space: {} stages, {} to {} blocks, ops: {})",
                 report.name,
@@ -105,10 +118,20 @@ pub fn space(a: SpaceArgs) -> anyhow::Result<super::Exit> {
             ),
         }
         match (report.size, report.canonical) {
+            (Some(n), Some(c)) if s.kind() == SpaceKind::NodeCell => outln!(
+                "size        {n} labelled cells ({} vertices, at most {} edges, the input reaching the output), {c} distinct up to isomorphism",
+                s.cell_nodes(),
+                report.edges
+            ),
             (Some(n), Some(c)) => {
                 outln!("size        {n} architectures, {c} functionally distinct")
             }
             (Some(n), None) => outln!("size        {n} architectures"),
+            (None, _) if s.kind() == SpaceKind::NodeCell => outln!(
+                "size        not counted: too large to enumerate (cells of up to {} vertices and {} edges)",
+                s.cell_nodes(),
+                report.edges
+            ),
             (None, _) => outln!("size        more than 2^64 architectures"),
         }
         outln!(
@@ -174,7 +197,12 @@ pub fn sample(a: SampleArgs) -> anyhow::Result<super::Exit> {
         if a.json {
             outln!("{}", serde_json::to_string(&c)?);
         } else {
-            outln!("{}  params {}  FLOPs {}", c.arch, c.cost.params, c.cost.flops);
+            match &c.module_hash {
+                Some(h) => {
+                    outln!("{}  params {}  FLOPs {}  hash {h}", c.arch, c.cost.params, c.cost.flops)
+                }
+                None => outln!("{}  params {}  FLOPs {}", c.arch, c.cost.params, c.cost.flops),
+            }
         }
     }
     Ok(super::Exit::Success)

@@ -1,19 +1,23 @@
-//! Architectures of both kinds of spaces: string form, canonical form, enumeration, seeded
-//! sampling and single-choice mutation. Cell spaces are handled here, chain spaces in
-//! `chain_arch.rs`.
+//! Architectures of every kind of space: string form, canonical form, enumeration, seeded
+//! sampling and single-choice mutation. Edge-op cell spaces are handled here, node cells in
+//! `node_cell.rs`, DARTS genotypes in `genotype.rs`, chain spaces in `chain_arch.rs`.
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{SearchSpace, SpaceKind, chain_arch};
+use super::{Genotype, NodeCellArch, SearchSpace, SpaceKind, chain_arch, genotype, node_cell};
 use crate::error::{Error, Result};
 
-/// One architecture of a search space: a cell of a cell space, or the stage and block choices
-/// of a chain space.
+/// One architecture of a search space: a cell of a cell space, a NAS-Bench-101 cell, a DARTS
+/// genotype, or the stage and block choices of a chain space.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Arch {
     /// An architecture of a cell space.
     Cell(CellArch),
+    /// An architecture of a node-cell space (NAS-Bench-101).
+    NodeCell(NodeCellArch),
+    /// An architecture of a two-input cell space (DARTS).
+    Genotype(Genotype),
     /// An architecture of a chain space.
     Chain(ChainArch),
 }
@@ -54,12 +58,17 @@ pub struct BlockArch {
 
 impl Arch {
     /// Parses the string form: for cell spaces NAS-Bench-201's official
-    /// `|op~0|+|op~0|op~1|+...`; for chain spaces stages joined by `|`, each an optional width
-    /// `w24:` then its blocks joined by `,`, each the op name and a token per choice
-    /// (`mb-k5-e6-hswish-se`).
+    /// `|op~0|+|op~0|op~1|+...`; for node-cell spaces NAS-Bench-101's
+    /// `ModelSpec(matrix=[[0, 1, ...], ...], ops=['input', ..., 'output'])`; for two-input cell
+    /// spaces the DARTS code's `Genotype(normal=[('sep_conv_3x3', 0), ...], ...)`; for chain
+    /// spaces stages joined by `|`, each an optional width `w24:` then its blocks joined by `,`,
+    /// each the op name and a token per choice (`mb-k5-e6-hswish-se`).
     pub fn parse(space: &SearchSpace, s: &str) -> Result<Arch> {
-        if space.kind() == SpaceKind::Chain {
-            return chain_arch::parse(space, s).map(Arch::Chain);
+        match space.kind() {
+            SpaceKind::Chain => return chain_arch::parse(space, s).map(Arch::Chain),
+            SpaceKind::NodeCell => return node_cell::parse(space, s).map(Arch::NodeCell),
+            SpaceKind::TwoInputCell => return genotype::parse(space, s).map(Arch::Genotype),
+            SpaceKind::Cell => {}
         }
         let bad = |why: String| Error::ArchString(format!("arch '{s}': {why}"));
         let n = space.cell_nodes();
@@ -112,6 +121,8 @@ impl Arch {
     pub fn format(&self, space: &SearchSpace) -> String {
         let cell = match self {
             Arch::Chain(c) => return chain_arch::format(c, space),
+            Arch::NodeCell(c) => return node_cell::format(c, space),
+            Arch::Genotype(g) => return genotype::format(g, space),
             Arch::Cell(c) => c,
         };
         let names = space.op_names();
@@ -132,11 +143,18 @@ impl Arch {
     /// The canonical form of the function the network computes. Cell spaces: edges whose
     /// source no path from the input reaches, or whose target reaches no path to the output,
     /// become the zero op (repeated until stable); for NAS-Bench-201 the 15,625 cells have
-    /// exactly 9,445. Chain spaces: an architecture holds no choices for blocks beyond a stage's
-    /// depth, so it is its own canonical form.
+    /// exactly 9,445. Node cells: pruned and renumbered into a canonical vertex order, so that
+    /// isomorphic cells share it. Genotypes: each node's two inputs in a fixed order. Chain
+    /// spaces: an architecture holds no choices for blocks beyond a stage's depth, so it is its
+    /// own canonical form.
     #[allow(clippy::needless_range_loop)] // node indices address several arrays at once
     pub fn canonical(&self, space: &SearchSpace) -> Arch {
-        let Arch::Cell(cell) = self else { return self.clone() };
+        let cell = match self {
+            Arch::Cell(c) => c,
+            Arch::NodeCell(c) => return Arch::NodeCell(c.canonical()),
+            Arch::Genotype(g) => return Arch::Genotype(g.canonical()),
+            Arch::Chain(_) => return self.clone(),
+        };
         let zero = (0..space.op_names().len()).find(|&k| space.is_zero(k));
         let Some(zero) = zero else { return self.clone() };
         let n = cell.edges.len() + 1;
@@ -169,11 +187,16 @@ impl Arch {
     }
 
     /// The architecture with enumeration index `index` (mixed radix over the choices in string
-    /// order); `None` past the end of the space, and for chain spaces of more than 2^64
-    /// architectures.
+    /// order); `None` past the end of the space, for spaces of more than 2^64 architectures, and
+    /// for node-cell spaces (not enumerated).
     pub fn from_index(space: &SearchSpace, mut index: u64) -> Option<Arch> {
-        if space.kind() == SpaceKind::Chain {
-            return chain_arch::from_index(space, index).map(Arch::Chain);
+        match space.kind() {
+            SpaceKind::Chain => return chain_arch::from_index(space, index).map(Arch::Chain),
+            SpaceKind::NodeCell => return None,
+            SpaceKind::TwoInputCell => {
+                return genotype::from_index(space, index).map(Arch::Genotype);
+            }
+            SpaceKind::Cell => {}
         }
         let k = space.op_names().len() as u64;
         if space.size().is_some_and(|s| index >= s) {
@@ -193,10 +216,14 @@ impl Arch {
     /// A random architecture, every choice drawn uniformly and independently: each edge's op
     /// (uniform over the cell space); for chain spaces each stage's width and depth, then each
     /// block's op and its options (uniform per choice, not over distinct networks, whose count
-    /// grows with depth).
+    /// grows with depth); node cells and genotypes as NAS-Bench-101's and NAS-Bench-301's
+    /// samplers draw them.
     pub fn sample(space: &SearchSpace, rng: &mut ChaCha8Rng) -> Arch {
-        if space.kind() == SpaceKind::Chain {
-            return Arch::Chain(chain_arch::sample(space, rng));
+        match space.kind() {
+            SpaceKind::Chain => return Arch::Chain(chain_arch::sample(space, rng)),
+            SpaceKind::NodeCell => return Arch::NodeCell(node_cell::sample(space, rng)),
+            SpaceKind::TwoInputCell => return Arch::Genotype(genotype::sample(space, rng)),
+            SpaceKind::Cell => {}
         }
         let k = space.op_names().len();
         let n = space.cell_nodes();
@@ -207,11 +234,14 @@ impl Arch {
 
     /// The same architecture with exactly one choice changed to a different option: an edge's
     /// op; or a chain stage's width or depth (blocks added at the end repeat the last block), a
-    /// block's op (its options reset to the first) or one of its options. A space with a single
-    /// architecture returns it unchanged.
+    /// block's op (its options reset to the first) or one of its options; a node cell's edge or
+    /// vertex op (within the edge limit, to a different function); a genotype input's op or
+    /// source node. A space with a single architecture returns it unchanged.
     pub fn mutate(&self, space: &SearchSpace, rng: &mut ChaCha8Rng) -> Arch {
         let cell = match self {
             Arch::Chain(c) => return Arch::Chain(chain_arch::mutate(c, space, rng)),
+            Arch::NodeCell(c) => return Arch::NodeCell(node_cell::mutate(c, space, rng)),
+            Arch::Genotype(g) => return Arch::Genotype(genotype::mutate(g, space, rng)),
             Arch::Cell(c) => c,
         };
         let k = space.op_names().len();
@@ -242,7 +272,23 @@ impl Arch {
     pub fn as_cell(&self) -> Option<&CellArch> {
         match self {
             Arch::Cell(c) => Some(c),
-            Arch::Chain(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The NAS-Bench-101 cell, for an architecture of a node-cell space.
+    pub fn as_node_cell(&self) -> Option<&NodeCellArch> {
+        match self {
+            Arch::NodeCell(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The genotype, for an architecture of a two-input cell space.
+    pub fn as_genotype(&self) -> Option<&Genotype> {
+        match self {
+            Arch::Genotype(g) => Some(g),
+            _ => None,
         }
     }
 
@@ -250,7 +296,7 @@ impl Arch {
     pub fn as_chain(&self) -> Option<&ChainArch> {
         match self {
             Arch::Chain(c) => Some(c),
-            Arch::Cell(_) => None,
+            _ => None,
         }
     }
 
@@ -262,7 +308,15 @@ impl Arch {
             Arch::Chain(c) if space.kind() == SpaceKind::Chain => {
                 return chain_arch::check(c, space);
             }
-            Arch::Chain(_) => false,
+            Arch::NodeCell(c) if space.kind() == SpaceKind::NodeCell => {
+                return node_cell::check(c, space).map_err(|why| {
+                    Error::ArchString(format!("{}: {why}", node_cell::format(c, space)))
+                });
+            }
+            Arch::Genotype(g) if space.kind() == SpaceKind::TwoInputCell => {
+                return genotype::check(g, space).map_err(Error::ArchString);
+            }
+            Arch::Chain(_) | Arch::NodeCell(_) | Arch::Genotype(_) => false,
             Arch::Cell(c) => {
                 space.kind() == SpaceKind::Cell
                     && c.edges.len() + 1 == n
@@ -274,7 +328,8 @@ impl Arch {
         };
         if !ok {
             return Err(Error::ArchString(format!(
-                "architecture {self:?} is not one of the {n}-node cell space '{}'",
+                "architecture {self:?} is not one of the {} space '{}' ({n} nodes)",
+                space.kind().name(),
                 space.spec.name
             )));
         }

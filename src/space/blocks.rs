@@ -76,6 +76,16 @@ impl Lowering<'_> {
             Block::ConvBnAct { kernel, act } => {
                 self.conv_bn_act(scope, x, cout, kernel, stride, 1, Some(act))
             }
+            Block::SepConv { kernel } => {
+                self.b.push_scope(scope);
+                let h = self.relu_dw_pw_bn("sep1", x, cin, kernel, stride, 1)?;
+                let h = self.relu_dw_pw_bn("sep2", h, cout, kernel, 1, 1)?;
+                self.b.pop_scope();
+                Ok(h)
+            }
+            Block::DilConv { kernel, dilation } => {
+                self.relu_dw_pw_bn(scope, x, cout, kernel, stride, dilation)
+            }
             Block::DwConvBnAct { kernel, act } => {
                 self.conv_bn_act(scope, x, cin, kernel, stride, cin, Some(act))
             }
@@ -98,6 +108,29 @@ impl Lowering<'_> {
                 Ok(h)
             }
         }
+    }
+
+    /// DARTS's ReLU, depthwise k×k convolution (stride, dilation, same padding), 1x1 convolution to
+    /// `cout`, BatchNorm, under `scope` (`relu`, `dw`, `pw`, `bn`).
+    fn relu_dw_pw_bn(
+        &mut self,
+        scope: &str,
+        x: ValueId,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        dilation: usize,
+    ) -> Result<ValueId> {
+        self.b.push_scope(scope);
+        let c = self.channels(x);
+        let r = self.b.relu("relu", x)?;
+        let w = self.weight("dw.weight", &[c, 1, k, k])?;
+        let p = Conv2d { stride, pad: dilation * (k - 1) / 2, dilation, group: c };
+        let dw = self.b.conv("dw", r, w, None, p)?;
+        let pw = self.conv("pw", dw, cout, 1, 1, 1)?;
+        let out = self.bn("bn", pw)?;
+        self.b.pop_scope();
+        Ok(out)
     }
 
     /// MobileNetV3's squeeze-excitation: global average pool, 1x1 conv to

@@ -67,7 +67,9 @@ pub(crate) fn dims(op: &OpSpec) -> Vec<Dim<'_>> {
         | OpSpec::Skip
         | OpSpec::ReluConvBn { .. }
         | OpSpec::AvgPool { .. }
-        | OpSpec::MaxPool { .. } => Vec::new(),
+        | OpSpec::MaxPool { .. }
+        | OpSpec::SepConv { .. }
+        | OpSpec::DilConv { .. } => Vec::new(),
     }
 }
 
@@ -86,6 +88,8 @@ pub(crate) enum Block {
     ReluConvBn { kernel: usize, dilation: usize },
     AvgPool { kernel: usize, count_include_pad: bool },
     MaxPool { kernel: usize },
+    SepConv { kernel: usize },
+    DilConv { kernel: usize, dilation: usize },
     ConvBnAct { kernel: usize, act: Act },
     DwConvBnAct { kernel: usize, act: Act },
     InvertedResidual { kernel: usize, expansion: f64, act: Act, se: bool },
@@ -111,6 +115,10 @@ pub(crate) fn resolve(op: &OpSpec, c: &[usize]) -> Option<Block> {
             Block::AvgPool { kernel: *kernel, count_include_pad: *count_include_pad }
         }
         OpSpec::MaxPool { kernel } => Block::MaxPool { kernel: *kernel },
+        OpSpec::SepConv { kernel } => Block::SepConv { kernel: *kernel },
+        OpSpec::DilConv { kernel, dilation } => {
+            Block::DilConv { kernel: *kernel, dilation: *dilation }
+        }
         OpSpec::ConvBnAct { kernel, act } => Block::ConvBnAct {
             kernel: pick(kernel.options(), c, 0)?,
             act: pick(act.options(), c, 1)?,
@@ -170,6 +178,13 @@ pub(crate) fn check_op(op: &OpSpec) -> std::result::Result<(), (String, String)>
                     String::new(),
                     format!("pool kernel must be odd for same padding (got {kernel})"),
                 ));
+            }
+        }
+        OpSpec::SepConv { kernel } => odd(std::slice::from_ref(kernel), ".sep_conv.kernel")?,
+        OpSpec::DilConv { kernel, dilation } => {
+            odd(std::slice::from_ref(kernel), ".dil_conv.kernel")?;
+            if *dilation == 0 {
+                return Err((".dil_conv.dilation".into(), "must be positive".into()));
             }
         }
         OpSpec::ConvBnAct { kernel, .. } => odd(kernel.options(), ".conv_bn_act.kernel")?,

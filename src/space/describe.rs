@@ -18,6 +18,10 @@ pub struct ArchInfo {
     /// Its costs.
     #[serde(flatten)]
     pub cost: Cost,
+    /// NAS-Bench-101's module hash of the cell (node-cell spaces): the key of the benchmark's
+    /// records when the space lists the ops in the benchmark's order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module_hash: Option<String>,
 }
 
 impl ArchInfo {
@@ -27,6 +31,7 @@ impl ArchInfo {
             arch: arch.format(space),
             canonical: arch.canonical(space).format(space),
             cost: space.cost(arch)?,
+            module_hash: arch.as_node_cell().and_then(|c| c.module_hash()),
         })
     }
 }
@@ -44,9 +49,10 @@ pub fn flops_convention(s: &SearchSpace) -> &'static str {
 pub struct SpaceReport {
     /// The space's name.
     pub name: String,
-    /// `cell` or `chain`.
+    /// `cell`, `node_cell`, `two_input_cell` or `chain`.
     pub kind: &'static str,
-    /// Edges of the cell (cell spaces).
+    /// Searched edges of the cell: every node pair of a `cell`, the most edges of a `node_cell`,
+    /// two per node of a `two_input_cell`.
     pub edges: usize,
     /// The operations.
     pub ops: Vec<String>,
@@ -54,9 +60,11 @@ pub struct SpaceReport {
     pub stages: usize,
     /// Fewest and most blocks (chain spaces).
     pub blocks: [usize; 2],
-    /// Architectures (`None` above 2^64).
+    /// Architectures (`None` above 2^64); for node-cell spaces, the labelled cells sampling draws
+    /// from (`None` for spaces too large to enumerate).
     pub size: Option<u64>,
-    /// Functionally distinct cells (cell spaces up to 20,000 architectures).
+    /// Functionally distinct cells (cell spaces up to 20,000 architectures; node-cell spaces
+    /// small enough to enumerate, up to isomorphism).
     pub canonical: Option<usize>,
     /// What the cost range was taken over.
     pub range_over: String,
@@ -121,8 +129,12 @@ pub fn describe(
     seed: u64,
     bar: &indicatif::ProgressBar,
 ) -> Result<SpaceReport> {
-    let size = s.size();
-    let canonical = (s.kind() == SpaceKind::Cell && size.is_some_and(|n| n <= ENUMERATE_UP_TO))
+    let (size, canonical) = if s.kind() == SpaceKind::NodeCell {
+        super::node_cell::count(s).map_or((None, None), |(n, d)| (Some(n), Some(d as usize)))
+    } else {
+        let size = s.size();
+        let canonical = (s.kind() != SpaceKind::Chain
+            && size.is_some_and(|n| n <= ENUMERATE_UP_TO))
         .then(|| {
             (0..size.unwrap_or(0))
                 .filter_map(|i| Arch::from_index(s, i))
@@ -130,6 +142,8 @@ pub fn describe(
                 .collect::<std::collections::BTreeSet<_>>()
                 .len()
         });
+        (size, canonical)
+    };
     let (params, flops, range_over) = ranges(s, sample, seed, bar)?;
     let mut r = rng(seed);
     let example = ArchInfo::new(s, &Arch::sample(s, &mut r))?;
@@ -148,10 +162,7 @@ pub fn describe(
     ];
     Ok(SpaceReport {
         name: s.spec.name.clone(),
-        kind: match s.kind() {
-            SpaceKind::Cell => "cell",
-            SpaceKind::Chain => "chain",
-        },
+        kind: s.kind().name(),
         edges: s.edges(),
         ops,
         stages: chain.len(),

@@ -190,7 +190,9 @@ impl Lowering<'_> {
         Ok(Some(match space.op(op) {
             op @ (OpSpec::ConvBnAct { .. }
             | OpSpec::DwConvBnAct { .. }
-            | OpSpec::InvertedResidual { .. }) => self.block(op, &[], scope, x, c, 1)?,
+            | OpSpec::InvertedResidual { .. }
+            | OpSpec::SepConv { .. }
+            | OpSpec::DilConv { .. }) => self.block(op, &[], scope, x, c, 1)?,
             OpSpec::Zero => return Ok(None),
             OpSpec::Identity | OpSpec::Skip => x,
             OpSpec::ReluConvBn { kernel, dilation } => {
@@ -270,6 +272,14 @@ impl Lowering<'_> {
     ) -> Result<ValueId> {
         self.b.push_scope(scope);
         let out = match kind {
+            ReductionSpec::MaxPool => {
+                self.b.pool(OpType::MaxPool, "maxpool", x, Pool2d::new(2, 2, 0))?
+            }
+            ReductionSpec::Cell => {
+                return Err(crate::error::Error::Spec(format!(
+                    "{scope}: a reduction cell belongs to a two-input cell space"
+                )));
+            }
             ReductionSpec::ResnetBasic => {
                 let a = self.relu_conv_bn("conv_a", x, cout, 3, 2, 1)?;
                 let bb = self.relu_conv_bn("conv_b", a, cout, 3, 1, 1)?;
@@ -293,9 +303,10 @@ impl Lowering<'_> {
 pub struct Lowered {
     /// The network.
     pub graph: Graph,
-    /// Names of the stem, reduction-block and cell outputs (cell spaces) or of the stem and
-    /// block outputs (chain spaces), in order. A cell or block that passes its input through
-    /// unchanged repeats the previous name: it is a layer of its own.
+    /// Names of the stem, reduction-block and cell outputs (cell spaces; a parameter-free
+    /// max-pool reduction is not a layer) or of the stem and block outputs (chain spaces), in
+    /// order. A cell or block that passes its input through unchanged repeats the previous name:
+    /// it is a layer of its own.
     pub layers: Vec<String>,
 }
 
@@ -330,20 +341,45 @@ impl SearchSpace {
             }
         };
         l.layers.push(h);
-        if let Arch::Chain(chain) = arch {
-            h = l.chain(self, chain, h)?;
-        }
-        let mut reductions = 0;
-        for (k, st) in spec.stages.iter().enumerate() {
-            if let Some(r) = st.reduction {
-                reductions += 1;
-                h = l.reduction(r, &format!("reduction{reductions}"), h, st.channels)?;
-                l.layers.push(h);
-            }
-            if let Arch::Cell(cell) = arch {
-                for c in 0..st.cells {
-                    h = l.cell(self, cell, &format!("stage{}/cell{c}", k + 1), h)?;
-                    l.layers.push(h);
+        match arch {
+            Arch::Chain(chain) => h = l.chain(self, chain, h)?,
+            Arch::Genotype(g) => h = l.two_input_stages(self, g, h)?,
+            Arch::Cell(_) | Arch::NodeCell(_) => {
+                // The network is built from the pruned cell, as NAS-Bench-101 builds it.
+                let pruned = match arch {
+                    Arch::NodeCell(c) => c.pruned(),
+                    _ => None,
+                };
+                let mut reductions = 0;
+                for (k, st) in spec.stages.iter().enumerate() {
+                    match st.reduction {
+                        Some(ReductionSpec::MaxPool) => {
+                            reductions += 1;
+                            h = l.max_pool_reduction(&format!("reduction{reductions}"), h)?;
+                        }
+                        Some(r) => {
+                            reductions += 1;
+                            h =
+                                l.reduction(r, &format!("reduction{reductions}"), h, st.channels)?;
+                            l.layers.push(h);
+                        }
+                        None => {}
+                    }
+                    for c in 0..st.cells {
+                        let scope = format!("stage{}/cell{c}", k + 1);
+                        h = match (arch, &pruned) {
+                            (Arch::NodeCell(_), Some(p)) => {
+                                l.node_cell(self, p, &scope, h, st.channels)?
+                            }
+                            (Arch::Cell(cell), _) => l.cell(self, cell, &scope, h)?,
+                            _ => {
+                                return Err(crate::error::Error::ArchString(
+                                    "the cell's input does not reach its output".into(),
+                                ));
+                            }
+                        };
+                        l.layers.push(h);
+                    }
                 }
             }
         }

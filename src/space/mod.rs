@@ -1,10 +1,13 @@
 //! Search spaces described in YAML (`spec`), validated into a [`SearchSpace`], whose
 //! architectures ([`Arch`]) have a canonical string form and lower to ONNX-ready graphs (`lower`).
 //!
-//! Two families: cell spaces (a DAG cell whose edges each choose an operation, repeated in
-//! stages with reduction blocks between them: NAS-Bench-201 and DARTS-like spaces) and macro
-//! chain spaces (stages of blocks whose operation, kernel size, expansion, activation,
-//! squeeze-excitation, width and depth are choices: the MobileNetV2-like ImageNet spaces).
+//! Four families: cell spaces (a DAG cell whose edges each choose an operation, repeated in
+//! stages with reduction blocks between them: NAS-Bench-201), node-cell spaces (a searched
+//! adjacency matrix with an operation per vertex: NAS-Bench-101), two-input cell spaces (normal
+//! and reduction cells of nodes that each sum two operations on two earlier nodes: DARTS,
+//! NAS-Bench-301) and macro chain spaces (stages of blocks whose operation, kernel size,
+//! expansion, activation, squeeze-excitation, width and depth are choices: the MobileNetV2-like
+//! ImageNet spaces).
 
 mod arch;
 mod blocks;
@@ -12,7 +15,11 @@ mod budget;
 mod chain;
 mod chain_arch;
 pub mod describe;
+mod genotype;
 mod lower;
+mod lower_cells;
+mod node_cell;
+mod pyrepr;
 pub mod spec;
 
 use std::path::Path;
@@ -20,19 +27,38 @@ use std::path::Path;
 pub use arch::{Arch, BlockArch, CellArch, ChainArch, StageArch, rng};
 pub use budget::{Bounds, Budget, Cost};
 pub use chain::ChainStage;
+pub use genotype::{Genotype, Input};
 pub use lower::{LowerOptions, Lowered};
-use spec::{CellSpec, OpSpec, SpaceSpec, StemSpec};
+pub use node_cell::NodeCellArch;
+use spec::{OpSpec, ReductionSpec, SpaceSpec, StemSpec};
 
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 
-/// The two families of spaces.
+/// The families of spaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpaceKind {
-    /// A searched DAG cell repeated in stages (`cell`, `stages`).
+    /// A DAG cell whose edges choose operations, repeated in stages (`cell`, `stages`).
     Cell,
+    /// A cell with a searched adjacency matrix and an operation per vertex, repeated in stages
+    /// (`node_cell`, `stages`).
+    NodeCell,
+    /// Normal and reduction cells of two-input nodes (`two_input_cell`, `stages`).
+    TwoInputCell,
     /// Stages of blocks with per-block and per-stage choices (`chain`).
     Chain,
+}
+
+impl SpaceKind {
+    /// The name in reports: `cell`, `node_cell`, `two_input_cell` or `chain`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpaceKind::Cell => "cell",
+            SpaceKind::NodeCell => "node_cell",
+            SpaceKind::TwoInputCell => "two_input_cell",
+            SpaceKind::Chain => "chain",
+        }
+    }
 }
 
 /// A validated search space.
@@ -43,7 +69,8 @@ pub struct SearchSpace {
     /// Where it was read from (the file as given, or the name passed to
     /// [`SearchSpace::from_yaml`]).
     pub origin: String,
-    /// The edge operations, in the order of `cell.ops` (cell spaces).
+    /// The operations a cell chooses from, in the order of `cell.ops`, `node_cell.ops` or
+    /// `two_input_cell.ops` (cell spaces of each kind).
     ops: Vec<(String, OpSpec)>,
     /// The resolved stages (chain spaces).
     chain: Vec<ChainStage>,
@@ -108,57 +135,115 @@ impl SearchSpace {
             return Err(bad("head", "channels and hidden must be positive".into(), "head"));
         }
         let res = strided(spec.input.resolution, stride);
-        match (&spec.cell, spec.chain.is_empty()) {
-            (Some(cell), true) => {
-                let ops = Self::check_cell(&spec, origin, cell, channels, res, &bad)?;
-                Ok(SearchSpace { spec, origin: origin.to_string(), ops, chain: Vec::new() })
-            }
-            (None, false) => {
-                if !spec.stages.is_empty() {
-                    return Err(bad(
-                        "stages",
-                        "stages repeat a cell; a chain space lists its stages under `chain`".into(),
-                        "stages",
-                    ));
-                }
-                let chain = chain::check_chain(&spec, channels, text, origin)?;
-                Ok(SearchSpace { spec, origin: origin.to_string(), ops: Vec::new(), chain })
-            }
-            (Some(_), false) => Err(bad(
-                "chain",
-                "a space has either a `cell` (cell space) or a `chain` (chain space), not both"
-                    .into(),
-                "chain",
-            )),
-            (None, true) => Err(bad(
-                "cell",
-                "missing: a space needs a `cell` with `stages` (cell space) or a `chain` (chain space)"
-                    .into(),
-                "name",
-            )),
+        let mut kinds = Vec::new();
+        if spec.cell.is_some() {
+            kinds.push((SpaceKind::Cell, "cell"));
         }
+        if spec.node_cell.is_some() {
+            kinds.push((SpaceKind::NodeCell, "node_cell"));
+        }
+        if spec.two_input_cell.is_some() {
+            kinds.push((SpaceKind::TwoInputCell, "two_input_cell"));
+        }
+        if !spec.chain.is_empty() {
+            kinds.push((SpaceKind::Chain, "chain"));
+        }
+        let kind = match kinds[..] {
+            [(kind, _)] => kind,
+            [] => {
+                return Err(bad(
+                    "cell",
+                    "missing: a space needs a `cell`, `node_cell` or `two_input_cell` with `stages`, or a `chain`"
+                        .into(),
+                    "name",
+                ));
+            }
+            [(_, a), (_, b), ..] => {
+                return Err(bad(
+                    b,
+                    format!(
+                        "a space has one of `cell`, `node_cell`, `two_input_cell` or `chain`, but this one has `{a}` and `{b}`"
+                    ),
+                    b,
+                ));
+            }
+        };
+        if kind == SpaceKind::Chain {
+            if !spec.stages.is_empty() {
+                return Err(bad(
+                    "stages",
+                    "stages repeat a cell; a chain space lists its stages under `chain`".into(),
+                    "stages",
+                ));
+            }
+            let chain = chain::check_chain(&spec, channels, text, origin)?;
+            return Ok(SearchSpace { spec, origin: origin.to_string(), ops: Vec::new(), chain });
+        }
+        let ops = Self::check_cell(&spec, origin, kind, &bad)?;
+        Self::check_stages(&spec, kind, channels, res, &bad)?;
+        Ok(SearchSpace { spec, origin: origin.to_string(), ops, chain: Vec::new() })
     }
 
+    /// Checks the cell of a cell space of `kind` (its size and operations), returning the
+    /// operations in order.
     fn check_cell(
         spec: &SpaceSpec,
         origin: &str,
-        cell: &CellSpec,
-        stem_channels: usize,
-        mut res: usize,
+        kind: SpaceKind,
         bad: &dyn Fn(&str, String, &str) -> Error,
     ) -> Result<Vec<(String, OpSpec)>> {
-        if cell.nodes < 2 {
-            return Err(bad(
-                "cell.nodes",
-                format!("a cell needs at least 2 nodes (input and output), got {}", cell.nodes),
-                "nodes",
-            ));
-        }
         let limits = Limits::current();
-        if cell.nodes > limits.cell_nodes {
-            let edges = cell.nodes.saturating_mul(cell.nodes - 1) / 2;
+        let (key, nodes, names) = match kind {
+            SpaceKind::NodeCell => {
+                let c = spec.node_cell.as_ref().ok_or_else(|| Error::Spec("node_cell".into()))?;
+                if c.nodes < 2 {
+                    return Err(bad(
+                        "node_cell.nodes",
+                        format!(
+                            "a cell needs at least 2 vertices (input and output), got {}",
+                            c.nodes
+                        ),
+                        "nodes",
+                    ));
+                }
+                if c.max_edges == 0 {
+                    return Err(bad("node_cell.max_edges", "must be positive".into(), "max_edges"));
+                }
+                ("node_cell", c.nodes, &c.ops)
+            }
+            SpaceKind::TwoInputCell => {
+                let c = spec
+                    .two_input_cell
+                    .as_ref()
+                    .ok_or_else(|| Error::Spec("two_input_cell".into()))?;
+                if c.nodes == 0 {
+                    return Err(bad(
+                        "two_input_cell.nodes",
+                        "a cell needs at least one intermediate node".into(),
+                        "nodes",
+                    ));
+                }
+                ("two_input_cell", c.nodes + 3, &c.ops)
+            }
+            SpaceKind::Cell | SpaceKind::Chain => {
+                let c = spec.cell.as_ref().ok_or_else(|| Error::Spec("cell".into()))?;
+                if c.nodes < 2 {
+                    return Err(bad(
+                        "cell.nodes",
+                        format!(
+                            "a cell needs at least 2 nodes (input and output), got {}",
+                            c.nodes
+                        ),
+                        "nodes",
+                    ));
+                }
+                ("cell", c.nodes, &c.ops)
+            }
+        };
+        if nodes > limits.cell_nodes {
+            let edges = nodes.saturating_mul(nodes - 1) / 2;
             return Err(crate::limits::over(
-                format!("{}: cell.nodes: {} nodes ({edges} edges)", origin, cell.nodes),
+                format!("{origin}: {key}.nodes: {nodes} nodes ({edges} edges)"),
                 &limits.cell_nodes.to_string(),
                 "max-cell-nodes",
             ));
@@ -171,18 +256,19 @@ impl SearchSpace {
                 "max-blocks",
             ));
         }
-        if cell.ops.is_empty() {
-            return Err(bad("cell.ops", "lists no operations".into(), "ops"));
+        if names.is_empty() {
+            return Err(bad(&format!("{key}.ops"), "lists no operations".into(), "ops"));
         }
         let mut ops = Vec::new();
-        for (i, name) in cell.ops.iter().enumerate() {
+        for (i, name) in names.iter().enumerate() {
+            let path = format!("{key}.ops[{i}]");
             match spec.ops.get(name) {
                 Some(op) => {
                     if let Some(dims) = chain::choice_names(op) {
                         return Err(bad(
-                            &format!("cell.ops[{i}]"),
+                            &path,
                             format!(
-                                "op '{name}' has choices ({dims}); cell edges choose whole ops, so give single values"
+                                "op '{name}' has choices ({dims}); cells choose whole ops, so give single values"
                             ),
                             name,
                         ));
@@ -192,20 +278,46 @@ impl SearchSpace {
                 None => {
                     let known: Vec<&str> = spec.ops.keys().map(String::as_str).collect();
                     return Err(bad(
-                        &format!("cell.ops[{i}]"),
+                        &path,
                         format!("unknown op '{name}' (defined in ops: {})", known.join(", ")),
                         name,
                     ));
                 }
             }
-            if cell.ops[..i].contains(name) {
+            if names[..i].contains(name) {
+                return Err(bad(&path, format!("op '{name}' is listed twice"), name));
+            }
+            let word = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
+            if kind != SpaceKind::Cell && !name.chars().all(word) {
                 return Err(bad(
-                    &format!("cell.ops[{i}]"),
-                    format!("op '{name}' is listed twice"),
+                    &path,
+                    format!(
+                        "op '{name}' is used in architecture strings, whose op names are letters, digits, '_', '-' and '.'"
+                    ),
+                    name,
+                ));
+            }
+            if kind == SpaceKind::NodeCell && (name == "input" || name == "output") {
+                return Err(bad(
+                    &path,
+                    format!(
+                        "'{name}' names the cell's {name} vertex in architecture strings; call the op otherwise"
+                    ),
                     name,
                 ));
             }
         }
+        Ok(ops)
+    }
+
+    /// Checks the stages of a cell space of `kind` against the resolution and channel counts.
+    fn check_stages(
+        spec: &SpaceSpec,
+        kind: SpaceKind,
+        stem_channels: usize,
+        mut res: usize,
+        bad: &dyn Fn(&str, String, &str) -> Error,
+    ) -> Result<()> {
         if spec.stages.is_empty() {
             return Err(bad("stages", "needs at least one stage".into(), "stages"));
         }
@@ -218,37 +330,68 @@ impl SearchSpace {
                     "channels",
                 ));
             }
-            match st.reduction {
-                Some(_) => {
-                    if !res.is_multiple_of(2) {
-                        return Err(bad(
-                            &format!("stages[{k}].reduction"),
-                            format!("halves the resolution, but it is {res} here"),
-                            "reduction",
-                        ));
-                    }
-                    res /= 2;
-                }
-                None if st.channels != c => {
+            if kind == SpaceKind::TwoInputCell && st.channels % 2 == 1 {
+                return Err(bad(
+                    &format!("stages[{k}].channels"),
+                    format!(
+                        "{} channels: DARTS's factorized reduce splits a cell's channels in two, so they must be even",
+                        st.channels
+                    ),
+                    &format!("channels: {}", st.channels),
+                ));
+            }
+            let fits = match (kind, st.reduction) {
+                (_, None) => true,
+                (SpaceKind::TwoInputCell, Some(r)) => r == ReductionSpec::Cell,
+                (_, Some(r)) => r != ReductionSpec::Cell,
+            };
+            if !fits {
+                let what = if kind == SpaceKind::TwoInputCell {
+                    "a two-input cell space reduces with its reduction cell: `reduction: cell`"
+                } else {
+                    "`reduction: cell` is the searched reduction cell of a `two_input_cell` space"
+                };
+                return Err(bad(&format!("stages[{k}].reduction"), what.into(), "reduction"));
+            }
+            if st.reduction.is_some() {
+                if !res.is_multiple_of(2) {
                     return Err(bad(
-                        &format!("stages[{k}].channels"),
-                        format!(
-                            "{} channels, but the previous block outputs {c} and cells keep the channel count: add a reduction",
-                            st.channels
-                        ),
-                        &format!("channels: {}", st.channels),
+                        &format!("stages[{k}].reduction"),
+                        format!("halves the resolution, but it is {res} here"),
+                        "reduction",
                     ));
                 }
-                None => {}
+                res /= 2;
+            }
+            let keeps = match st.reduction {
+                Some(ReductionSpec::ResnetBasic) => false,
+                Some(ReductionSpec::MaxPool) | None => true,
+                Some(ReductionSpec::Cell) => false,
+            };
+            if kind == SpaceKind::Cell && keeps && st.channels != c {
+                return Err(bad(
+                    &format!("stages[{k}].channels"),
+                    format!(
+                        "{} channels, but the previous block outputs {c} and cells keep the channel count: add a resnet_basic reduction",
+                        st.channels
+                    ),
+                    &format!("channels: {}", st.channels),
+                ));
             }
             c = st.channels;
         }
-        Ok(ops)
+        Ok(())
     }
 
     /// Which family the space belongs to.
     pub fn kind(&self) -> SpaceKind {
-        if self.spec.cell.is_some() { SpaceKind::Cell } else { SpaceKind::Chain }
+        let s = &self.spec;
+        match (&s.cell, &s.node_cell, &s.two_input_cell) {
+            (Some(_), _, _) => SpaceKind::Cell,
+            (_, Some(_), _) => SpaceKind::NodeCell,
+            (_, _, Some(_)) => SpaceKind::TwoInputCell,
+            _ => SpaceKind::Chain,
+        }
     }
 
     /// The stages of a chain space, resolved (empty for cell spaces).
@@ -256,39 +399,59 @@ impl SearchSpace {
         &self.chain
     }
 
-    /// The edge operations' names, in order (cell spaces; empty for chain spaces).
+    /// The operations' names a cell chooses from, in order (empty for chain spaces).
     pub fn op_names(&self) -> Vec<&str> {
         self.ops.iter().map(|(n, _)| n.as_str()).collect()
     }
 
-    /// The edge operation with index `i` (cell spaces).
+    /// The cell operation with index `i` (cell spaces of every kind).
     pub fn op(&self, i: usize) -> &OpSpec {
         &self.ops[i].1
     }
 
-    /// Number of edges of the cell (0 for chain spaces).
+    /// Number of searched edges of the cell: all node pairs of a `cell`, the most edges of a
+    /// `node_cell`, two inputs per node of a `two_input_cell` (0 for chain spaces).
     pub fn edges(&self) -> usize {
-        let n = self.spec.cell.as_ref().map_or(0, |c| c.nodes);
-        n * n.saturating_sub(1) / 2
+        let s = &self.spec;
+        match self.kind() {
+            SpaceKind::Cell => {
+                let n = self.cell_nodes();
+                n * n.saturating_sub(1) / 2
+            }
+            SpaceKind::NodeCell => s.node_cell.as_ref().map_or(0, |c| c.max_edges),
+            SpaceKind::TwoInputCell => s.two_input_cell.as_ref().map_or(0, |c| 2 * c.nodes),
+            SpaceKind::Chain => 0,
+        }
     }
 
-    /// Nodes of the cell, input and output included (0 for chain spaces).
+    /// Nodes of the cell: of a `cell` or `node_cell`, input and output included (at most, for a
+    /// `node_cell`); of a `two_input_cell`, the intermediate nodes (0 for chain spaces).
     pub fn cell_nodes(&self) -> usize {
-        self.spec.cell.as_ref().map_or(0, |c| c.nodes)
+        let s = &self.spec;
+        s.cell
+            .as_ref()
+            .map(|c| c.nodes)
+            .or(s.node_cell.as_ref().map(|c| c.nodes))
+            .or(s.two_input_cell.as_ref().map(|c| c.nodes))
+            .unwrap_or(0)
     }
 
-    /// Number of architectures, if it fits in a u64: `ops ^ edges` for a cell space; for a chain
-    /// space the product over stages of `widths × Σ_depth (block options)^depth`.
+    /// Number of architectures, if known and it fits in a u64: `ops ^ edges` for a cell space;
+    /// the genotypes of a two-input cell space; for a chain space the product over stages of
+    /// `widths × Σ_depth (block options)^depth`. `None` for node-cell spaces, whose valid cells
+    /// are not counted.
     pub fn size(&self) -> Option<u64> {
         match self.kind() {
             SpaceKind::Cell => (self.ops.len() as u64).checked_pow(self.edges() as u32),
+            SpaceKind::NodeCell => None,
+            SpaceKind::TwoInputCell => genotype::size(self),
             SpaceKind::Chain => {
                 self.chain.iter().try_fold(1u64, |acc, st| acc.checked_mul(st.size()?))
             }
         }
     }
 
-    /// Whether edge operation `i` is the zero operation (cell spaces).
+    /// Whether cell operation `i` is the zero operation (cell spaces).
     pub fn is_zero(&self, i: usize) -> bool {
         matches!(self.ops[i].1, OpSpec::Zero)
     }

@@ -24,6 +24,13 @@ pub struct SpaceSpec {
     /// The searched cell (cell spaces).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cell: Option<CellSpec>,
+    /// A cell whose vertices choose operations and whose edges are searched (NAS-Bench-101).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_cell: Option<NodeCellSpec>,
+    /// Normal and reduction cells whose nodes each sum two operations on two earlier nodes
+    /// (DARTS, NAS-Bench-301).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_input_cell: Option<TwoInputCellSpec>,
     /// The stem before the first stage.
     pub stem: StemSpec,
     /// Stages of repeated cells (cell spaces).
@@ -171,9 +178,12 @@ pub struct InputSpec {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum OpSpec {
-    /// Outputs zeros (the edge is absent).
+    /// Outputs zeros (the edge is absent); with stride 2 in a DARTS reduction cell, zeros at half
+    /// the resolution.
     Zero,
-    /// Passes its input through.
+    /// Passes its input through; with stride 2 in a DARTS reduction cell, DARTS's factorized
+    /// reduce (ReLU, two 1x1 convolutions with stride 2 on the input and on it shifted by one
+    /// pixel, each to half the channels, concatenated, BatchNorm).
     Identity,
     /// The skip choice of ProxylessNAS- and FBNet-style macro spaces: the identity where the
     /// block keeps stride 1 and the channel count, else a 1x1 convolution (carrying the stride)
@@ -199,6 +209,21 @@ pub enum OpSpec {
     MaxPool {
         /// Kernel size.
         kernel: usize,
+    },
+    /// DARTS's separable convolution, applied twice: ReLU, depthwise k×k convolution (carrying
+    /// the stride), 1x1 convolution, BatchNorm; then again at stride 1 to the output channels.
+    SepConv {
+        /// Kernel size.
+        kernel: usize,
+    },
+    /// DARTS's dilated convolution: ReLU, dilated depthwise k×k convolution (carrying the
+    /// stride), 1x1 convolution to the output channels, BatchNorm.
+    DilConv {
+        /// Kernel size.
+        kernel: usize,
+        /// Dilation.
+        #[serde(default = "two")]
+        dilation: usize,
     },
     /// A convolution without bias (same padding), BatchNorm, activation.
     ConvBnAct {
@@ -241,6 +266,10 @@ fn one() -> usize {
     1
 }
 
+fn two() -> usize {
+    2
+}
+
 /// The cell: a DAG of `nodes` nodes; node 0 is the cell input, the last node its output, and
 /// every node i > 0 sums one operation applied to each earlier node.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -249,6 +278,37 @@ pub struct CellSpec {
     /// Number of nodes, input and output included (4 in NAS-Bench-201).
     pub nodes: usize,
     /// The operations each edge chooses from, by name.
+    pub ops: Vec<String>,
+}
+
+/// A NAS-Bench-101 cell: a DAG of at most `nodes` vertices given by an upper-triangular
+/// adjacency matrix; vertex 0 is the input, the last the output, and every vertex between them
+/// applies one operation to the sum of its inputs. Vertices on no input-to-output path are
+/// pruned; the input reaches each vertex it feeds through a 1x1 projection; the output
+/// concatenates the vertices that feed it (the cell's channels split among them) and adds the
+/// projected input when the input feeds it too.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeCellSpec {
+    /// Most vertices, input and output included (7 in NAS-Bench-101).
+    pub nodes: usize,
+    /// Most edges (9 in NAS-Bench-101).
+    pub max_edges: usize,
+    /// The operations each interior vertex chooses from, by name; their order is the label order
+    /// of NAS-Bench-101's module hash.
+    pub ops: Vec<String>,
+}
+
+/// A DARTS cell: two inputs (the outputs of the two previous cells, preprocessed to the cell's
+/// channels), then `nodes` intermediate nodes that each sum one operation on each of two earlier
+/// nodes; the output concatenates the intermediate nodes. A reduction cell applies its
+/// operations on the two inputs with stride 2.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TwoInputCellSpec {
+    /// Intermediate nodes (4 in DARTS).
+    pub nodes: usize,
+    /// The operations each of a node's two inputs chooses from, by name.
     pub ops: Vec<String>,
 }
 
@@ -277,7 +337,9 @@ pub enum StemSpec {
     },
 }
 
-/// A stage: an optional reduction block, then repeated cells.
+/// A stage: an optional reduction block, then repeated cells. Cells of `cell` spaces keep the
+/// channel count (a reduction changes it); `node_cell` and `two_input_cell` cells project their
+/// inputs to the stage's channels.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StageSpec {
@@ -313,6 +375,12 @@ pub enum ReductionSpec {
     /// The ResNet basic block of NAS-Bench-201: ReLU-Conv3x3(stride 2)-BN, ReLU-Conv3x3-BN, with an
     /// AvgPool 2x2 + Conv1x1 shortcut.
     ResnetBasic,
+    /// Max pooling 2x2 with stride 2 (NAS-Bench-101 between stacks); the stage's first cell then
+    /// changes the channel count.
+    MaxPool,
+    /// The searched reduction cell of a two-input cell space (DARTS): its operations on the two
+    /// cell inputs have stride 2.
+    Cell,
 }
 
 /// Heads.
