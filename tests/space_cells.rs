@@ -148,14 +148,14 @@ fn sampling_and_mutation_respect_the_spaces() {
         let a = Arch::sample(&s, &mut r1);
         let c = a.as_node_cell().expect("node cell");
         assert_eq!(c.vertices(), 7);
-        assert!(c.edges() <= 9 && c.pruned().is_some());
+        assert!(c.pruned().is_some_and(|p| p.edges() <= 9), "valid, 9 edges once pruned");
         let m = a.mutate(&s, &mut r1);
         let mc = m.as_node_cell().expect("node cell");
         let flips =
             c.matrix.iter().flatten().zip(mc.matrix.iter().flatten()).filter(|(x, y)| x != y);
         let changed = flips.count() + c.ops.iter().zip(&mc.ops).filter(|(x, y)| x != y).count();
         assert_eq!(changed, 1, "one edge or one op");
-        assert!(mc.edges() <= 9 && mc.pruned().is_some());
+        assert!(mc.pruned().is_some_and(|p| p.edges() <= 9));
         if m.canonical(&s) == a.canonical(&s) {
             // Only a cell with no function-changing neighbour (say, input→output live, every
             // other edge between pruned vertices): it moves to a neighbour to go on from.
@@ -224,6 +224,7 @@ fn bad_cell_strings_name_what_is_wrong() {
         ("ModelSpec(matrix=[[0,1],[0,0]], ops=[output,input])".into(), "must be 'input'"),
         ("ModelSpec(matrix=[[0,2],[0,0]], ops=[input,output])".into(), "must be 0 or 1"),
         ("ModelSpec(matrix=[[0,1],[0,0]]".into(), "expected"),
+        (format!("x=[{}]", vec!["range(4096)"; 3000].join(",")), "too many values"),
     ] {
         let e = Arch::parse(&nb, &arch).expect_err(&arch).to_string();
         assert!(e.contains(frag), "{arch}: '{e}' lacks '{frag}'");
@@ -235,6 +236,7 @@ fn bad_cell_strings_name_what_is_wrong() {
         (DARTS_V2.replacen("normal_concat=[2, 3, 4, 5]", "normal_concat=[4, 5]", 1), "concat"),
         (DARTS_V2.replacen(", ('dil_conv_3x3', 2)", "", 1), "normal has 7 inputs"),
         (DARTS_V2.replacen("Genotype(", "Genotyp(", 1), "expected Genotype"),
+        (DARTS_V2.replacen("('sep_conv_3x3', 1)", "('sep_conv_3x3', 0)", 1), "reads node 0 twice"),
     ] {
         let e = Arch::parse(&d, &arch).expect_err(&arch).to_string();
         assert!(e.contains(frag), "{arch}: '{e}' lacks '{frag}'");
@@ -376,10 +378,12 @@ fn darts_with_none(text: &str) -> String {
     )
 }
 
-/// The networks compute what the reference code computes: logits of NAS-Bench-101 and DARTS
-/// networks (DARTS-V2-like genotypes with `none` included) equal those of the PyTorch ports with
-/// intrain's weights copied in (`tests/goldens/make_cell_space_logits.py`), which parameter
-/// counts alone cannot show (a node reading the wrong earlier node of the same shape).
+/// The networks compute what the reference code computes: logits of NAS-Bench-101 networks
+/// (cells with a remainder split of channels and truncated vertices among them) and DARTS
+/// networks (a DARTS-V2-like genotype with `none` included), with training-mode BatchNorm as
+/// scoring runs it, equal those of the PyTorch ports with intrain's weights copied in
+/// (`tests/goldens/make_cell_space_logits.py`); parameter counts alone cannot show a node that
+/// reads the wrong earlier node of the same shape, or a misplaced BatchNorm.
 #[test]
 fn cell_networks_compute_what_the_reference_code_computes() {
     let path = common::root().join("tests/goldens/spaces/cell_logits.json");
@@ -387,7 +391,7 @@ fn cell_networks_compute_what_the_reference_code_computes() {
         serde_json::from_str(&std::fs::read_to_string(path).expect("logits")).expect("json");
     let seed = golden["seed"].as_u64().expect("seed");
     let cases = golden["cases"].as_array().expect("cases");
-    assert!(cases.len() >= 12);
+    assert!(cases.len() >= 15);
     let n = 2 * 3 * 32 * 32;
     let x: Vec<f32> = (0..n).map(|i| (0.37 * i as f64).sin() as f32).collect();
     let x = intrain::ir::Tensor::f32([2, 3, 32, 32], x);
@@ -403,7 +407,7 @@ fn cell_networks_compute_what_the_reference_code_computes() {
         let a = Arch::parse(&s, arch).expect("arch");
         let opts = LowerOptions {
             batch: 2,
-            batch_norm: intrain::autodiff::BnMode::AsIs,
+            batch_norm: intrain::autodiff::BnMode::Train,
             seed: Some(seed),
             ..Default::default()
         };
@@ -413,23 +417,188 @@ fn cell_networks_compute_what_the_reference_code_computes() {
         let want: Vec<f64> =
             case["logits"].as_array().expect("logits").iter().filter_map(|v| v.as_f64()).collect();
         assert_eq!(ours.len(), want.len());
+        // Held to PyTorch's own float32 error on the same network (some cells are ill
+        // conditioned: a chain of five 3x3 convolutions with batch statistics of two samples
+        // loses 7e-4 in PyTorch float32); a wiring error is of the order of the logits.
+        let floor = case["torch_f32_error"].as_f64().expect("torch_f32_error");
         let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let err = ours.iter().zip(&want).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-        assert!(err <= 1e-4 * scale, "{file} {arch}: max error {err:.3e} of {scale:.3e}");
+        let err = ours.iter().zip(&want).fold(0.0f64, |m, (a, b)| m.max((a - b).abs())) / scale;
+        assert!(
+            err <= (4.0 * floor).max(2e-5),
+            "{file} {arch}: error {err:.2e}, PyTorch float32's {floor:.2e}"
+        );
     }
 }
 
 /// `intrain space` counts NAS-Bench-101's space: its canonical forms make exactly the
 /// benchmark's 423,624 distinct cells (every cell of 2 to 7 vertices and at most 9 edges with
 /// every vertex on an input-to-output path, three operations, up to isomorphism), and the
-/// labelled cells sampling draws from are 573,494 valid 7-vertex matrices (as a Python
-/// enumeration with the benchmark's pruning counts them) times 3^5 labellings.
+/// labelled cells sampling draws from are 1,538,083 7-vertex matrices valid with at most 9 edges
+/// once pruned (as a Python enumeration with the benchmark's pruning counts them) times 3^5
+/// labellings.
 #[test]
 fn space_counts_the_benchmarks_423624_cells() {
     let out = common::intrain(&["space", "models/spaces/nb101.yaml", "--json"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let v = common::stdout_json(&out);
     assert_eq!(v["canonical"].as_u64(), Some(423_624));
-    assert_eq!(v["size"].as_u64(), Some(573_494 * 243));
+    assert_eq!(v["size"].as_u64(), Some(1_538_083 * 243));
     assert_eq!(v["kind"].as_str(), Some("node_cell"));
+}
+
+/// The limits apply to the cell once pruned, as the benchmark's `is_valid` applies them: a cell
+/// with ten edges, five of them on a vertex nothing feeds, is in the space; a smaller cell
+/// mutates within the space's full size.
+#[test]
+fn limits_apply_to_the_pruned_cell() {
+    let s = space("nb101.yaml");
+    let c3 = "conv3x3-bn-relu";
+    let ten = cell(
+        &["0010000", "0011111", "0001000", "0000100", "0000010", "0000001", "0000000"],
+        &[c3, c3, c3, c3, c3],
+    );
+    let a = Arch::parse(&s, &ten).expect("valid once pruned");
+    let c = a.as_node_cell().expect("node cell");
+    assert_eq!((c.edges(), c.pruned().expect("valid").edges()), (10, 5));
+    // Eight vertices written, seven once pruned (vertex 1 reads nothing): in the space too.
+    let eight = cell(
+        &[
+            "00100000", "00111111", "00010000", "00001000", "00000100", "00000010", "00000001",
+            "00000000",
+        ],
+        &[c3, c3, c3, c3, c3, c3],
+    );
+    assert!(Arch::parse(&s, &eight).is_ok());
+    let small = Arch::parse(&s, &cell(&["010", "001", "000"], &[c3])).expect("small");
+    let mut r = rng(4);
+    for _ in 0..20 {
+        let m = small.mutate(&s, &mut r);
+        let mc = m.as_node_cell().expect("node cell");
+        assert_eq!(mc.vertices(), 7, "padded to the space's size");
+        assert_ne!(m.canonical(&s), small.canonical(&s));
+    }
+}
+
+/// Spaces whose cells would give a vertex no channel are refused, and a resolution the
+/// reductions cannot halve is an error naming it (not a shape error deep in the graph).
+#[test]
+fn channel_and_resolution_limits_are_clear_errors() {
+    let nb =
+        std::fs::read_to_string(common::root().join("models/spaces/nb101.yaml")).expect("yaml");
+    let e = SearchSpace::from_yaml(
+        &nb.replacen("{ channels: 128, cells: 3 }", "{ channels: 3, cells: 3 }", 1),
+        "nb101.yaml",
+    )
+    .expect_err("3 channels")
+    .to_string();
+    assert!(e.contains("stages[0].channels") && e.contains("at least 5"), "{e}");
+    let s = space("darts.yaml");
+    let a = Arch::sample(&s, &mut rng(0));
+    let opts = LowerOptions { resolution: Some(10), ..Default::default() };
+    let e = s.lower(&a, &opts).expect_err("odd").to_string();
+    assert!(
+        e.contains("resolution 10") && e.contains("stages[2]") && e.contains("multiple of 4"),
+        "{e}"
+    );
+    let big = std::fs::read_to_string(common::root().join("models/spaces/darts.yaml"))
+        .expect("yaml")
+        .replacen("  nodes: 4\n", "  nodes: 14\n", 1);
+    let e = SearchSpace::from_yaml(&big, "darts.yaml").expect_err("limit").to_string();
+    assert!(e.contains("14 nodes, 17 with the two inputs and the output"), "{e}");
+}
+
+/// The enumeration of a small two-input space is a bijection onto its genotypes: every index
+/// gives a different valid genotype, as many as `size` says.
+#[test]
+fn genotype_enumeration_covers_a_small_space_once() {
+    let text = "name: t\ninput: { channels: 3, resolution: 8, classes: 4 }\nops:\n  skip: identity\n  \
+                pool: { max_pool: { kernel: 3 } }\n\
+                two_input_cell: { nodes: 2, ops: [skip, pool] }\n\
+                stem: { conv_bn: { kernel: 3, channels: 8 } }\n\
+                stages:\n  - { channels: 4, cells: 1 }\n  - { channels: 8, cells: 1, reduction: cell }\n\
+                head: gap_linear\n";
+    let s = SearchSpace::from_yaml(text, "t.yaml").expect("space");
+    let n = s.size().expect("size");
+    assert_eq!(n, (4u64 * 3 * 4).pow(2), "(1·2² · 3·2²)² genotypes");
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..n {
+        let a = Arch::from_index(&s, i).expect("in range");
+        a.check(&s).expect("valid");
+        assert_eq!(Arch::parse(&s, &a.format(&s)).expect("parse"), a);
+        assert!(seen.insert(a), "index {i} repeats a genotype");
+    }
+    assert!(Arch::from_index(&s, n).is_none());
+    let report = intrain::space::describe::describe(&s, 10, 0, &indicatif::ProgressBar::hidden())
+        .expect("describe");
+    // The enumeration takes each node's two inputs in canonical order already.
+    assert_eq!(report.canonical, Some(n as usize));
+}
+
+/// Canonical forms are exact on larger cells than NAS-Bench-101's: any topological renumbering
+/// of a random 12-vertex cell gives the same form, and a cell of many symmetric vertices (which
+/// the search's work budget stops) still gets a fixed point.
+#[test]
+#[allow(clippy::needless_range_loop)] // vertex indices address the matrix and the renumbering
+fn canonical_forms_hold_on_larger_cells() {
+    use intrain::space::NodeCellArch;
+    use rand::{RngExt, seq::SliceRandom};
+    let mut r = rng(9);
+    for _ in 0..200 {
+        let n = 12;
+        let mut a = NodeCellArch { matrix: vec![vec![false; n]; n], ops: vec![0; n - 2] };
+        for i in 0..n {
+            for j in i + 1..n {
+                a.matrix[i][j] = r.random_bool(0.3);
+            }
+        }
+        a.matrix[0][n - 1] = true;
+        for o in a.ops.iter_mut() {
+            *o = r.random_range(0..2);
+        }
+        // A random topological order of the interior vertices: repeatedly pick a ready one.
+        let mut order = vec![0];
+        let mut left: Vec<usize> = (1..n - 1).collect();
+        while !left.is_empty() {
+            let mut ready: Vec<usize> = left
+                .iter()
+                .copied()
+                .filter(|&v| (1..v).all(|u| !a.matrix[u][v] || order.contains(&u)))
+                .collect();
+            ready.shuffle(&mut r);
+            order.push(ready[0]);
+            left.retain(|&v| v != ready[0]);
+        }
+        order.push(n - 1);
+        let mut pos = vec![0; n];
+        for (k, &v) in order.iter().enumerate() {
+            pos[v] = k;
+        }
+        let mut b = NodeCellArch { matrix: vec![vec![false; n]; n], ops: vec![0; n - 2] };
+        for i in 0..n {
+            for j in 0..n {
+                b.matrix[pos[i]][pos[j]] = a.matrix[i][j];
+            }
+        }
+        for v in 1..n - 1 {
+            b.ops[pos[v] - 1] = a.ops[v - 1];
+        }
+        assert_eq!(a.canonical(), b.canonical());
+        assert_eq!(a.canonical().canonical(), a.canonical());
+    }
+    // Ten vertices read by the input alone, each feeding a different set of the four that feed
+    // the output.
+    let n = 16;
+    let mut m = vec![vec![false; n]; n];
+    for v in 1..=10 {
+        m[0][v] = true;
+        for (k, w) in (11..=14).enumerate() {
+            m[v][w] = (v >> k) & 1 == 1 || v % 4 == k;
+        }
+    }
+    for w in 11..=14 {
+        m[w][n - 1] = true;
+    }
+    let a = NodeCellArch { matrix: m, ops: vec![0; n - 2] };
+    let c = a.canonical();
+    assert_eq!(c.canonical(), c);
 }

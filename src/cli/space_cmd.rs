@@ -123,6 +123,9 @@ pub fn space(a: SpaceArgs) -> anyhow::Result<super::Exit> {
                 s.cell_nodes(),
                 report.edges
             ),
+            (Some(n), Some(c)) if s.kind() == SpaceKind::TwoInputCell => outln!(
+                "size        {n} genotypes, {c} distinct up to the order of each node's two inputs"
+            ),
             (Some(n), Some(c)) => {
                 outln!("size        {n} architectures, {c} functionally distinct")
             }

@@ -144,7 +144,8 @@ impl Arch {
     /// source no path from the input reaches, or whose target reaches no path to the output,
     /// become the zero op (repeated until stable); for NAS-Bench-201 the 15,625 cells have
     /// exactly 9,445. Node cells: pruned and renumbered into a canonical vertex order, so that
-    /// isomorphic cells share it. Genotypes: each node's two inputs in a fixed order. Chain
+    /// isomorphic cells share it. Genotypes: each node's two inputs in a fixed order (zero
+    /// inputs from different nodes are not merged). Chain
     /// spaces: an architecture holds no choices for blocks beyond a stage's depth, so it is its
     /// own canonical form.
     #[allow(clippy::needless_range_loop)] // node indices address several arrays at once
@@ -234,9 +235,9 @@ impl Arch {
 
     /// The same architecture with exactly one choice changed to a different option: an edge's
     /// op; or a chain stage's width or depth (blocks added at the end repeat the last block), a
-    /// block's op (its options reset to the first) or one of its options; a node cell's edge or
-    /// vertex op (within the edge limit, to a different function); a genotype input's op or
-    /// source node. A space with a single architecture returns it unchanged.
+    /// block's op (its options reset to the first) or one of its options; an edge or vertex op
+    /// of a node cell padded to the space's size (staying valid, and changing the function
+    /// where a single change can); a genotype input's op or source node. A space with a single architecture returns it unchanged.
     pub fn mutate(&self, space: &SearchSpace, rng: &mut ChaCha8Rng) -> Arch {
         let cell = match self {
             Arch::Chain(c) => return Arch::Chain(chain_arch::mutate(c, space, rng)),

@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 /// node it reads (0 and 1 are the cell's inputs, 2 the first intermediate node, ...).
 pub type Input = (usize, usize);
 
-/// A DARTS genotype.
+/// A DARTS genotype: each intermediate node reads two different earlier nodes, as DARTS
+/// derives its cells and NAS-Bench-301 samples them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Genotype {
     /// The normal cell: the two inputs of each intermediate node.
@@ -88,6 +89,18 @@ fn read_cell(
         }
         inputs.push((k, src as usize));
     }
+    for (i, pair) in inputs.chunks(2).enumerate() {
+        if pair[0].1 == pair[1].1 {
+            return Err(bad(
+                s,
+                format!(
+                    "{key}: node {} reads node {} twice; a node sums two different earlier nodes",
+                    i + 2,
+                    pair[0].1
+                ),
+            ));
+        }
+    }
     let concat_key = format!("{key}_concat");
     if let Ok(c) = pyrepr::get(kw, &concat_key) {
         let want: Vec<Value> = (2..n as i64 + 2).map(Value::Int).collect();
@@ -145,9 +158,9 @@ pub(crate) fn check(g: &Genotype, space: &SearchSpace) -> std::result::Result<()
     let (n, k) = (nodes(space), space.op_names().len());
     let ok = |c: &[[Input; 2]]| {
         c.len() == n
-            && c.iter()
-                .enumerate()
-                .all(|(i, pair)| pair.iter().all(|&(op, src)| op < k && src < i + 2))
+            && c.iter().enumerate().all(|(i, pair)| {
+                pair[0].1 != pair[1].1 && pair.iter().all(|&(op, src)| op < k && src < i + 2)
+            })
     };
     if space.spec.two_input_cell.is_none() || !ok(&g.normal) || !ok(&g.reduce) {
         return Err(format!(
@@ -234,7 +247,7 @@ pub(crate) fn sample(space: &SearchSpace, rng: &mut ChaCha8Rng) -> Genotype {
 }
 
 /// The genotype with one input changed: its operation, or the node it reads (never the node
-/// the other input of the same node reads).
+/// the other input of the same node reads, so the genotype stays in the space).
 pub(crate) fn mutate(g: &Genotype, space: &SearchSpace, rng: &mut ChaCha8Rng) -> Genotype {
     let k = space.op_names().len();
     let mut out = g.clone();

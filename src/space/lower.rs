@@ -311,6 +311,30 @@ pub struct Lowered {
 }
 
 impl SearchSpace {
+    /// Checks that the reductions of a cell space halve `res` exactly (a stride-2 reduction of an
+    /// odd size would misalign its branches).
+    fn check_resolution(&self, res: usize) -> Result<()> {
+        let stride = match self.spec.stem {
+            StemSpec::ConvBn { .. } => 1,
+            StemSpec::ConvBnAct { stride, .. } => stride,
+        };
+        let reductions = self.spec.stages.iter().filter(|st| st.reduction.is_some()).count();
+        let mut r = super::strided(res, stride);
+        for (k, st) in self.spec.stages.iter().enumerate() {
+            if st.reduction.is_some() {
+                if !r.is_multiple_of(2) {
+                    let multiple = stride.saturating_mul(1 << reductions.min(32));
+                    return Err(crate::error::Error::Settings(format!(
+                        "resolution {res}: the reduction of stages[{k}] would halve {r}; '{}' needs a resolution its reductions halve exactly (a multiple of {multiple})",
+                        self.spec.name
+                    )));
+                }
+                r /= 2;
+            }
+        }
+        Ok(())
+    }
+
     /// The network of `arch`: input `x` `(batch, channels, resolution, resolution)`, output `logits`.
     pub fn lower(&self, arch: &Arch, opts: &LowerOptions) -> Result<Graph> {
         Ok(self.lower_with_layers(arch, opts)?.graph)
@@ -331,6 +355,7 @@ impl SearchSpace {
             weight_bytes: 0,
         };
         arch.check(self)?;
+        self.check_resolution(res)?;
         let x = l.b.input("x", TensorType::f32([opts.batch, spec.input.channels, res, res]))?;
         let mut h = match spec.stem {
             StemSpec::ConvBn { kernel, channels } => {

@@ -88,6 +88,11 @@ pub(crate) fn bad_at(origin: &str, text: &str, path: &str, what: String, token: 
     Error::Spec(format!("{origin}: {path}: {what}{}", at(text, token)))
 }
 
+/// Interior vertices of a node cell (0 for other spaces).
+fn node_cell_interior(spec: &SpaceSpec) -> usize {
+    spec.node_cell.as_ref().map_or(0, |c| c.nodes.saturating_sub(2))
+}
+
 /// Spatial size after a same-padded odd `kernel` with `stride`.
 pub(crate) fn strided(res: usize, stride: usize) -> usize {
     res.saturating_sub(1) / stride.max(1) + 1
@@ -241,9 +246,13 @@ impl SearchSpace {
             }
         };
         if nodes > limits.cell_nodes {
-            let edges = nodes.saturating_mul(nodes - 1) / 2;
+            let what = if kind == SpaceKind::TwoInputCell {
+                format!("{} nodes, {nodes} with the two inputs and the output", nodes - 3)
+            } else {
+                format!("{nodes} nodes ({} edges)", nodes.saturating_mul(nodes - 1) / 2)
+            };
             return Err(crate::limits::over(
-                format!("{origin}: {key}.nodes: {nodes} nodes ({edges} edges)"),
+                format!("{origin}: {key}.nodes: {what}"),
                 &limits.cell_nodes.to_string(),
                 "max-cell-nodes",
             ));
@@ -310,7 +319,9 @@ impl SearchSpace {
         Ok(ops)
     }
 
-    /// Checks the stages of a cell space of `kind` against the resolution and channel counts.
+    /// Checks the stages of a cell space of `kind` against the resolution and channel counts
+    /// (a node cell's channels are split among the vertices that feed its output, so there must
+    /// be at least one per interior vertex).
     fn check_stages(
         spec: &SpaceSpec,
         kind: SpaceKind,
@@ -328,6 +339,17 @@ impl SearchSpace {
                     &format!("stages[{k}].channels"),
                     "must be positive".into(),
                     "channels",
+                ));
+            }
+            let interior = node_cell_interior(spec);
+            if kind == SpaceKind::NodeCell && st.channels < interior {
+                return Err(bad(
+                    &format!("stages[{k}].channels"),
+                    format!(
+                        "{} channels, but a cell's output splits its channels among up to {interior} vertices: give at least {interior}",
+                        st.channels
+                    ),
+                    &format!("channels: {}", st.channels),
                 ));
             }
             if kind == SpaceKind::TwoInputCell && st.channels % 2 == 1 {

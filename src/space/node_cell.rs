@@ -1,7 +1,8 @@
 //! NAS-Bench-101 cells: an upper-triangular adjacency matrix and an operation per interior
 //! vertex. Pruning, validity, the benchmark's channel rule, an exact isomorphism-canonical form,
 //! NAS-Bench-101's own module hash (to look a cell up in the benchmark), the `ModelSpec(...)`
-//! string form, and sampling and mutation under the edge limit.
+//! string form, and sampling and mutation within the limits (which apply to the pruned cell, as
+//! the benchmark's `is_valid` applies them).
 
 use md5::{Digest, Md5};
 use rand::RngExt;
@@ -26,9 +27,8 @@ pub struct NodeCellArch {
 /// draws the number of edges first, for spaces whose edge limit the fair draw rarely meets.
 const FAIR_TRIES: usize = 1000;
 
-/// Most leaves the canonical-order search visits; only graphs with many non-interchangeable
-/// symmetric vertices come near it (never the 7-vertex cells of NAS-Bench-101).
-const MAX_LEAVES: usize = 200_000;
+/// Draws a mutation makes to find a valid neighbour.
+const MUTATION_TRIES: usize = 300;
 
 impl NodeCellArch {
     /// Number of vertices, input and output included.
@@ -81,14 +81,16 @@ impl NodeCellArch {
     }
 
     /// The canonical form: pruned, then its vertices renumbered in the topological order whose
-    /// description (operation, predecessors, whether it feeds the output, vertex by vertex) is
-    /// smallest. Two cells are isomorphic exactly when their canonical forms are equal
-    /// (NAS-Bench-101's space has 423,624 distinct cells, as the benchmark counts). (The benchmark's channel split gives its
-    /// remainder to the first vertices that feed the output, so two numberings of one cell can
-    /// differ by a few channels; the benchmark, like this form, counts them as one.)
+    /// description (refined colour, operation, predecessors, whether it feeds the output, vertex
+    /// by vertex) is smallest. Two cells are isomorphic exactly when their canonical forms are
+    /// equal (NAS-Bench-101's space has 423,624 distinct cells, as the benchmark counts), up to a
+    /// work budget that only cells of many symmetric vertices exceed (they keep their pruned
+    /// numbering). The benchmark's channel split gives its remainder to the first vertices that
+    /// feed the output, so two numberings of one cell can differ by a few channels; the
+    /// benchmark, like this form, counts them as one.
     pub fn canonical(&self) -> NodeCellArch {
         let Some(p) = self.pruned() else { return self.clone() };
-        let order = CanonicalSearch::new(&p).run();
+        let Some(order) = CanonicalSearch::new(&p).run() else { return p };
         let pos: Vec<usize> = {
             let mut pos = vec![0; order.len()];
             for (k, &v) in order.iter().enumerate() {
@@ -168,33 +170,79 @@ impl NodeCellArch {
     }
 }
 
-/// One vertex's description at its place in an order: operation, the places of its
-/// predecessors (ascending), whether it feeds the output.
-type Code = (usize, Vec<usize>, bool);
+/// Vertices the canonical-order search may place in all; the cells of NAS-Bench-101 need at
+/// most a few hundred. A cell that needs more (many symmetric but not interchangeable vertices,
+/// possible only in spaces of larger cells) keeps its pruned numbering: still a fixed point of
+/// [`NodeCellArch::canonical`], but its isomorphic variants may not meet.
+const SEARCH_BUDGET: usize = 50_000;
+
+/// One vertex's description at its place in an order: its refined colour, operation, the places
+/// of its predecessors (ascending), whether it feeds the output.
+type Code = (usize, usize, Vec<usize>, bool);
+
+/// Colours of the vertices that isomorphisms preserve: the vertex kind (input, output, or the
+/// op), refined until stable by the colours of predecessors and successors (ranks of sorted
+/// signatures, so the same cell always gets the same colours).
+fn refined_colours(a: &NodeCellArch) -> Vec<usize> {
+    let n = a.vertices();
+    let m = &a.matrix;
+    let mut colour: Vec<usize> = (0..n)
+        .map(|v| match v {
+            0 => 0,
+            v if v == n - 1 => 1,
+            v => 2 + a.ops[v - 1],
+        })
+        .collect();
+    let mut classes = 0;
+    for _ in 0..n {
+        let sig: Vec<(usize, Vec<usize>, Vec<usize>)> = (0..n)
+            .map(|v| {
+                let mut ins: Vec<usize> = (0..n).filter(|&u| m[u][v]).map(|u| colour[u]).collect();
+                let mut outs: Vec<usize> = (0..n).filter(|&w| m[v][w]).map(|w| colour[w]).collect();
+                ins.sort_unstable();
+                outs.sort_unstable();
+                (colour[v], ins, outs)
+            })
+            .collect();
+        let mut distinct = sig.clone();
+        distinct.sort();
+        distinct.dedup();
+        colour = sig.iter().map(|x| distinct.partition_point(|d| d < x)).collect();
+        if distinct.len() == classes {
+            break;
+        }
+        classes = distinct.len();
+    }
+    colour
+}
 
 /// The search for the topological order with the smallest description (branching only where
 /// vertices tie and are not interchangeable twins).
 struct CanonicalSearch<'a> {
     a: &'a NodeCellArch,
+    colour: Vec<usize>,
     best: Option<(Vec<Code>, Vec<usize>)>,
-    leaves: usize,
+    placed: usize,
 }
 
 impl<'a> CanonicalSearch<'a> {
     fn new(a: &'a NodeCellArch) -> Self {
-        CanonicalSearch { a, best: None, leaves: 0 }
+        CanonicalSearch { a, colour: refined_colours(a), best: None, placed: 0 }
     }
 
-    /// The vertices in canonical order (input first, output last).
-    fn run(mut self) -> Vec<usize> {
+    /// The vertices in canonical order (input first, output last); `None` past the budget.
+    fn run(mut self) -> Option<Vec<usize>> {
         let n = self.a.vertices();
         let mut pos = vec![usize::MAX; n];
         pos[0] = 0;
         let mut order = vec![0];
         self.step(&mut order, &mut pos, &mut Vec::new());
-        let mut best = self.best.map(|b| b.1).unwrap_or_else(|| (0..n - 1).collect());
+        if self.placed > SEARCH_BUDGET {
+            return None;
+        }
+        let mut best = self.best.map(|b| b.1)?;
         best.push(n - 1);
-        best
+        Some(best)
     }
 
     fn code(&self, v: usize, pos: &[usize]) -> Code {
@@ -202,7 +250,7 @@ impl<'a> CanonicalSearch<'a> {
         let mut preds: Vec<usize> =
             (0..v).filter(|&u| self.a.matrix[u][v]).map(|u| pos[u]).collect();
         preds.sort_unstable();
-        (self.a.ops[v - 1], preds, self.a.matrix[v][n - 1])
+        (self.colour[v], self.a.ops[v - 1], preds, self.a.matrix[v][n - 1])
     }
 
     fn twins(&self, u: usize, v: usize) -> bool {
@@ -215,7 +263,6 @@ impl<'a> CanonicalSearch<'a> {
     fn step(&mut self, order: &mut Vec<usize>, pos: &mut [usize], codes: &mut Vec<Code>) {
         let n = self.a.vertices();
         if order.len() == n - 1 {
-            self.leaves += 1;
             if self.best.as_ref().is_none_or(|b| *codes < b.0) {
                 self.best = Some((codes.clone(), order.clone()));
             }
@@ -239,7 +286,8 @@ impl<'a> CanonicalSearch<'a> {
             if c != min || tried.iter().any(|&u| self.twins(u, v)) {
                 continue;
             }
-            if self.leaves >= MAX_LEAVES {
+            self.placed += 1;
+            if self.placed > SEARCH_BUDGET {
                 return;
             }
             tried.push(v);
@@ -254,45 +302,49 @@ impl<'a> CanonicalSearch<'a> {
     }
 }
 
-/// Most vertices, and most labellings of one structure, for which [`count`] enumerates a space.
+/// Most vertices for which [`count`] enumerates a space, and the most labelled structures it
+/// canonicalises (NAS-Bench-101 takes 450,808 of 2,494 structures, about 2 s in all).
 const COUNT_MAX_NODES: usize = 7;
-const COUNT_MAX_LABELLINGS: u64 = 1024;
+const COUNT_BUDGET: u64 = 2_000_000;
 
 /// The cells of a node-cell space, counted: the labelled cells sampling draws from (matrices of
-/// the full size within the edge limit whose input reaches the output, times an op per interior
-/// vertex) and the distinct ones (canonical forms; 423,624 for NAS-Bench-101, as the benchmark
-/// counts). Unlabelled structures are deduplicated first, then each one's labellings are
-/// canonicalised. `None` for spaces too large to enumerate in seconds (more than 7 vertices, or
-/// more than 1024 labellings of a structure).
+/// the full size, valid and within the limits once pruned, times an op per interior vertex) and
+/// the distinct ones (canonical forms; 423,624 for NAS-Bench-101, as the benchmark counts).
+/// Unlabelled structures are deduplicated first, then each one's labellings are canonicalised.
+/// `None` for spaces too large to enumerate in seconds (more than 7 vertices, or more than
+/// 2 million labelled structures to canonicalise).
 pub(crate) fn count(space: &SearchSpace) -> Option<(u64, u64)> {
     let spec = space.spec.node_cell.as_ref()?;
     let k = space.op_names().len() as u64;
     let nodes = spec.nodes;
-    let labellings = |n: usize| k.checked_pow(u32::try_from(n.saturating_sub(2)).ok()?);
-    if nodes > COUNT_MAX_NODES || labellings(nodes)? > COUNT_MAX_LABELLINGS {
+    if nodes > COUNT_MAX_NODES {
         return None;
     }
-    let mut labelled = 0u64;
+    let labellings = |n: usize| k.checked_pow(u32::try_from(n.saturating_sub(2)).ok()?);
+    let (mut labelled, mut distinct, mut work) = (0u64, 0u64, 0u64);
     let mut structures = std::collections::HashSet::new();
-    let mut distinct = 0u64;
     for n in 2..=nodes {
         let pairs: Vec<(usize, usize)> =
             (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect();
         for mask in 0u64..(1u64 << pairs.len()) {
-            if mask.count_ones() as usize > spec.max_edges {
-                continue;
-            }
             let mut matrix = vec![vec![false; n]; n];
             for (b, &(i, j)) in pairs.iter().enumerate() {
                 matrix[i][j] = mask >> b & 1 == 1;
             }
             let cell = NodeCellArch { matrix, ops: vec![0; n - 2] };
             let Some(p) = cell.pruned() else { continue };
+            if p.edges() > spec.max_edges {
+                continue;
+            }
             if n == nodes {
-                labelled += labellings(n)?;
+                labelled = labelled.checked_add(labellings(n)?)?;
             }
             if p.vertices() != n || !structures.insert(cell.canonical()) {
                 continue;
+            }
+            work = work.saturating_add(labellings(n)?);
+            if work > COUNT_BUDGET {
+                return None;
             }
             let mut forms = std::collections::HashSet::new();
             for l in 0..labellings(n)? {
@@ -417,21 +469,42 @@ pub(crate) fn check(a: &NodeCellArch, space: &SearchSpace) -> std::result::Resul
         return Err("the space has no node_cell".into());
     };
     let n = a.vertices();
-    if n < 2 || n > spec.nodes {
-        return Err(format!("{n} vertices; this space's cells have 2 to {}", spec.nodes));
+    let most = crate::limits::Limits::current().cell_nodes.max(spec.nodes);
+    if n < 2 || n > most {
+        return Err(format!(
+            "{n} vertices; a cell is written with 2 to {most} (--max-cell-nodes), {} once pruned",
+            spec.nodes
+        ));
     }
     if !a.well_formed() || a.ops.iter().any(|&o| o >= space.op_names().len()) {
         return Err(
             "malformed cell (matrix not square and upper triangular, or ops out of range)".into()
         );
     }
-    if a.edges() > spec.max_edges {
-        return Err(format!("{} edges; this space allows at most {}", a.edges(), spec.max_edges));
-    }
-    if a.pruned().is_none() {
+    let Some(p) = a.pruned() else {
         return Err("the input does not reach the output".into());
+    };
+    if p.vertices() > spec.nodes {
+        return Err(format!(
+            "{} vertices once pruned; this space allows at most {}",
+            p.vertices(),
+            spec.nodes
+        ));
+    }
+    if p.edges() > spec.max_edges {
+        return Err(format!(
+            "{} edges once pruned; this space allows at most {}",
+            p.edges(),
+            spec.max_edges
+        ));
     }
     Ok(())
+}
+
+/// Whether `a` is valid with at most `nodes` vertices and `max_edges` edges once pruned (the
+/// benchmark's `is_valid`, which checks the pruned cell).
+fn within(a: &NodeCellArch, nodes: usize, max_edges: usize) -> bool {
+    a.pruned().is_some_and(|p| p.vertices() <= nodes && p.edges() <= max_edges)
 }
 
 /// The `ModelSpec(...)` string form.
@@ -451,9 +524,9 @@ pub(crate) fn format(a: &NodeCellArch, space: &SearchSpace) -> String {
     format!("ModelSpec(matrix=[{}], ops=[{}])", rows.join(", "), ops.join(", "))
 }
 
-/// A random valid cell of the space's full size: NAS-Bench-101's sampler (every edge and every
-/// operation drawn uniformly, redrawn until the cell is valid and within the edge limit); for
-/// spaces whose edge limit that rarely meets, the number of edges is drawn first.
+/// A random valid cell of the space's full size: NAS-Bench-101's `random_spec` (every edge and
+/// every operation drawn uniformly, redrawn until the pruned cell is valid and within the edge
+/// limit); for spaces where that takes over 1,000 draws, the number of edges is drawn first.
 pub(crate) fn sample(space: &SearchSpace, rng: &mut ChaCha8Rng) -> NodeCellArch {
     let spec = space.spec.node_cell.as_ref();
     let (n, max_edges) = spec.map_or((2, 1), |c| (c.nodes, c.max_edges));
@@ -475,7 +548,7 @@ pub(crate) fn sample(space: &SearchSpace, rng: &mut ChaCha8Rng) -> NodeCellArch 
         }
         let ops = (0..n - 2).map(|_| rng.random_range(0..k)).collect();
         let a = NodeCellArch { matrix, ops };
-        if a.edges() <= max_edges && a.pruned().is_some() {
+        if within(&a, n, max_edges) {
             return a;
         }
         if t > 100 * FAIR_TRIES {
@@ -488,14 +561,15 @@ pub(crate) fn sample(space: &SearchSpace, rng: &mut ChaCha8Rng) -> NodeCellArch 
 }
 
 /// The cell (padded to the space's size) with one edge flipped or one operation changed,
-/// redrawn until it is valid, within the edge limit and a different function; where no draw
-/// changes the function (a cell at the edge limit whose spare edges all touch pruned vertices),
+/// redrawn until it is valid and within the limits once pruned and a different function; where
+/// no draw changes the function (say, only input→output live and every other edge between
+/// pruned vertices),
 /// a valid neighbour computing the same function, from which later mutations can move on; the
 /// cell itself when not even that turns up.
 pub(crate) fn mutate(a: &NodeCellArch, space: &SearchSpace, rng: &mut ChaCha8Rng) -> NodeCellArch {
     let spec = space.spec.node_cell.as_ref();
-    let (n, max_edges) = spec.map_or((a.vertices(), usize::MAX), |c| (c.nodes, c.max_edges));
-    let base = a.padded(n);
+    let (nodes, max_edges) = spec.map_or((a.vertices(), usize::MAX), |c| (c.nodes, c.max_edges));
+    let base = a.padded(nodes);
     let n = base.vertices();
     let k = space.op_names().len();
     let pairs: Vec<(usize, usize)> = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect();
@@ -505,7 +579,7 @@ pub(crate) fn mutate(a: &NodeCellArch, space: &SearchSpace, rng: &mut ChaCha8Rng
     }
     let canon = base.canonical();
     let mut same_function = None;
-    for _ in 0..1000 {
+    for _ in 0..MUTATION_TRIES {
         let mut m = base.clone();
         let c = rng.random_range(0..choices);
         if let Some(&(i, j)) = pairs.get(c) {
@@ -514,7 +588,7 @@ pub(crate) fn mutate(a: &NodeCellArch, space: &SearchSpace, rng: &mut ChaCha8Rng
             let v = c - pairs.len();
             m.ops[v] = (m.ops[v] + rng.random_range(1..k)) % k;
         }
-        if m.edges() > max_edges || m.pruned().is_none() {
+        if !within(&m, nodes, max_edges) {
             continue;
         }
         if m.canonical() != canon {

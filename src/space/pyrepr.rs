@@ -41,14 +41,18 @@ impl Value {
     }
 }
 
-/// Most items `range(a, b)` may produce, and deepest nesting, so that a string cannot make the
-/// reader allocate or recurse without bound.
+/// Most items `range(a, b)` may produce, most values in all (`range` items included), and
+/// deepest nesting, so that a string cannot make the reader allocate or recurse without bound
+/// (an architecture needs a few dozen values).
 const MAX_RANGE: i64 = 4096;
+const MAX_VALUES: usize = 65_536;
 const MAX_DEPTH: usize = 16;
 
 struct Reader<'a> {
     s: &'a [u8],
     i: usize,
+    /// Values read so far.
+    values: usize,
 }
 
 impl Reader<'_> {
@@ -103,10 +107,20 @@ impl Reader<'_> {
         }
     }
 
+    /// Counts `n` more values against [`MAX_VALUES`].
+    fn take(&mut self, n: usize) -> Result<(), String> {
+        self.values = self.values.saturating_add(n);
+        if self.values > MAX_VALUES {
+            return Err(self.err("too many values"));
+        }
+        Ok(())
+    }
+
     fn value(&mut self, depth: usize) -> Result<Value, String> {
         if depth > MAX_DEPTH {
             return Err(self.err("nested too deeply"));
         }
+        self.take(1)?;
         match self.peek() {
             Some(b'[') => {
                 self.i += 1;
@@ -150,6 +164,7 @@ impl Reader<'_> {
                     if b.saturating_sub(a) > MAX_RANGE {
                         return Err(self.err("range() too long"));
                     }
+                    self.take(usize::try_from(b.saturating_sub(a)).unwrap_or(0))?;
                     return Ok(Value::List((a..b).map(Value::Int).collect()));
                 }
                 Ok(Value::Str(w))
@@ -163,7 +178,7 @@ impl Reader<'_> {
 /// Reads `Name(key=value, ...)` (`name` is `Name`, checked when given), or
 /// `{'key': value, ...}`, or bare `key=value, ...`, into its keyword arguments in order.
 pub(crate) fn keywords(text: &str, name: &str) -> Result<Vec<(String, Value)>, String> {
-    let mut r = Reader { s: text.as_bytes(), i: 0 };
+    let mut r = Reader { s: text.as_bytes(), i: 0, values: 0 };
     let (close, sep) = match r.peek() {
         Some(b'{') => {
             r.i += 1;
@@ -259,5 +274,9 @@ mod tests {
         }
         let deep = "[".repeat(100);
         assert!(keywords(&format!("x={deep}"), "X").is_err());
+        // 36 KB of ranges would make 12 million values: refused after the first 65,536.
+        let wide = format!("x=[{}]", vec!["range(4096)"; 3000].join(","));
+        let e = keywords(&wide, "X").expect_err("too many values");
+        assert!(e.contains("too many values"), "{e}");
     }
 }

@@ -12,8 +12,8 @@ NAS-Bench-101 module hashes with the JSON files this writes).
   `cnn/operations.py` (OPS, ReLUConvBN, DilConv, SepConv, FactorizedReduce, Zero, Identity).
 
 Cells are drawn with the benchmarks' own samplers (NAS-Bench-101: every edge and op uniform,
-redrawn until valid with at most 9 edges; DARTS/NAS-Bench-301: per node two different earlier
-nodes and an op on each), seeded, and written in intrain's string forms (the reference APIs'
+redrawn until valid with at most 9 edges once pruned, as `api.is_valid` checks; DARTS and
+NAS-Bench-301: per node two different earlier nodes and an op on each), seeded, and written in intrain's string forms (the reference APIs'
 `ModelSpec(...)` and `Genotype(...)`; NAS-Bench-101 cells unpruned, so intrain prunes them).
 Multiply-adds count convolutions and linear layers for one 32x32 sample.
 
@@ -190,11 +190,28 @@ def nb101_cells(rng):
          ["input", "conv3x3-bn-relu", "conv3x3-bn-relu", "output"]),
         # Only the input and the output.
         ([[0, 1], [0, 0]], ["input", "output"]),
+        # Three vertices feed the output (128 = 43 + 43 + 42 channels: the remainder split) and
+        # vertex 3 (43) feeds vertex 4 (42): a truncation; the input feeds the output too.
+        ([[0, 1, 0, 1, 0, 1], [0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 1, 1],
+          [0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0]],
+         ["input", "conv3x3-bn-relu", "maxpool3x3", "conv1x1-bn-relu", "conv3x3-bn-relu", "output"]),
+        # A max pool truncated (vertices 3 and 4, 43 channels, feed vertex 5, 42), and a vertex
+        # (1) pruned: it feeds nothing.
+        ([[0, 1, 1, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 1, 1, 0, 0], [0, 0, 0, 0, 0, 1, 1],
+          [0, 0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0]],
+         ["input", "conv3x3-bn-relu", "maxpool3x3", "maxpool3x3", "conv3x3-bn-relu",
+          "conv1x1-bn-relu", "output"]),
+        # Five edges after pruning but ten before (vertex 1 reads nothing): in the space.
+        ([[0, 0, 1, 0, 0, 0, 0], [0, 0, 1, 1, 1, 1, 1], [0, 0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 1, 0, 0],
+          [0, 0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0]],
+         ["input", "conv3x3-bn-relu", "conv3x3-bn-relu", "conv3x3-bn-relu", "conv3x3-bn-relu",
+          "conv3x3-bn-relu", "output"]),
     ]
     while len(cells) < N:
         matrix = np.triu(rng.choice([0, 1], size=(7, 7)), 1)
         ops = ["input"] + list(rng.choice(NB101_OPS, size=5)) + ["output"]
-        if matrix.sum() > 9 or prune(matrix.tolist(), ops) is None:
+        pruned = prune(matrix.tolist(), ops)
+        if pruned is None or pruned[0].sum() > 9:  # api.is_valid checks the pruned cell
             continue
         cells.append((matrix.tolist(), [str(o) for o in ops]))
     return cells

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Logits of NAS-Bench-101 and DARTS networks exported by intrain, recomputed by the PyTorch ports
-of the reference code in make_cell_space_counts.py with intrain's weights copied in (dev tool;
+"""Logits of NAS-Bench-101 and DARTS networks exported by intrain, recomputed in float64 by the
+PyTorch ports of the reference code in make_cell_space_counts.py with intrain's weights copied in,
+with the relative error of the same PyTorch network in float32 (dev tool;
 tests/space_cells.rs lowers the same architectures with the same seed, runs them with ONNX
 Runtime and compares with tests/goldens/spaces/cell_logits.json). Parameter counts cannot tell a
 node that reads the wrong earlier node of the same shape; equal outputs can.
 
-Each network is exported with inference-mode BatchNorm (`intrain export --eval-bn`, batch 2,
-seed 11); the weights are copied into the PyTorch model in creation order (the ports register
+Each network is exported with training-mode BatchNorm (batch statistics, as scoring runs it;
+`intrain export`, batch 2, seed 11) and run by PyTorch in training mode; the weights are copied into the PyTorch model in creation order (the ports register
 their modules in the order intrain creates weights; every shape is checked); the input is
 x[i] = sin(0.37 i) over the flattened (2, 3, 32, 32) tensor.
 
@@ -34,7 +35,7 @@ BIN = os.path.join(HERE, "..", "..", "target", "release", "intrain")
 
 
 def export(space, arch, path):
-    subprocess.run([BIN, "export", space, "--arch", arch, "--eval-bn", "--batch", "2",
+    subprocess.run([BIN, "export", space, "--arch", arch, "--batch", "2",
                     "--seed", str(SEED), "-o", path], check=True, capture_output=True)
     return onnx.load(path)
 
@@ -56,12 +57,17 @@ def load_weights(model, net):
 
 
 def logits(net, model):
+    """Float64 logits of `net` with `model`'s weights, and the relative error of the same network
+    in float32 (the float32 noise floor an implementation can be held to)."""
     load_weights(model, net)
-    net.eval()
+    net.train()
     x = np.sin(0.37 * np.arange(2 * 3 * 32 * 32, dtype=np.float64)).astype(np.float32)
+    x = torch.from_numpy(x.reshape(2, 3, 32, 32).copy())
     with torch.no_grad():
-        y = net(torch.from_numpy(x.reshape(2, 3, 32, 32)))
-    return [float(v) for v in y.reshape(-1)]
+        y32 = net(x).reshape(-1).double()
+        y64 = net.double()(x.double()).reshape(-1)
+    err = float((y32 - y64).abs().max() / y64.abs().max())
+    return [float(v) for v in y64], err
 
 
 def with_none(text):
@@ -74,19 +80,19 @@ def main():
     cases = []
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "m.onnx")
-        nb_cells = ref.nb101_cells(np.random.RandomState(7))[:6]
+        nb_cells = ref.nb101_cells(np.random.RandomState(7))[:9]
         for matrix, ops in nb_cells:
             arch = ref.nb101_string(matrix, ops)
             m, o = ref.prune(matrix, ops)
-            y = logits(ref.NB101Net(m, o), export("models/spaces/nb101.yaml", arch, path))
-            cases.append({"space": "nb101.yaml", "arch": arch, "logits": y})
+            y, e = logits(ref.NB101Net(m, o), export("models/spaces/nb101.yaml", arch, path))
+            cases.append({"space": "nb101.yaml", "arch": arch, "logits": y, "torch_f32_error": e})
         gs = ref.darts_genotypes(__import__("random").Random(5))[:6]
         for i, g in enumerate(gs):
             arch = ref.genotype_string(g)
             space, (c, layers) = (("darts_c36_l20.yaml", (36, 20)) if i == 1
                                   else ("darts.yaml", (16, 8)))
-            y = logits(ref.NetworkCIFAR(c, 10, layers, g), export("models/spaces/" + space, arch, path))
-            cases.append({"space": space, "arch": arch, "logits": y})
+            y, e = logits(ref.NetworkCIFAR(c, 10, layers, g), export("models/spaces/" + space, arch, path))
+            cases.append({"space": space, "arch": arch, "logits": y, "torch_f32_error": e})
         # DARTS's eighth primitive, `none`, on a cell input (stride 2 in the reduction cell).
         yaml = os.path.join(tmp, "darts_none.yaml")
         with open("models/spaces/darts.yaml") as f:
@@ -97,8 +103,9 @@ def main():
         g["normal"][1] = ("none", 1)
         g["reduce"][0] = ("none", 0)
         arch = ref.genotype_string(g)
-        y = logits(ref.NetworkCIFAR(16, 10, 8, g), export(yaml, arch, path))
-        cases.append({"space": "darts.yaml", "with_none": True, "arch": arch, "logits": y})
+        y, e = logits(ref.NetworkCIFAR(16, 10, 8, g), export(yaml, arch, path))
+        cases.append({"space": "darts.yaml", "with_none": True, "arch": arch, "logits": y,
+                      "torch_f32_error": e})
     text = json.dumps({"seed": SEED, "cases": cases}, indent=1) + "\n"
     with open(os.path.join(HERE, "spaces", "cell_logits.json"), "w") as f:
         f.write(text)
