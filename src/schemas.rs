@@ -21,5 +21,6 @@ pub fn report_schemas() -> Vec<(&'static str, String)> {
             "search-table.schema.json",
             pretty(schemars::schema_for!(Vec<crate::experiments::search_table::Row>)),
         ),
+        ("merge.schema.json", pretty(schemars::schema_for!(crate::scoring::merge::MergeReport))),
     ]
 }

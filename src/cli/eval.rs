@@ -65,6 +65,11 @@ pub struct EvalArgs {
     /// [default: OUT/scores.jsonl].
     #[arg(long, value_name = "FILE")]
     cache: Option<PathBuf>,
+    /// Score only shard K of N (0-based: 0/4 to 3/4) of the cells into the cache, with a
+    /// manifest beside it, and report nothing: merge the shards' caches with `intrain merge`,
+    /// then run the evaluation with --cache on the merged file (it scores nothing again).
+    #[arg(long, value_name = "K/N")]
+    shard: Option<intrain::scoring::shard::Shard>,
     /// Output folder: results.md, results.json, scores-bB.csv, scatter plots.
     #[arg(long, short = 'o', value_name = "DIR", default_value = "intrain-eval")]
     out: PathBuf,
@@ -109,6 +114,16 @@ pub fn run(a: EvalArgs) -> anyhow::Result<super::Exit> {
         Scorer::new(Box::new(|| a.runtime.runtime()), Some(RecordFile::open(&cache_path)?))
             .with_proxies(&a.proxies.0);
     let bar = progress("eval");
+    if let Some(shard) = a.shard {
+        let n = grid.score_shard(&inp, &mut scorer, shard, &cache_path, &bar)?;
+        bar.finish_and_clear();
+        outln!(
+            "shard {shard}: {n} scores in {} ({} new); merge the shards' caches with `intrain merge`, then run eval with --cache on the merged file",
+            cache_path.display(),
+            scorer.scored()
+        );
+        return Ok(super::Exit::Success);
+    }
     let outcome = grid.run(&inp, &mut scorer, &bar)?;
     bar.finish_and_clear();
     eprintln!(

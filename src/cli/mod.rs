@@ -33,6 +33,7 @@ mod eval_report;
 mod grad;
 mod inspect;
 mod limits_args;
+mod merge;
 mod ops;
 mod profile_plot;
 mod proxies_cmd;
@@ -163,6 +164,15 @@ enum Command {
     ///   intrain search-table --proxies all --from-cache --samples 50 --images cifar10_sample.npz
     #[command(verbatim_doc_comment)]
     SearchTable(search_table::SearchTableArgs),
+    /// Join record files written apart (the shards of `score --shard`, `eval --shard`,
+    /// `search-table --shard` run on several machines) into one: cut-short last lines dropped,
+    /// repeats kept once, two different scores for one architecture and protocol an error (exit
+    /// 2), coverage checked against the shards' manifests (exit 1 naming what is missing).
+    ///
+    /// Example:
+    ///   intrain merge shard-*.jsonl -o scores.jsonl
+    #[command(verbatim_doc_comment)]
+    Merge(merge::MergeArgs),
     /// Run a model on ONNX Runtime with seeded random or given (.npy) inputs.
     ///
     /// Example: intrain run model.onnx --input x=x.npy --save-outputs out/
@@ -276,6 +286,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Proxies(a) => proxies_cmd::run(a),
         Command::Search(a) => search::run(a),
         Command::SearchTable(a) => search_table::run(a),
+        Command::Merge(a) => merge::run(a),
         Command::Run(a) => run_model::run(a),
         Command::Ops(a) => ops::run(a),
         Command::Runtime(a) => runtime_cmd::run(a),

@@ -20,6 +20,11 @@ pub struct ScoreArgs {
     /// Score N seeded uniform samples of the space (seeded by --seed) into --out.
     #[arg(long, value_name = "N", conflicts_with = "arch")]
     sample: Option<usize>,
+    /// Score only shard K of N (0-based, e.g. a job array's index: 3/8) of --archs/--sample,
+    /// split by a stable hash of each architecture's canonical form; a manifest of what the
+    /// shard owes goes beside --out (FILE.manifest.json), and `intrain merge` joins the shards.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<intrain::scoring::shard::Shard>,
     /// Record file of many architectures (.jsonl, or .csv): appended and flushed per
     /// architecture; architectures already in it under the same protocol are skipped.
     #[arg(long, short = 'o', value_name = "FILE", default_value = "scores.jsonl")]
@@ -51,10 +56,14 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<super::Exit> {
             &a.target,
             a.archs.as_deref(),
             a.sample,
+            a.shard,
             &a.out,
             &proxies,
             a.json,
         );
+    }
+    if a.shard.is_some() {
+        return Err(Error::Usage("--shard splits --archs or --sample".into()).into());
     }
     let rt = a.target.runtime.runtime()?;
     let r = a.target.score(&rt, &proxies)?;

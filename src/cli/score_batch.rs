@@ -5,8 +5,9 @@ use std::path::Path;
 
 use super::target::TargetArgs;
 use intrain::error::Error;
-use intrain::experiments::batch::{distinct_samples, read_arch_list, score_all};
-use intrain::scoring::{Proxy, RecordFile, Scorer};
+use intrain::experiments::batch::{distinct_samples, read_arch_list, score_all, take_shard};
+use intrain::scoring::shard::Shard;
+use intrain::scoring::{Proxy, RecordFile, Scorer, space_id};
 
 /// A progress bar on stderr with ETA.
 pub fn progress(what: &str) -> indicatif::ProgressBar {
@@ -26,6 +27,7 @@ pub fn run(
     t: &TargetArgs,
     archs: Option<&Path>,
     sample: Option<usize>,
+    shard: Option<Shard>,
     out: &Path,
     proxies: &[Proxy],
     json: bool,
@@ -42,6 +44,13 @@ pub fn run(
         (Some(f), _) => read_arch_list(&space, f)?,
         (None, Some(n)) => distinct_samples(&space, n, p.seed),
         (None, None) => return Err(Error::Usage("give --archs FILE or --sample N".into()).into()),
+    };
+    let list = match shard {
+        Some(s) => {
+            let key = p.key(&space_id(&space), space.spec.input.resolution);
+            take_shard(&space, list, &[key], s, out)?
+        }
+        None => list,
     };
     let mut scorer = Scorer::new(Box::new(|| t.runtime.runtime()), Some(RecordFile::open(out)?))
         .with_proxies(proxies);

@@ -59,6 +59,11 @@ pub struct SearchTableArgs {
     /// Score cache (shared with `eval`).
     #[arg(long, value_name = "FILE", default_value = "intrain-eval/scores.jsonl")]
     cache: PathBuf,
+    /// Score only shard K of N (0-based: 0/4 to 3/4) of the sampled architectures into the
+    /// cache, with a manifest beside it, and build no table: merge the shards' caches with
+    /// `intrain merge`, then build the table with --cache on the merged file.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<intrain::scoring::shard::Shard>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -86,6 +91,23 @@ pub fn run(a: SearchTableArgs) -> anyhow::Result<super::Exit> {
         protocol: &p,
     };
     let bar = progress("scoring");
+    if let Some(shard) = a.shard {
+        let n = intrain::experiments::search_table::score_shard(
+            &space,
+            &spec,
+            &mut scorer,
+            shard,
+            &a.cache,
+            &bar,
+        )?;
+        bar.finish_and_clear();
+        outln!(
+            "shard {shard}: {n} architectures in {} ({} new); merge the shards' caches with `intrain merge`, then build the table with --cache on the merged file",
+            a.cache.display(),
+            scorer.scored()
+        );
+        return Ok(super::Exit::Success);
+    }
     let table = build(&space, &spec, &mut scorer, &bar)?;
     bar.finish_and_clear();
     if a.json {

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::scoring::shard::{Manifest, Shard};
 use crate::scoring::{Protocol, Scorer, space_id};
 use crate::space::{Arch, SearchSpace, rng};
 
@@ -43,6 +44,23 @@ pub fn distinct_samples(space: &SearchSpace, n: usize, seed: u64) -> Vec<Arch> {
         }
     }
     out
+}
+
+/// Shard `shard`'s part of `archs` (by canonical form), after writing beside the record file
+/// `out` the manifest of what the shard owes: each of its architectures under each protocol key
+/// of `keys`.
+pub fn take_shard(
+    space: &SearchSpace,
+    archs: Vec<Arch>,
+    keys: &[String],
+    shard: Shard,
+    out: &Path,
+) -> Result<Vec<Arch>> {
+    let mine: Vec<Arch> = archs.into_iter().filter(|a| shard.owns(space, a)).collect();
+    let requested =
+        keys.iter().flat_map(|k| mine.iter().map(move |a| (k.clone(), a.format(space)))).collect();
+    Manifest { shard, requested }.write(out)?;
+    Ok(mine)
 }
 
 /// What a batch scoring did.

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::batch::take_shard;
 use crate::error::{Error, Result};
 use crate::eval::{Correlation, GroundTruth, correlate, read_cell_list, seeded_subset};
-use crate::scoring::{Protocol, Proxy, ScoreRecord, Scorer};
+use crate::scoring::shard::Shard;
+use crate::scoring::{Protocol, Proxy, ScoreRecord, Scorer, space_id};
 use crate::space::{Arch, SearchSpace};
 
 /// Ground-truth and cell-set presets.
@@ -187,6 +189,40 @@ impl Grid {
     /// The protocol for one batch size and seed.
     pub fn protocol(&self, batch: usize, seed: u64) -> Protocol {
         Protocol { batch, seed, ..self.protocol.clone() }
+    }
+
+    /// Scores shard `shard`'s part of the cells under every batch size and seed through
+    /// `scorer`, after writing the shard's manifest beside the record file `records`; returns
+    /// the number of scores. No correlations: they need every cell, so the shards' record files
+    /// are merged and the evaluation runs on the merged file.
+    pub fn score_shard(
+        &self,
+        inp: &Inputs,
+        scorer: &mut Scorer<'_>,
+        shard: Shard,
+        records: &Path,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<usize> {
+        let archs: Vec<Arch> =
+            inp.cells.iter().map(|c| Arch::parse(&inp.space, c)).collect::<Result<_>>()?;
+        let id = space_id(&inp.space);
+        let res = inp.space.spec.input.resolution;
+        let protocols: Vec<Protocol> = self
+            .batches
+            .iter()
+            .flat_map(|&b| self.seeds.iter().map(move |&s| (b, s)))
+            .map(|(b, s)| self.protocol(b, s))
+            .collect();
+        let keys: Vec<String> = protocols.iter().map(|p| p.key(&id, res)).collect();
+        let mine = take_shard(&inp.space, archs, &keys, shard, records)?;
+        bar.set_length((mine.len() * protocols.len()) as u64);
+        for p in &protocols {
+            for arch in &mine {
+                scorer.get_or_score(&inp.space, arch, p)?;
+                bar.inc(1);
+            }
+        }
+        Ok(mine.len() * protocols.len())
     }
 
     /// Scores every cell under every batch size and seed through `scorer`, then correlates.

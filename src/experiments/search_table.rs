@@ -6,8 +6,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::batch::take_shard;
 use crate::error::{Error, Result};
 use crate::eval::{GroundTruth, correlate, seeded_subset};
+use crate::scoring::shard::Shard;
 use crate::scoring::{Protocol, Proxy, ScoreRecord, Scorer, space_id};
 use crate::space::{Arch, SearchSpace};
 use crate::stats::mean_std;
@@ -137,13 +139,21 @@ pub fn published(proxy: &str) -> Option<Published> {
 pub const PUBLISHED_OPTIMUM: Published =
     Published { source: INTRAIN_PAPER, accuracy: [94.35, 73.17, 47.18] };
 
-/// Builds the table: scores what the record file lacks (through `scorer`), then selects.
-pub fn build(
+/// What the runs sample: the ground truth, the size of the pool sampled from, each run's
+/// sample, and every sampled architecture once (sorted).
+struct Sampled {
+    truth: GroundTruth,
+    pool: usize,
+    runs: Vec<Vec<String>>,
+    all: Vec<String>,
+}
+
+/// The architectures the runs sample.
+fn sampled_cells(
     space: &SearchSpace,
     spec: &TableSpec<'_>,
-    scorer: &mut Scorer<'_>,
-    bar: &indicatif::ProgressBar,
-) -> Result<SearchTable> {
+    scorer: &Scorer<'_>,
+) -> Result<Sampled> {
     if !spec.truth.exists() {
         return Err(Error::Settings(format!(
             "{}: not found (the ground-truth table)",
@@ -151,7 +161,6 @@ pub fn build(
         )));
     }
     let truth = GroundTruth::read(spec.truth, spec.arch_column)?;
-    let cols: Vec<&[f64]> = spec.targets.iter().map(|t| truth.column(t)).collect::<Result<_>>()?;
     let p = spec.protocol;
     let pool: Vec<String> = if spec.from_cache {
         truth.archs.iter().filter(|x| scorer.has(space, x, p)).cloned().collect()
@@ -172,9 +181,52 @@ pub fn build(
     }
     let runs: Vec<Vec<String>> =
         (0..spec.runs).map(|r| seeded_subset(&pool, spec.samples, r)).collect();
-    let mut sampled: Vec<&String> = runs.iter().flatten().collect();
-    sampled.sort();
-    sampled.dedup();
+    let mut all: Vec<String> = runs.iter().flatten().cloned().collect();
+    all.sort();
+    all.dedup();
+    Ok(Sampled { truth, pool: pool.len(), runs, all })
+}
+
+/// Scores shard `shard`'s part of the architectures the runs sample, after writing the shard's
+/// manifest beside the record file `records`; returns how many it owns. No table: merge the
+/// shards' record files, then build the table on the merged file (it scores nothing again).
+pub fn score_shard(
+    space: &SearchSpace,
+    spec: &TableSpec<'_>,
+    scorer: &mut Scorer<'_>,
+    shard: Shard,
+    records: &Path,
+    bar: &indicatif::ProgressBar,
+) -> Result<usize> {
+    if spec.from_cache {
+        return Err(Error::Usage(
+            "--shard splits the sampled architectures; with --from-cache the cache already holds them".into(),
+        ));
+    }
+    let sampled = sampled_cells(space, spec, scorer)?;
+    let archs: Vec<Arch> =
+        sampled.all.iter().map(|x| Arch::parse(space, x)).collect::<Result<_>>()?;
+    let key = spec.protocol.key(&space_id(space), space.spec.input.resolution);
+    let mine = take_shard(space, archs, &[key], shard, records)?;
+    bar.set_length(mine.len() as u64);
+    for arch in &mine {
+        scorer.get_or_score(space, arch, spec.protocol)?;
+        bar.inc(1);
+    }
+    Ok(mine.len())
+}
+
+/// Builds the table: scores what the record file lacks (through `scorer`), then selects.
+pub fn build(
+    space: &SearchSpace,
+    spec: &TableSpec<'_>,
+    scorer: &mut Scorer<'_>,
+    bar: &indicatif::ProgressBar,
+) -> Result<SearchTable> {
+    let Sampled { truth, pool, runs, all } = sampled_cells(space, spec, scorer)?;
+    let cols: Vec<&[f64]> = spec.targets.iter().map(|t| truth.column(t)).collect::<Result<_>>()?;
+    let p = spec.protocol;
+    let sampled: Vec<&String> = all.iter().collect();
     let missing: Vec<&String> =
         sampled.iter().copied().filter(|x| !scorer.has(space, x, p)).collect();
     bar.set_length(missing.len() as u64);
@@ -259,7 +311,7 @@ pub fn build(
     }
     oracle.mean_std = oracle.accuracies.iter().map(|v| mean_std(v)).collect();
     rows.push(oracle);
-    Ok(SearchTable { rows, pool: pool.len(), sampled: sampled.len() })
+    Ok(SearchTable { rows, pool, sampled: sampled.len() })
 }
 
 impl SearchTable {

@@ -1,15 +1,18 @@
 //! Scoring: the one path from a target (an ONNX model, or an architecture of a search space)
 //! and a [`Protocol`] to a score report ([`score`]), the cached scorer that batch scoring,
-//! evaluation and search share ([`Scorer`]), the proxy registry ([`Proxy`]), and the append-only
-//! record files that make long runs resumable ([`RecordFile`]).
+//! evaluation and search share ([`Scorer`]), the proxy registry ([`Proxy`]), the append-only
+//! record files that make long runs resumable ([`RecordFile`]), and the splitting of scoring
+//! work over machines ([`shard`]) whose record files [`merge`] brings together.
 
 pub mod check;
+pub mod merge;
 pub mod passes;
 pub mod protocol;
 pub mod provenance;
 pub mod proxy;
 pub mod records;
 mod scorer;
+pub mod shard;
 mod target;
 
 pub use check::{Verdict, check};
