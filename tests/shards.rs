@@ -14,11 +14,15 @@ use std::time::{Duration, Instant};
 const SAMPLE: &str = "12";
 
 fn score_args(out: &Path, shard: Option<&str>) -> Vec<String> {
+    sample_args(SAMPLE, out, shard)
+}
+
+fn sample_args(n: &str, out: &Path, shard: Option<&str>) -> Vec<String> {
     let mut v: Vec<String> = [
         "score",
         "models/spaces/nb201.yaml",
         "--sample",
-        SAMPLE,
+        n,
         "--batch",
         "4",
         "--resolution",
@@ -102,11 +106,9 @@ fn three_shards_one_killed_merge_into_the_unsharded_result() {
     let done =
         std::fs::read_to_string(&s1).expect("s1").lines().filter(|l| l.ends_with('}')).count();
     eprintln!("shard 1 killed after {done} of its scores; the merge reports {owed} owed");
-    if owed > 0 {
-        assert_eq!(out.status.code(), Some(1), "incomplete coverage is exit 1");
-    }
+    assert!(owed > 0, "shard 1 was killed before it finished its {} scores", done + owed);
+    assert_eq!(out.status.code(), Some(1), "incomplete coverage is exit 1");
     assert_eq!(report["torn"].as_array().map(Vec::len), Some(1), "{report}");
-    assert!(done >= 1);
     // The rerun resumes from its own file, then the merge is the unsharded result exactly.
     let out = common::intrain(&score_args(&s1, Some("1/3")));
     assert!(out.status.success(), "{}", common::stderr(&out));
@@ -124,7 +126,7 @@ fn three_shards_one_killed_merge_into_the_unsharded_result() {
     assert_eq!(ours, want, "the merged shards are the unsharded scores, bit for bit");
     // Every shard got some of the work.
     for k in 0..3 {
-        assert!(records(&d.join(format!("s{k}.jsonl"))).len() < 12);
+        assert!(!records(&d.join(format!("s{k}.jsonl"))).is_empty(), "shard {k} scored nothing");
     }
 }
 
@@ -152,6 +154,20 @@ fn conflicting_duplicates_are_an_error_naming_both_files() {
     assert_eq!(out.status.code(), Some(2));
     let e = common::stderr(&out);
     assert!(e.contains("b.jsonl") && e.contains("a.jsonl") && e.contains("intrain is"), "{e}");
+    // --keep-first keeps the first line read.
+    let k = dir.path().join("k.jsonl");
+    let out = common::intrain(&[
+        "merge",
+        &a.display().to_string(),
+        &b.display().to_string(),
+        "-o",
+        &k.display().to_string(),
+        "--keep-first",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert_eq!(common::stdout_json(&out)["conflicts"].as_u64(), Some(1));
+    assert_eq!(records(&k), records(&a));
     // The same line twice is a repeat, not a conflict.
     std::fs::write(&b, format!("{first}\n")).expect("b");
     let m = dir.path().join("m2.jsonl");
@@ -195,6 +211,9 @@ fn the_slurm_example_runs_one_shard_per_array_task() {
         .expect("number");
     assert_eq!((lo, tasks), ("0", shards), "one shard per array task, from index 0");
     assert!(text.contains(r#"--shard "$SLURM_ARRAY_TASK_ID/$SHARDS""#));
+    // Slurm opens the log before the script runs: it cannot be in a folder the script creates.
+    let log = text.lines().find_map(|l| l.strip_prefix("#SBATCH --output=")).expect("--output");
+    assert!(!log.contains('/'), "{log}");
     let dir = tempfile::tempdir().expect("tempdir");
     for k in 0..tasks {
         let out = std::process::Command::new("bash")
@@ -254,4 +273,45 @@ fn the_kubernetes_example_is_an_indexed_job_of_one_shard_per_index() {
     let manifest =
         std::fs::read_to_string(dir.path().join("scores-0.jsonl.manifest.json")).expect("manifest");
     assert!(manifest.contains(&format!(r#""count":{n}"#)), "{manifest}");
+}
+
+/// Two shards given one file, a retried shard with a different list, inputs of different jobs,
+/// and an output that exists (also as an input reached through `..`) are refused.
+#[test]
+fn shards_keep_to_their_own_files_and_jobs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let one = d.join("new/one.jsonl");
+    let out = common::intrain(&sample_args("3", &one, Some("0/2")));
+    assert!(out.status.success(), "a missing folder is created: {}", common::stderr(&out));
+    let out = common::intrain(&sample_args("3", &one, Some("1/2")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains("is shard 0/2's record file"),
+        "{}",
+        common::stderr(&out)
+    );
+    let out = common::intrain(&sample_args("4", &one, Some("0/2")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::stderr(&out).contains("another job's"), "{}", common::stderr(&out));
+    let other = d.join("other.jsonl");
+    let out = common::intrain(&sample_args("4", &other, Some("1/2")));
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let (o, x) = (one.display().to_string(), other.display().to_string());
+    let out = common::intrain(&["merge", &o, &x, "-o", &d.join("m.jsonl").display().to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::stderr(&out).contains("different jobs"), "{}", common::stderr(&out));
+    let sneaky = d.join("sub/../new/one.jsonl").display().to_string();
+    let out = common::intrain(&["merge", &x, "-o", &sneaky]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::stderr(&out).contains("exists"), "{}", common::stderr(&out));
+    // CSV in, CSV out: the same records.
+    let csv = d.join("c.csv");
+    let out = common::intrain(&["merge", &o, "-o", &csv.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1), "one shard of two: incomplete");
+    let back = d.join("back.jsonl");
+    let out =
+        common::intrain(&["merge", &csv.display().to_string(), "-o", &back.display().to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert_eq!(records(&back), records(&one));
 }

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Score a seeded sample of a search space on a Slurm cluster: one shard per array task, each
-# appending to its own record file (with a manifest beside it), then one merge.
+# appending to its own record file (with a manifest beside it), then one merge. Submit from the
+# repository root (SPACE is relative to it), with intrain on PATH.
 #
 #   sbatch examples/cluster/slurm_score_shards.sh              # 8 shards of 1,000 NAS-Bench-201 cells
 #   SPACE=models/spaces/darts.yaml SAMPLE=5000 sbatch examples/cluster/slurm_score_shards.sh
@@ -14,7 +15,7 @@
 #SBATCH --array=0-7
 #SBATCH --cpus-per-task=4
 #SBATCH --time=04:00:00
-#SBATCH --output=shards/%x-%a.log
+#SBATCH --output=%x-%a.log
 set -euo pipefail
 SHARDS=8
 SPACE=${SPACE:-models/spaces/nb201.yaml}

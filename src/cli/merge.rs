@@ -17,6 +17,11 @@ pub struct MergeArgs {
     /// The merged record file to write (.jsonl, or .csv); it must not exist yet.
     #[arg(long, short = 'o', value_name = "FILE")]
     out: PathBuf,
+    /// Where two lines give one architecture and protocol different scores (computed on
+    /// different machines, they can differ in the last bits), keep the first line read instead
+    /// of stopping with an error.
+    #[arg(long)]
+    keep_first: bool,
     /// Print the report as JSON (schema: schemas/merge.schema.json).
     #[arg(long)]
     json: bool,
@@ -24,19 +29,22 @@ pub struct MergeArgs {
 
 /// Runs `merge`: exit 1 when the shards' manifests ask for scores the inputs lack.
 pub fn run(a: MergeArgs) -> anyhow::Result<super::Exit> {
-    let r = merge(&a.inputs, &a.out)?;
+    let r = merge(&a.inputs, &a.out, a.keep_first)?;
     let complete = r.coverage.as_ref().is_none_or(|c| c.complete());
     if a.json {
         super::print_json(&r)?;
     } else {
         outln!(
-            "{}: {} records from {} files ({} lines, {} repeats dropped)",
+            "{}: {} records from {} files ({} records read, {} repeats dropped)",
             r.out,
             r.records,
             r.inputs,
             r.lines,
             r.duplicates
         );
+        if r.conflicts > 0 {
+            outln!("{} records with different scores dropped (the first read kept)", r.conflicts);
+        }
         for t in &r.torn {
             outln!("{t}: its last line was cut short (a killed writer) and is dropped");
         }

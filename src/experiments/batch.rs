@@ -48,7 +48,7 @@ pub fn distinct_samples(space: &SearchSpace, n: usize, seed: u64) -> Vec<Arch> {
 
 /// Shard `shard`'s part of `archs` (by canonical form), after writing beside the record file
 /// `out` the manifest of what the shard owes: each of its architectures under each protocol key
-/// of `keys`.
+/// of `keys` (and the fingerprint of the whole job, so that merge does not mix jobs).
 pub fn take_shard(
     space: &SearchSpace,
     archs: Vec<Arch>,
@@ -56,10 +56,10 @@ pub fn take_shard(
     shard: Shard,
     out: &Path,
 ) -> Result<Vec<Arch>> {
-    let mine: Vec<Arch> = archs.into_iter().filter(|a| shard.owns(space, a)).collect();
-    let requested =
-        keys.iter().flat_map(|k| mine.iter().map(move |a| (k.clone(), a.format(space)))).collect();
-    Manifest { shard, requested }.write(out)?;
+    let all: Vec<String> = archs.iter().map(|a| a.format(space)).collect();
+    let (mine, names): (Vec<Arch>, Vec<String>) =
+        archs.into_iter().zip(all.iter().cloned()).filter(|(a, _)| shard.owns(space, a)).unzip();
+    Manifest::new(shard, keys, &all, &names).write(out)?;
     Ok(mine)
 }
 

@@ -20,14 +20,18 @@ pub struct MergeReport {
     pub out: String,
     /// Record files read.
     pub inputs: usize,
-    /// Complete lines read.
+    /// Records read (complete lines; a CSV header is not one).
     pub lines: usize,
     /// Files whose last line was cut short (a killed writer); the partial line is dropped.
     pub torn: Vec<String>,
     /// Records written: one per architecture and protocol.
     pub records: usize,
-    /// Lines that repeated a record already read (the same scores), dropped.
+    /// Lines that repeated a record already read (the same scores; their proxies joined in),
+    /// dropped.
     pub duplicates: usize,
+    /// Lines that gave a record already read different scores, dropped (with `keep_first`;
+    /// otherwise they are an error).
+    pub conflicts: usize,
     /// Coverage against the shards' manifests, when the inputs have them.
     pub coverage: Option<Coverage>,
 }
@@ -52,8 +56,9 @@ impl Coverage {
     }
 }
 
+/// Equal, or both not finite (JSONL writes NaN and ±inf alike as `null`).
 fn same(a: f64, b: f64) -> bool {
-    a == b || (a.is_nan() && b.is_nan())
+    a == b || (!a.is_finite() && !b.is_finite())
 }
 
 /// The first field in which two records of one architecture and protocol disagree (timings
@@ -86,31 +91,20 @@ fn conflict(a: &ScoreRecord, b: &ScoreRecord) -> Option<(String, String, String)
     })
 }
 
-/// Merges the record files `inputs` into the new record file `out` (JSONL, or CSV for `.csv`).
-/// Each input's cut-short last line is dropped; a record repeated with the same scores is kept
-/// once (the proxies of all its lines together); the same architecture and protocol with
-/// different scores in two lines is an error naming both files. Inputs with shard manifests
-/// beside them are checked for coverage.
-pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
+/// Merges the record files `inputs` into the new record file `out` (JSONL, or CSV for `.csv`;
+/// it must not exist). Each input's cut-short last line is dropped; a record repeated with the
+/// same scores is kept once (the proxies of all its lines together); the same architecture and
+/// protocol with different scores in two lines is an error naming both files, or with
+/// `keep_first` the first line read wins (scores of one architecture computed on different
+/// machines can differ in their last bits). Inputs with shard manifests beside them are checked
+/// for coverage, and must come from one job.
+pub fn merge(inputs: &[PathBuf], out: &Path, keep_first: bool) -> Result<MergeReport> {
     if inputs.is_empty() {
         return Err(Error::Usage("merge needs at least one record file".into()));
     }
-    let out_abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
-    if inputs.iter().any(|i| std::path::absolute(i).is_ok_and(|p| p == out_abs)) {
-        return Err(Error::Usage(format!(
-            "{}: is also an input; merge into a new file",
-            out.display()
-        )));
-    }
-    if std::fs::metadata(out).is_ok_and(|m| m.len() > 0) {
-        return Err(Error::Usage(format!(
-            "{}: exists; merge writes a new file (remove it to merge again)",
-            out.display()
-        )));
-    }
     let mut merged: Vec<(ScoreRecord, usize)> = Vec::new();
     let mut index: HashMap<(String, String), usize> = HashMap::new();
-    let (mut lines, mut duplicates, mut torn) = (0, 0, Vec::new());
+    let (mut lines, mut duplicates, mut conflicts, mut torn) = (0, 0, 0, Vec::new());
     let mut manifests = Vec::new();
     for (f, path) in inputs.iter().enumerate() {
         if !path.is_file() {
@@ -131,8 +125,12 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
                 Some(&i) => {
                     let (earlier, from) = &mut merged[i];
                     if let Some((field, x, y)) = conflict(earlier, &r) {
+                        if keep_first {
+                            conflicts += 1;
+                            continue;
+                        }
                         return Err(Error::Data(format!(
-                            "{}: {} under protocol {}: {field} is {y} here but {x} in {}",
+                            "{}: {} under protocol {}: {field} is {y} here but {x} in {} (--keep-first keeps the first)",
                             path.display(),
                             r.arch,
                             r.key,
@@ -155,6 +153,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
         }
     }
     let coverage = coverage(&manifests, &index)?;
+    create_new(out)?;
     let mut file = RecordFile::open(out)?;
     for (r, _) in &merged {
         file.append(r.clone())?;
@@ -166,8 +165,26 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
         torn,
         records: merged.len(),
         duplicates,
+        conflicts,
         coverage,
     })
+}
+
+/// Creates `out` empty, refusing a path that exists in any form (a file, an input through
+/// `..` or a link): merge never writes into a file it did not create.
+fn create_new(out: &Path) -> Result<()> {
+    let io = |source| Error::Io { path: out.to_path_buf(), source };
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(out) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Usage(format!(
+            "{}: exists; merge writes a new file (remove it to merge again)",
+            out.display()
+        ))),
+        Err(e) => Err(io(e)),
+    }
 }
 
 /// Coverage of the manifests' requests by the merged records.
@@ -180,13 +197,15 @@ fn coverage(
     let mut seen = BTreeSet::new();
     let mut requested = BTreeSet::new();
     for (path, m) in manifests {
-        if m.shard.count != shards {
+        if m.shard.count != shards || m.job != m0.job {
             return Err(Error::Data(format!(
-                "{}: shard {} but {} is shard {}: the inputs come from different splits",
+                "{}: shard {} of job {} but {} is shard {} of job {}: the inputs come from different jobs or splits",
                 path.display(),
                 m.shard,
+                m.job,
                 first.display(),
-                m0.shard
+                m0.shard,
+                m0.job
             )));
         }
         seen.insert(m.shard.index);

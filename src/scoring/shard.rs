@@ -69,11 +69,33 @@ impl Shard {
 pub struct Manifest {
     /// The shard.
     pub shard: Shard,
+    /// A fingerprint of the whole job before sharding (every protocol key and architecture
+    /// string of the list): shards of one job share it, and `merge` refuses to mix jobs.
+    pub job: String,
     /// Every (protocol key, architecture string) the shard scores.
     pub requested: Vec<(String, String)>,
 }
 
 impl Manifest {
+    /// The manifest of shard `shard` of the job that scores `archs` (architecture strings)
+    /// under every protocol key of `keys`.
+    pub fn new(shard: Shard, keys: &[String], archs: &[String], mine: &[String]) -> Manifest {
+        let mut h = Sha256::new();
+        for k in keys {
+            h.update(k.as_bytes());
+            h.update(b"\n");
+        }
+        h.update(b"\n");
+        for a in archs {
+            h.update(a.as_bytes());
+            h.update(b"\n");
+        }
+        let job = h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+        let requested =
+            keys.iter().flat_map(|k| mine.iter().map(move |a| (k.clone(), a.clone()))).collect();
+        Manifest { shard, job, requested }
+    }
+
     /// The manifest's path for record file `records`: `FILE.manifest.json`.
     pub fn path_for(records: &Path) -> PathBuf {
         let mut name = records.as_os_str().to_owned();
@@ -81,13 +103,33 @@ impl Manifest {
         PathBuf::from(name)
     }
 
-    /// Writes the manifest beside `records` (whole, then renamed into place).
+    /// Writes the manifest beside `records` (whole, then renamed into place), creating the
+    /// folder. A record file already holding another shard's manifest (two shards given one
+    /// file) or another job's is refused: each shard needs its own file.
     pub fn write(&self, records: &Path) -> Result<()> {
         let path = Manifest::path_for(records);
         let io = |source| Error::Io { path: path.clone(), source };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        if let Some(old) = Manifest::read(records)?
+            && (old.shard != self.shard || old.job != self.job)
+        {
+            let what = if old.shard != self.shard {
+                format!("shard {}'s", old.shard)
+            } else {
+                "another job's (a different list or protocol)".to_string()
+            };
+            return Err(Error::Usage(format!(
+                "{}: is {what} record file; give shard {} a file of its own (--out or --cache)",
+                records.display(),
+                self.shard
+            )));
+        }
         let text = serde_json::to_string(self)
             .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
-        let tmp = path.with_extension("json.tmp");
+        let tmp =
+            path.with_extension(format!("json.{}-of-{}.tmp", self.shard.index, self.shard.count));
         std::fs::write(&tmp, text + "\n").map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)
     }
