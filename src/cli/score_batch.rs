@@ -5,9 +5,9 @@ use std::path::Path;
 
 use super::target::TargetArgs;
 use intrain::error::Error;
-use intrain::experiments::batch::{distinct_samples, read_arch_list, score_all, take_shard};
+use intrain::experiments::batch::{distinct_samples, read_arch_list, score_all};
 use intrain::scoring::shard::Shard;
-use intrain::scoring::{Proxy, RecordFile, Scorer, space_id};
+use intrain::scoring::{Proxy, RecordFile, Scorer};
 
 /// A progress bar on stderr with ETA.
 pub fn progress(what: &str) -> indicatif::ProgressBar {
@@ -45,17 +45,10 @@ pub fn run(
         (None, Some(n)) => distinct_samples(&space, n, p.seed),
         (None, None) => return Err(Error::Usage("give --archs FILE or --sample N".into()).into()),
     };
-    let list = match shard {
-        Some(s) => {
-            let key = p.key(&space_id(&space), space.spec.input.resolution);
-            take_shard(&space, list, &[key], s, out)?
-        }
-        None => list,
-    };
     let mut scorer = Scorer::new(Box::new(|| t.runtime.runtime()), Some(RecordFile::open(out)?))
         .with_proxies(proxies);
     let bar = progress("scoring");
-    let summary = score_all(&mut scorer, &space, &list, &p, &bar)?;
+    let summary = score_all(&mut scorer, &space, list, &p, shard, &bar)?;
     bar.finish_and_clear();
     if json {
         super::print_json(&summary)?;

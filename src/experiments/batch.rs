@@ -82,16 +82,26 @@ pub struct BatchSummary {
     pub best_intrain: Option<f64>,
 }
 
-/// Scores `archs` of `space` under `p` through `scorer` (whose record file receives them).
+/// Scores `archs` of `space` under `p` through `scorer` (whose record file receives them); with
+/// `shard`, only that shard's part, after writing its manifest beside the record file.
 pub fn score_all(
     scorer: &mut Scorer<'_>,
     space: &SearchSpace,
-    archs: &[Arch],
+    archs: Vec<Arch>,
     p: &Protocol,
+    shard: Option<Shard>,
     bar: &indicatif::ProgressBar,
 ) -> Result<BatchSummary> {
     let key = p.key(&space_id(space), space.spec.input.resolution);
-    let out = scorer.records().map(|f| f.path().display().to_string()).unwrap_or_default();
+    let path = scorer.records().map(|f| f.path().to_path_buf());
+    let archs = match (shard, &path) {
+        (Some(s), Some(path)) => take_shard(space, archs, std::slice::from_ref(&key), s, path)?,
+        (Some(_), None) => {
+            return Err(Error::Settings("a shard needs a record file for its manifest".into()));
+        }
+        (None, _) => archs,
+    };
+    let out = path.map(|f| f.display().to_string()).unwrap_or_default();
     bar.set_length(archs.len() as u64);
     let (mut scored, mut skipped) = (0, 0);
     let mut best: Option<(f64, String)> = scorer
@@ -101,7 +111,7 @@ pub fn score_all(
         .filter(|r| r.key == key)
         .map(|r| (r.intrain, r.arch.clone()))
         .max_by(|a, b| a.0.total_cmp(&b.0));
-    for a in archs {
+    for a in &archs {
         let name = a.format(space);
         if scorer.has(space, &name, p) {
             skipped += 1;

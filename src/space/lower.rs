@@ -377,18 +377,13 @@ impl SearchSpace {
                 };
                 let mut reductions = 0;
                 for (k, st) in spec.stages.iter().enumerate() {
-                    match st.reduction {
-                        Some(ReductionSpec::MaxPool) => {
-                            reductions += 1;
-                            h = l.max_pool_reduction(&format!("reduction{reductions}"), h)?;
-                        }
-                        Some(r) => {
-                            reductions += 1;
-                            h =
-                                l.reduction(r, &format!("reduction{reductions}"), h, st.channels)?;
+                    if let Some(r) = st.reduction {
+                        reductions += 1;
+                        h = l.reduction(r, &format!("reduction{reductions}"), h, st.channels)?;
+                        // A parameter-free max pool is not a layer of its own.
+                        if r != ReductionSpec::MaxPool {
                             l.layers.push(h);
                         }
-                        None => {}
                     }
                     for c in 0..st.cells {
                         let scope = format!("stage{}/cell{c}", k + 1);

@@ -191,9 +191,4 @@ impl Lowering<'_> {
         }
         Ok(s1)
     }
-
-    /// NAS-Bench-101's max pooling between stacks: 2x2, stride 2.
-    pub(super) fn max_pool_reduction(&mut self, scope: &str, x: ValueId) -> Result<ValueId> {
-        self.b.pool(OpType::MaxPool, &format!("{scope}/maxpool"), x, Pool2d::new(2, 2, 0))
-    }
 }

@@ -302,6 +302,11 @@ impl<'a> CanonicalSearch<'a> {
     }
 }
 
+/// The possible edges `(i, j)`, `i < j`, of a cell of `n` vertices, in row order.
+fn vertex_pairs(n: usize) -> Vec<(usize, usize)> {
+    (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect()
+}
+
 /// Most vertices for which [`count`] enumerates a space, and the most labelled structures it
 /// canonicalises (NAS-Bench-101 takes 450,808 of 2,494 structures, about 2 s in all).
 const COUNT_MAX_NODES: usize = 7;
@@ -324,8 +329,7 @@ pub(crate) fn count(space: &SearchSpace) -> Option<(u64, u64)> {
     let (mut labelled, mut distinct, mut work) = (0u64, 0u64, 0u64);
     let mut structures = std::collections::HashSet::new();
     for n in 2..=nodes {
-        let pairs: Vec<(usize, usize)> =
-            (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect();
+        let pairs = vertex_pairs(n);
         for mask in 0u64..(1u64 << pairs.len()) {
             let mut matrix = vec![vec![false; n]; n];
             for (b, &(i, j)) in pairs.iter().enumerate() {
@@ -531,7 +535,7 @@ pub(crate) fn sample(space: &SearchSpace, rng: &mut ChaCha8Rng) -> NodeCellArch 
     let spec = space.spec.node_cell.as_ref();
     let (n, max_edges) = spec.map_or((2, 1), |c| (c.nodes, c.max_edges));
     let k = space.op_names().len().max(1);
-    let pairs: Vec<(usize, usize)> = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect();
+    let pairs = vertex_pairs(n);
     for t in 0.. {
         let mut matrix = vec![vec![false; n]; n];
         if t < FAIR_TRIES {
@@ -572,7 +576,7 @@ pub(crate) fn mutate(a: &NodeCellArch, space: &SearchSpace, rng: &mut ChaCha8Rng
     let base = a.padded(nodes);
     let n = base.vertices();
     let k = space.op_names().len();
-    let pairs: Vec<(usize, usize)> = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect();
+    let pairs = vertex_pairs(n);
     let choices = pairs.len() + if k > 1 { base.ops.len() } else { 0 };
     if choices == 0 {
         return a.clone();
