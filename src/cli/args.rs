@@ -55,6 +55,19 @@ impl RuntimeArgs {
     }
 }
 
+/// How many architectures batch scoring, `eval` and `search-table` score at once.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct JobsArgs {
+    /// Architectures scored at once, with --threads divided between them (at least one each).
+    /// On several cores this keeps them busy through the single-threaded parts of a score
+    /// (graph building, session creation) and gives each session fewer threads to
+    /// synchronise; each job holds its own network in memory. A score is the one that
+    /// --threads T/N would give it alone.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub jobs: usize,
+}
+
 /// How to read a model file with dynamic dimensions.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {

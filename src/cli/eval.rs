@@ -70,6 +70,8 @@ pub struct EvalArgs {
     /// then run the evaluation with --cache on the merged file (it scores nothing again).
     #[arg(long, value_name = "K/N")]
     shard: Option<intrain::scoring::shard::Shard>,
+    #[command(flatten)]
+    jobs: super::args::JobsArgs,
     /// Output folder: results.md, results.json, scores-bB.csv, scatter plots.
     #[arg(long, short = 'o', value_name = "DIR", default_value = "intrain-eval")]
     out: PathBuf,
@@ -112,7 +114,8 @@ pub fn run(a: EvalArgs) -> anyhow::Result<super::Exit> {
     };
     let mut scorer =
         Scorer::new(Box::new(|| a.runtime.runtime()), Some(RecordFile::open(&cache_path)?))
-            .with_proxies(&a.proxies.0);
+            .with_proxies(&a.proxies.0)
+            .with_jobs(a.jobs.jobs);
     let bar = progress("eval");
     if let Some(shard) = a.shard {
         let n = grid.score_shard(&inp, &mut scorer, shard, &cache_path, &bar)?;

@@ -25,6 +25,8 @@ pub struct ScoreArgs {
     /// shard owes goes beside --out (FILE.manifest.json), and `intrain merge` joins the shards.
     #[arg(long, value_name = "K/N")]
     shard: Option<intrain::scoring::shard::Shard>,
+    #[command(flatten)]
+    jobs: super::args::JobsArgs,
     /// Record file of many architectures (.jsonl, or .csv): appended and flushed per
     /// architecture; architectures already in it under the same protocol are skipped.
     #[arg(long, short = 'o', value_name = "FILE", default_value = "scores.jsonl")]
@@ -52,15 +54,14 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<super::Exit> {
             ))
             .into());
         }
-        return super::score_batch::run(
-            &a.target,
-            a.archs.as_deref(),
-            a.sample,
-            a.shard,
-            &a.out,
-            &proxies,
-            a.json,
-        );
+        let req = super::score_batch::BatchRequest {
+            archs: a.archs.as_deref(),
+            sample: a.sample,
+            shard: a.shard,
+            jobs: a.jobs.jobs,
+            out: &a.out,
+        };
+        return super::score_batch::run(&a.target, req, &proxies, a.json);
     }
     if a.shard.is_some() {
         return Err(Error::Usage("--shard splits --archs or --sample".into()).into());

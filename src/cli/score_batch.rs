@@ -22,16 +22,28 @@ pub fn progress(what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// What batch scoring is asked to do.
+pub struct BatchRequest<'a> {
+    /// The architecture list file, if given.
+    pub archs: Option<&'a Path>,
+    /// A number of seeded samples, if given.
+    pub sample: Option<usize>,
+    /// The shard to score, if any.
+    pub shard: Option<Shard>,
+    /// Architectures scored at once.
+    pub jobs: usize,
+    /// The record file.
+    pub out: &'a Path,
+}
+
 /// Runs batch scoring.
 pub fn run(
     t: &TargetArgs,
-    archs: Option<&Path>,
-    sample: Option<usize>,
-    shard: Option<Shard>,
-    out: &Path,
+    req: BatchRequest<'_>,
     proxies: &[Proxy],
     json: bool,
 ) -> anyhow::Result<super::Exit> {
+    let BatchRequest { archs, sample, shard, jobs, out } = req;
     if t.layers.is_some() || t.pass.input.is_some() || t.pass.labels.is_some() {
         return Err(Error::Usage(
             "--layers, --input and --labels score one architecture (--arch); batch scoring uses the protocol's seeded inputs".into(),
@@ -46,7 +58,8 @@ pub fn run(
         (None, None) => return Err(Error::Usage("give --archs FILE or --sample N".into()).into()),
     };
     let mut scorer = Scorer::new(Box::new(|| t.runtime.runtime()), Some(RecordFile::open(out)?))
-        .with_proxies(proxies);
+        .with_proxies(proxies)
+        .with_jobs(jobs);
     let bar = progress("scoring");
     let summary = score_all(&mut scorer, &space, list, &p, shard, &bar)?;
     bar.finish_and_clear();

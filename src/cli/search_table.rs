@@ -64,6 +64,8 @@ pub struct SearchTableArgs {
     /// `intrain merge`, then build the table with --cache on the merged file.
     #[arg(long, value_name = "K/N")]
     shard: Option<intrain::scoring::shard::Shard>,
+    #[command(flatten)]
+    jobs: super::args::JobsArgs,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -79,7 +81,8 @@ pub fn run(a: SearchTableArgs) -> anyhow::Result<super::Exit> {
     let p = a.protocol.protocol(a.batch, a.score_seed);
     let mut scorer =
         Scorer::new(Box::new(|| a.runtime.runtime()), Some(RecordFile::open(&a.cache)?))
-            .with_proxies(&a.proxies.0);
+            .with_proxies(&a.proxies.0)
+            .with_jobs(a.jobs.jobs);
     let spec = TableSpec {
         truth: &a.truth,
         arch_column: &a.arch_column,

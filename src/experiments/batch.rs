@@ -103,7 +103,7 @@ pub fn score_all(
     };
     let out = path.map(|f| f.display().to_string()).unwrap_or_default();
     bar.set_length(archs.len() as u64);
-    let (mut scored, mut skipped) = (0, 0);
+    let before = scorer.scored();
     let mut best: Option<(f64, String)> = scorer
         .records()
         .into_iter()
@@ -111,29 +111,22 @@ pub fn score_all(
         .filter(|r| r.key == key)
         .map(|r| (r.intrain, r.arch.clone()))
         .max_by(|a, b| a.0.total_cmp(&b.0));
-    for a in &archs {
-        let name = a.format(space);
-        if scorer.has(space, &name, p) {
-            skipped += 1;
-            bar.inc(1);
-            continue;
-        }
-        let r = scorer.get_or_score(space, a, p)?;
+    scorer.get_or_score_all(space, &archs, p, &mut |r| {
         if best.as_ref().is_none_or(|b| r.intrain > b.0) {
-            best = Some((r.intrain, name));
+            best = Some((r.intrain, r.arch.clone()));
         }
-        scored += 1;
         if let Some((v, _)) = &best {
             bar.set_message(format!("best I {v:.3}"));
         }
         bar.inc(1);
-    }
+    })?;
+    let scored = scorer.scored() - before;
     Ok(BatchSummary {
         out,
         key,
         requested: archs.len(),
         scored,
-        skipped,
+        skipped: archs.len() - scored,
         best_intrain: best.as_ref().map(|b| b.0),
         best_arch: best.map(|b| b.1),
     })

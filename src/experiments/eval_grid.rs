@@ -217,10 +217,7 @@ impl Grid {
         let mine = take_shard(&inp.space, archs, &keys, shard, records)?;
         bar.set_length((mine.len() * protocols.len()) as u64);
         for p in &protocols {
-            for arch in &mine {
-                scorer.get_or_score(&inp.space, arch, p)?;
-                bar.inc(1);
-            }
+            scorer.get_or_score_all(&inp.space, &mine, p, &mut |_| bar.inc(1))?;
         }
         Ok(mine.len() * protocols.len())
     }
@@ -247,12 +244,8 @@ impl Grid {
             let mut per_seed = Vec::new();
             for &s in &self.seeds {
                 let p = self.protocol(b, s);
-                let mut row = Vec::with_capacity(archs.len());
-                for arch in &archs {
-                    row.push(scorer.get_or_score(&inp.space, arch, &p)?);
-                    bar.inc(1);
-                }
-                per_seed.push(row);
+                per_seed
+                    .push(scorer.get_or_score_all(&inp.space, &archs, &p, &mut |_| bar.inc(1))?);
             }
             records.push(per_seed);
         }

@@ -209,10 +209,7 @@ pub fn score_shard(
     let key = spec.protocol.key(&space_id(space), space.spec.input.resolution);
     let mine = take_shard(space, archs, &[key], shard, records)?;
     bar.set_length(mine.len() as u64);
-    for arch in &mine {
-        scorer.get_or_score(space, arch, spec.protocol)?;
-        bar.inc(1);
-    }
+    scorer.get_or_score_all(space, &mine, spec.protocol, &mut |_| bar.inc(1))?;
     Ok(mine.len())
 }
 
@@ -227,14 +224,13 @@ pub fn build(
     let cols: Vec<&[f64]> = spec.targets.iter().map(|t| truth.column(t)).collect::<Result<_>>()?;
     let p = spec.protocol;
     let sampled: Vec<&String> = all.iter().collect();
-    let missing: Vec<&String> =
-        sampled.iter().copied().filter(|x| !scorer.has(space, x, p)).collect();
+    let missing: Vec<Arch> = sampled
+        .iter()
+        .filter(|x| !scorer.has(space, x, p))
+        .map(|x| Arch::parse(space, x))
+        .collect::<Result<_>>()?;
     bar.set_length(missing.len() as u64);
-    for name in missing {
-        let arch = Arch::parse(space, name)?;
-        scorer.get_or_score(space, &arch, p)?;
-        bar.inc(1);
-    }
+    scorer.get_or_score_all(space, &missing, p, &mut |_| bar.inc(1))?;
     let key = p.key(&space_id(space), space.spec.input.resolution);
     let records = scorer.records().ok_or_else(|| {
         Error::Settings("the search table needs a record file to select from".into())

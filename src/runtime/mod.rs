@@ -133,7 +133,28 @@ fn load(lib: LocatedLibrary, flavor: LibraryFlavor) -> Result<&'static Loaded> {
         .with_name("intrain")
         .build()
         .map_err(|e| Error::RuntimeLibrary(format!("{}: {e}", lib.path.display())))?;
+    register_shared_arena(&env)?;
     Ok(LOADED.get_or_init(|| Loaded { env, library: lib, flavor }))
+}
+
+/// Registers one CPU arena allocator with the environment; every CPU session uses it
+/// (`session.use_env_allocators`). Memory that one session freed is then reused by the next
+/// instead of being returned to the system and faulted in again, which is what batch scoring,
+/// where each architecture gets its own session, spends system time on.
+#[allow(unsafe_code)]
+fn register_shared_arena(env: &ort::environment::Environment) -> Result<()> {
+    use ort::AsPointer;
+    use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+    let fail = |e: ort::Error| Error::RuntimeLibrary(format!("registering a shared arena: {e}"));
+    let info = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Arena, MemoryType::Default)
+        .map_err(fail)?;
+    // SAFETY: both pointers come from live ONNX Runtime objects of the loaded library; a null
+    // arena configuration asks for the defaults; the call copies what it needs.
+    let status = unsafe {
+        (ort::api().CreateAndRegisterAllocator)(env.ptr().cast_mut(), info.ptr(), std::ptr::null())
+    };
+    // SAFETY: `status` was just returned by an ONNX Runtime API call.
+    unsafe { ort::Error::result_from_status(status) }.map_err(fail)
 }
 
 impl Runtime {
@@ -232,6 +253,11 @@ impl Runtime {
             |e: ort::Error<ort::session::builder::SessionBuilder>| Error::Runtime(e.to_string());
         b = b.with_optimization_level(level).map_err(conv)?;
         b = b.with_inter_threads(1).map_err(conv)?;
+        if self.provider == Provider::Cpu {
+            // The arena registered with the environment: memory stays mapped from one session
+            // to the next.
+            b = b.with_env_allocators().map_err(conv)?;
+        }
         if self.threads > 0 {
             b = b.with_intra_threads(self.threads).map_err(conv)?;
         }
@@ -246,6 +272,16 @@ impl Runtime {
         }
         let inner = b.commit_from_memory(model).map_err(rt)?;
         Ok(Session::new(inner))
+    }
+
+    /// The same runtime for `jobs` sessions that run at once: its intra-op threads (one per
+    /// core when unset) divided between them, at least one each.
+    pub fn split(&self, jobs: usize) -> Runtime {
+        let total = match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        Runtime { threads: (total / jobs.max(1)).max(1), ..self.clone() }
     }
 
     /// One line describing the runtime (provider, library, threads).

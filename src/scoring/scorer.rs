@@ -1,9 +1,12 @@
 //! The cached scorer: scores of space architectures through an optional record file, with
 //! ONNX Runtime loaded only when something must be scored.
 
-use super::passes::{Computed, evaluate};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use super::passes::evaluate;
 use super::{PassOverrides, Protocol, Proxy, RecordFile, ScoreRecord, Target, score, space_id};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::images::Images;
 use crate::runtime::Runtime;
 use crate::space::{Arch, SearchSpace};
 
@@ -17,9 +20,10 @@ pub struct Scorer<'a> {
     runtime: Option<Runtime>,
     records: Option<RecordFile>,
     proxies: Vec<Proxy>,
-    images: Option<crate::images::Images>,
+    images: Option<Images>,
     scored: usize,
     reused: usize,
+    jobs: usize,
 }
 
 impl<'a> Scorer<'a> {
@@ -34,7 +38,16 @@ impl<'a> Scorer<'a> {
             images: None,
             scored: 0,
             reused: 0,
+            jobs: 1,
         }
+    }
+
+    /// Scores up to `jobs` architectures at once in [`Scorer::get_or_score_all`], the runtime's
+    /// intra-op threads split between them (at least one each). Each score is the one a
+    /// runtime with that many threads gives; 1 (the default) scores one at a time.
+    pub fn with_jobs(mut self, jobs: usize) -> Scorer<'a> {
+        self.jobs = jobs.max(1);
+        self
     }
 
     /// Also computes these proxies (those with passes of their own, and the components of rank
@@ -74,69 +87,170 @@ impl<'a> Scorer<'a> {
         arch: &Arch,
         p: &Protocol,
     ) -> Result<ScoreRecord> {
-        let key = p.key(&space_id(space), space.spec.input.resolution);
-        let name = arch.format(space);
-        let r = match self.records.as_ref().and_then(|f| f.get(&key, &name)) {
-            Some(r) => {
-                let mut r = r.clone();
-                let missing: Vec<Proxy> = self
-                    .proxies
-                    .iter()
-                    .copied()
-                    .filter(|x| !r.proxies.contains_key(x.name()))
-                    .collect();
-                if missing.is_empty() {
-                    self.reused += 1;
-                    return Ok(r);
-                }
-                r.proxies.extend(self.compute(space, arch, p, &missing)?.recorded());
-                r
+        let existing = match self.lookup(space, arch, p) {
+            Lookup::Complete(r) => {
+                self.reused += 1;
+                return Ok(r);
             }
-            None => self.score(space, arch, p)?,
+            Lookup::Lacking(r) => Some(r),
+            Lookup::Absent => None,
         };
+        self.prepare(p)?;
+        let rt = self.runtime.as_ref().ok_or_else(not_loaded)?;
+        let images = self.images.as_ref().filter(|_| p.images.is_some());
+        let r = complete(rt, space, arch, p, &self.proxies, images, existing)?;
+        self.scored += 1;
         if let Some(f) = self.records.as_mut() {
             f.append(r.clone())?;
         }
         Ok(r)
     }
 
-    /// Scores `arch` under `p` with the scorer's proxies (without looking in the record file,
-    /// nor appending to it).
-    pub fn score(&mut self, space: &SearchSpace, arch: &Arch, p: &Protocol) -> Result<ScoreRecord> {
-        let key = p.key(&space_id(space), space.spec.input.resolution);
-        let target = Target::Arch { space, arch };
-        let mut out = score(self.runtime()?, target, p, &PassOverrides::default())?;
-        if !self.proxies.is_empty() {
-            let proxies = self.proxies.clone();
-            out.add(self.compute(space, arch, p, &proxies)?);
-        } else {
-            self.scored += 1;
-        }
-        let name = arch.format(space);
-        out.record(key).ok_or_else(|| {
-            crate::error::Error::Protocol(format!("architecture {name}: no costs recorded"))
-        })
-    }
-
-    /// Computes `proxies` for `arch` through their passes (the images of `p` read once per file).
-    fn compute(
+    /// The records of `archs` under `p`, in their order, as [`Scorer::get_or_score`] gives
+    /// them, with up to [`Scorer::with_jobs`] architectures scored at once. Each record is
+    /// appended (and flushed) as it is ready, so an interrupted call loses at most the
+    /// architectures in flight; `done` is called once per architecture, in the order they are
+    /// ready. After an error no new architecture starts, those in flight finish and are kept,
+    /// and the first error is returned.
+    pub fn get_or_score_all(
         &mut self,
         space: &SearchSpace,
-        arch: &Arch,
+        archs: &[Arch],
         p: &Protocol,
-        proxies: &[Proxy],
-    ) -> Result<Computed> {
+        done: &mut dyn FnMut(&ScoreRecord),
+    ) -> Result<Vec<ScoreRecord>> {
+        let mut out: Vec<Option<ScoreRecord>> = vec![None; archs.len()];
+        // Architectures to score: the first index of each, the record to complete, and every
+        // index that asks for it (a list may repeat an architecture).
+        let mut todo: Vec<(usize, Option<ScoreRecord>, Vec<usize>)> = Vec::new();
+        let mut first_of: std::collections::HashMap<String, usize> = Default::default();
+        for (i, a) in archs.iter().enumerate() {
+            let name = a.format(space);
+            if let Some(&t) = first_of.get(&name) {
+                todo[t].2.push(i);
+                continue;
+            }
+            match self.lookup(space, a, p) {
+                Lookup::Complete(r) => {
+                    self.reused += 1;
+                    done(&r);
+                    out[i] = Some(r);
+                }
+                Lookup::Lacking(r) => {
+                    first_of.insert(name, todo.len());
+                    todo.push((i, Some(r), vec![i]));
+                }
+                Lookup::Absent => {
+                    first_of.insert(name, todo.len());
+                    todo.push((i, None, vec![i]));
+                }
+            }
+        }
+        if !todo.is_empty() {
+            self.prepare(p)?;
+            let shared = self.runtime.as_ref().ok_or_else(not_loaded)?;
+            let jobs = self.jobs.min(todo.len());
+            let split;
+            let rt = if jobs > 1 {
+                split = shared.split(jobs);
+                &split
+            } else {
+                shared
+            };
+            let images = self.images.as_ref().filter(|_| p.images.is_some());
+            let proxies = &self.proxies;
+            let next = AtomicUsize::new(0);
+            let stop = AtomicBool::new(false);
+            let mut first_error = None;
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::scope(|s| {
+                for _ in 0..jobs {
+                    let (tx, todo, next, stop) = (tx.clone(), &todo, &next, &stop);
+                    s.spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            let k = next.fetch_add(1, Ordering::Relaxed);
+                            let Some((i, existing, _)) = todo.get(k) else { break };
+                            let r = complete(
+                                rt,
+                                space,
+                                &archs[*i],
+                                p,
+                                proxies,
+                                images,
+                                existing.clone(),
+                            );
+                            if r.is_err() {
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                            if tx.send((k, r)).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+                drop(tx);
+                for (k, r) in rx {
+                    let appended = r.and_then(|r| {
+                        if let Some(f) = self.records.as_mut() {
+                            f.append(r.clone())?;
+                        }
+                        Ok(r)
+                    });
+                    match appended {
+                        Ok(r) => {
+                            self.scored += 1;
+                            for &i in &todo[k].2 {
+                                done(&r);
+                                out[i] = Some(r.clone());
+                            }
+                        }
+                        Err(e) => {
+                            stop.store(true, Ordering::Relaxed);
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+            });
+            if let Some(e) = first_error {
+                return Err(e);
+            }
+        }
+        out.into_iter()
+            .map(|r| r.ok_or_else(|| Error::Runtime("an architecture was not scored".into())))
+            .collect()
+    }
+
+    /// What the record file holds of `arch` under `p`.
+    fn lookup(&self, space: &SearchSpace, arch: &Arch, p: &Protocol) -> Lookup {
+        let key = p.key(&space_id(space), space.spec.input.resolution);
+        match self.records.as_ref().and_then(|f| f.get(&key, &arch.format(space))) {
+            Some(r) if self.proxies.iter().all(|x| r.proxies.contains_key(x.name())) => {
+                Lookup::Complete(r.clone())
+            }
+            Some(r) => Lookup::Lacking(r.clone()),
+            None => Lookup::Absent,
+        }
+    }
+
+    /// Loads the runtime, and the images of `p` (once per file).
+    fn prepare(&mut self, p: &Protocol) -> Result<()> {
         if let Some(path) = &p.images
             && self.images.as_ref().is_none_or(|i| i.path != *path)
         {
             self.images = Some(crate::images::Images::open(path)?);
         }
-        self.runtime()?;
+        self.runtime().map(|_| ())
+    }
+
+    /// Scores `arch` under `p` with the scorer's proxies (without looking in the record file,
+    /// nor appending to it).
+    pub fn score(&mut self, space: &SearchSpace, arch: &Arch, p: &Protocol) -> Result<ScoreRecord> {
+        self.prepare(p)?;
         let rt = self.runtime.as_ref().ok_or_else(not_loaded)?;
         let images = self.images.as_ref().filter(|_| p.images.is_some());
+        let r = complete(rt, space, arch, p, &self.proxies, images, None)?;
         self.scored += 1;
-        evaluate(rt, Target::Arch { space, arch }, p, proxies, images)
-            .map_err(|e| e.in_arch(arch.format(space)))
+        Ok(r)
     }
 
     /// Whether the record file holds `arch` of `space` under `p`, with every proxy asked for.
@@ -173,6 +287,47 @@ impl std::fmt::Debug for Scorer<'_> {
             .field("reused", &self.reused)
             .finish()
     }
+}
+
+/// What a record file holds of one architecture under one protocol.
+enum Lookup {
+    /// A record with every proxy asked for.
+    Complete(ScoreRecord),
+    /// A record that lacks some of the proxies.
+    Lacking(ScoreRecord),
+    /// No record.
+    Absent,
+}
+
+/// The record of `arch` under `p` with `proxies`: `existing` completed with the proxies it
+/// lacks, or a new score.
+fn complete(
+    rt: &Runtime,
+    space: &SearchSpace,
+    arch: &Arch,
+    p: &Protocol,
+    proxies: &[Proxy],
+    images: Option<&Images>,
+    existing: Option<ScoreRecord>,
+) -> Result<ScoreRecord> {
+    let target = || Target::Arch { space, arch };
+    let compute = |proxies: &[Proxy]| {
+        evaluate(rt, target(), p, proxies, images).map_err(|e| e.in_arch(arch.format(space)))
+    };
+    if let Some(mut r) = existing {
+        let missing: Vec<Proxy> =
+            proxies.iter().copied().filter(|x| !r.proxies.contains_key(x.name())).collect();
+        r.proxies.extend(compute(&missing)?.recorded());
+        return Ok(r);
+    }
+    let key = p.key(&space_id(space), space.spec.input.resolution);
+    let mut out = score(rt, target(), p, &PassOverrides::default())?;
+    if !proxies.is_empty() {
+        out.add(compute(proxies)?);
+    }
+    out.record(key).ok_or_else(|| {
+        Error::Protocol(format!("architecture {}: no costs recorded", arch.format(space)))
+    })
 }
 
 fn not_loaded() -> crate::error::Error {

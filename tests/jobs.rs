@@ -1,0 +1,147 @@
+//! Scoring several architectures at once (`--jobs`): the records are those of one job with its
+//! share of the threads, bit for bit, in batch scoring and in `eval`; an architecture listed
+//! twice is scored once.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The records of a file by (key, arch), without the timing fields.
+fn records(path: &Path) -> BTreeMap<(String, String), serde_json::Value> {
+    std::fs::read_to_string(path)
+        .expect("records")
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            let o = v.as_object_mut().expect("object");
+            o.remove("seconds");
+            o.remove("pass_seconds");
+            let key =
+                (v["key"].as_str().expect("key").into(), v["arch"].as_str().expect("arch").into());
+            (key, v)
+        })
+        .collect()
+}
+
+fn batch_args(out: &Path, threads: &str, jobs: &str) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "score",
+        "models/spaces/nb201.yaml",
+        "--sample",
+        "6",
+        "--batch",
+        "4",
+        "--resolution",
+        "8",
+        "--threads",
+        threads,
+        "--jobs",
+        jobs,
+        "--json",
+        "-o",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.push(out.display().to_string());
+    v
+}
+
+#[test]
+fn two_jobs_on_two_threads_score_as_one_job_on_one_thread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let one = dir.path().join("one.jsonl");
+    let two = dir.path().join("two.jsonl");
+    let out = common::intrain(&batch_args(&one, "1", "1"));
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let out = common::intrain(&batch_args(&two, "2", "2"));
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let summary = common::stdout_json(&out);
+    assert_eq!(summary["scored"], 6, "{summary}");
+    assert_eq!(summary["skipped"], 0, "{summary}");
+    let (a, b) = (records(&one), records(&two));
+    assert_eq!(a.len(), 6);
+    assert_eq!(a, b, "scores differ between --jobs 1 --threads 1 and --jobs 2 --threads 2");
+    // Rerun: everything is in the file, nothing is scored again.
+    let out = common::intrain(&batch_args(&two, "2", "2"));
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let summary = common::stdout_json(&out);
+    assert_eq!((summary["scored"].as_u64(), summary["skipped"].as_u64()), (Some(0), Some(6)));
+}
+
+#[test]
+fn an_architecture_listed_twice_is_scored_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("archs.txt");
+    let a =
+        "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|";
+    let b = "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|none~0|avg_pool_3x3~1|skip_connect~2|";
+    std::fs::write(&list, format!("{a}\n{b}\n{a}\n")).expect("write list");
+    let out_file = dir.path().join("s.jsonl");
+    let out = common::intrain(&[
+        "score",
+        "models/spaces/nb201.yaml",
+        "--archs",
+        &list.display().to_string(),
+        "--batch",
+        "4",
+        "--resolution",
+        "8",
+        "--threads",
+        "2",
+        "--jobs",
+        "3",
+        "--json",
+        "-o",
+        &out_file.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let summary = common::stdout_json(&out);
+    assert_eq!((summary["requested"].as_u64(), summary["scored"].as_u64()), (Some(3), Some(2)));
+    let text = std::fs::read_to_string(&out_file).expect("records");
+    assert_eq!(text.lines().count(), 2, "{text}");
+}
+
+#[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (NAS-Bench-201 tables)")]
+fn eval_with_two_jobs_fills_its_cache_as_one_job_on_one_thread() {
+    let data = common::shared_data().join("nasbench201");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |threads: &str, jobs: &str, name: &str| {
+        let cache = dir.path().join(format!("{name}.jsonl"));
+        let out = common::intrain(&[
+            "eval",
+            "--data",
+            &data.display().to_string(),
+            "--sample",
+            "5",
+            "--seeds",
+            "0,1",
+            "--batch",
+            "4",
+            "--resolution",
+            "8",
+            "--bootstrap",
+            "0",
+            "--threads",
+            threads,
+            "--jobs",
+            jobs,
+            "--json",
+            "--cache",
+            &cache.display().to_string(),
+            "--out",
+            &dir.path().join(name).display().to_string(),
+        ]);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        (records(&cache), common::stdout_json(&out))
+    };
+    let (one, report_one) = run("1", "1", "one");
+    let (two, report_two) = run("2", "2", "two");
+    assert_eq!(one.len(), 10, "5 cells x 2 seeds");
+    assert_eq!(one, two);
+    // The correlations come from the records, in the cells' order whatever order they finished.
+    let kendall = |r: &serde_json::Value| r["results"][0]["correlations"].clone();
+    assert_eq!(kendall(&report_one), kendall(&report_two));
+}
