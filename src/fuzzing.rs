@@ -37,6 +37,7 @@ pub fn install_fuzzing_limits() {
         cell_nodes: 8,
         blocks: 64,
         archs: 1_000,
+        memory_bytes: Some(256 << 20),
         follow_external_links: false,
     }
     .install();

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::RwLock;
 
 use crate::error::{Error, Result};
+use crate::ir::memory::MemoryEstimate;
 use crate::ir::{DType, Graph};
 
 /// The limits. Each field names the CLI flag that sets it.
@@ -33,6 +34,9 @@ pub struct Limits {
     pub blocks: usize,
     /// Architectures one command may lower to describe or sample a space (`--max-archs`).
     pub archs: u64,
+    /// Estimated peak memory of one run of a graph on ONNX Runtime (`--max-memory`); `None`:
+    /// the memory the machine (or the process's cgroup) has available when the run starts.
+    pub memory_bytes: Option<u64>,
     /// Follow symbolic links and hard links of external-data files, and let them resolve
     /// outside the model's folder (`--follow-external-links`). Off: such files are refused, as
     /// the ONNX project's own loader does.
@@ -53,6 +57,7 @@ impl Limits {
         cell_nodes: 16,
         blocks: 1_000,
         archs: 1_000_000,
+        memory_bytes: None,
         follow_external_links: false,
     };
 
@@ -120,6 +125,41 @@ impl Limits {
         Ok(())
     }
 
+    /// Fails, before a session is made, if the estimated peak memory of one run of `g` is over
+    /// [`Limits::memory_bytes`] (or, unset, over the memory available now), naming the
+    /// estimate's parts and the batch that would fit. Nothing is checked when neither a limit
+    /// nor the available memory is known.
+    pub fn check_memory(&self, g: &Graph) -> Result<MemoryEstimate> {
+        let est = crate::ir::memory::estimate(g);
+        let (limit, what) = match self.memory_bytes {
+            Some(b) => (b, human_bytes(b)),
+            None => match available_memory() {
+                Some(b) => (b, format!("{} available", human_bytes(b))),
+                None => return Ok(est),
+            },
+        };
+        if est.total() > limit {
+            let fits = match (est.batch, est.batch_within(limit)) {
+                (Some(b), Some(f)) if b > 1 => format!("; about batch {f} would fit"),
+                (Some(b), None) if b > 1 => "; not even batch 1 would fit".to_string(),
+                _ => String::new(),
+            };
+            return Err(Error::OverMemory {
+                what: format!(
+                    "one run needs about {} at its peak (weights and constants {}, {} of tensors alive at node '{}'{})",
+                    human_bytes(est.total()),
+                    human_bytes(est.constant_bytes),
+                    human_bytes(est.peak_tensor_bytes),
+                    est.peak_node,
+                    est.batch.map(|b| format!(" at batch {b}")).unwrap_or_default(),
+                ),
+                limit: what,
+                hint: fits,
+            });
+        }
+        Ok(est)
+    }
+
     /// Fails if lowering `count` architectures is over [`Limits::archs`].
     pub fn check_archs(&self, what: &str, count: u64) -> Result<()> {
         if count > self.archs {
@@ -134,6 +174,30 @@ impl Limits {
 }
 
 static LIMITS: RwLock<Limits> = RwLock::new(Limits::DEFAULT);
+
+/// The memory this process may still take: the system's available memory (`MemAvailable`),
+/// lowered to what the process's cgroup allows beyond its current use; `None` where neither is
+/// readable (not Linux).
+pub fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+        let line = t.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        kib.checked_mul(1024)
+    });
+    let read_u64 = |p: &str| std::fs::read_to_string(p).ok()?.trim().parse::<u64>().ok();
+    // cgroup v2, then v1 (an unlimited v1 group reports a huge number, which `min` ignores).
+    let cgroup = match read_u64("/sys/fs/cgroup/memory.max") {
+        Some(max) => read_u64("/sys/fs/cgroup/memory.current").map(|cur| max.saturating_sub(cur)),
+        None => read_u64("/sys/fs/cgroup/memory/memory.limit_in_bytes").and_then(|max| {
+            read_u64("/sys/fs/cgroup/memory/memory.usage_in_bytes")
+                .map(|cur| max.saturating_sub(cur))
+        }),
+    };
+    match (meminfo, cgroup) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
 
 /// Bytes of a tensor, `None` when the count overflows.
 pub fn tensor_bytes(dtype: DType, shape: &[usize]) -> Option<u64> {

@@ -1,6 +1,7 @@
 //! Scoring several architectures at once (`--jobs`): the records are those of one job with its
-//! share of the threads, bit for bit, in batch scoring and in `eval`; an architecture listed
-//! twice is scored once.
+//! share of the threads, bit for bit, in batch scoring and in `eval`, also for the last
+//! architecture of a resumed run; an architecture listed twice is scored once. And a run that
+//! cannot fit in memory is refused before its session is made.
 
 mod common;
 
@@ -144,4 +145,71 @@ fn eval_with_two_jobs_fills_its_cache_as_one_job_on_one_thread() {
     // The correlations come from the records, in the cells' order whatever order they finished.
     let kendall = |r: &serde_json::Value| r["results"][0]["correlations"].clone();
     assert_eq!(kendall(&report_one), kendall(&report_two));
+}
+
+#[test]
+fn the_last_architecture_of_a_resumed_run_gets_the_same_share_of_threads() {
+    // One architecture left with --jobs 2 --threads 2 is scored on one thread, as the others
+    // of the run were.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("one.txt");
+    std::fs::write(
+        &list,
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_1x1~0|nor_conv_3x3~1|nor_conv_3x3~2|\n",
+    )
+    .expect("write list");
+    let run = |threads: &str, jobs: &str, name: &str| {
+        let out_file = dir.path().join(name);
+        let out = common::intrain(&[
+            "score",
+            "models/spaces/nb201.yaml",
+            "--archs",
+            &list.display().to_string(),
+            "--batch",
+            "8",
+            "--resolution",
+            "16",
+            "--threads",
+            threads,
+            "--jobs",
+            jobs,
+            "-o",
+            &out_file.display().to_string(),
+        ]);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        records(&out_file)
+    };
+    assert_eq!(run("2", "2", "split.jsonl"), run("1", "1", "one.jsonl"));
+}
+
+/// The dense NAS-Bench-201 cell.
+const DENSE: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_1x1~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+
+/// `score` of the dense cell under `--max-memory 300MiB`, with more arguments.
+fn score_within_300_mib(more: &[&str]) -> (i32, String, String) {
+    let mut args =
+        vec!["score", "models/spaces/nb201.yaml", "--arch", DENSE, "--max-memory", "300MiB"];
+    args.extend(more);
+    common::intrain_text(&args)
+}
+
+#[test]
+fn a_run_that_cannot_fit_in_memory_is_refused_before_it_starts_with_the_batch_that_fits() {
+    let (code, _, err) = score_within_300_mib(&[]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("one run needs about"), "{err}");
+    assert!(err.contains("at batch 64"), "{err}");
+    assert!(err.contains("about batch "), "{err}");
+    assert!(err.contains("--max-memory"), "{err}");
+    // The batch it names does fit under the same limit.
+    let fits: String = err
+        .split("about batch ")
+        .nth(1)
+        .expect("a batch")
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    let (code, _, err) = score_within_300_mib(&["--batch", &fits, "--resolution", "64"]);
+    assert_eq!(code, 0, "batch {fits}: {err}");
 }

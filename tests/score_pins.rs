@@ -12,9 +12,15 @@ use std::path::Path;
 
 use serde_json::Value;
 
-/// Fields that are wall-clock timings, not results.
-const TIMINGS: [&str; 5] =
-    ["seconds", "pass_seconds", "scoring_seconds", "mean_pass_ms", "mean_total_ms"];
+/// Fields that are wall-clock timings or the process's measured memory, not results.
+const TIMINGS: [&str; 6] = [
+    "seconds",
+    "pass_seconds",
+    "scoring_seconds",
+    "mean_pass_ms",
+    "mean_total_ms",
+    "process_peak_bytes",
+];
 
 /// Fields that name where the run wrote its files (the pins were made in another folder).
 const LOCATIONS: [&str; 1] = ["out"];
@@ -22,9 +28,10 @@ const LOCATIONS: [&str; 1] = ["out"];
 /// Fields added since the pins were made (the map of proxy values of a score report; each
 /// layer's sample count, participation-ratio bound, scale and gate flag; each tensor's value RMS
 /// and relative gradient; the input's RMS and the chance-level loss; the policy keys of the scale,
-/// loss and gradient checks; the search table's Kendall tau and published result per row);
+/// loss and gradient checks; the search table's Kendall tau and published result per row; the
+/// peak memory of a score);
 /// every pinned field must still be there with the same value.
-const ADDED: [&str; 22] = [
+const ADDED: [&str; 23] = [
     "proxies",
     "samples",
     "pr_max",
@@ -47,6 +54,7 @@ const ADDED: [&str; 22] = [
     "conventions",
     "kendall",
     "published",
+    "memory",
 ];
 
 /// Compares two JSON values; numbers by their exact decimal text (serde_json prints the

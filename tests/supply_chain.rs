@@ -2,7 +2,8 @@
 //! our own), and every licence expression admits a licence we accept for a tool under
 //! MIT OR Apache-2.0. Reads `cargo metadata --locked --offline` for this machine's platform (the
 //! packages the build has already downloaded). Security advisories are not checked here: the RustSec database lives on
-//! GitHub, which the project's machines cannot reach (README, "Security and limits").
+//! GitHub, which the project's machines cannot reach (README, "Security and limits"). Also: the
+//! one function allowed `unsafe` code.
 
 use std::process::Command;
 
@@ -103,4 +104,35 @@ fn every_dependency_is_from_crates_io_under_an_accepted_licence() {
         }
     }
     assert!(problems.is_empty(), "dependencies outside the policy:\n{}", problems.join("\n"));
+}
+
+/// The lint denies `unsafe` everywhere; one function may allow it (the registration of ONNX
+/// Runtime's shared arena, which the `ort` crate does not wrap). A second allowance is a
+/// decision to make in review, not by accident.
+#[test]
+fn unsafe_code_is_allowed_in_one_function_only() {
+    fn visit(dir: &std::path::Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).expect("read src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                visit(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("read source");
+                let lines: Vec<&str> = text.lines().collect();
+                for (i, line) in lines.iter().enumerate() {
+                    if line.contains("allow(unsafe_code)") {
+                        let next = lines.get(i + 1).copied().unwrap_or_default();
+                        found.push(format!("{}: {}", path.display(), next.trim()));
+                    }
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    visit(&root.join("src"), &mut found);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].contains("fn register_shared_arena("), "{found:#?}");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+    assert!(manifest.contains("unsafe_code = \"deny\""));
 }

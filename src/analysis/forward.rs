@@ -77,7 +77,7 @@ pub fn run(
         };
         feeds.push((v.name.clone(), t));
     }
-    let mut session = rt.session(&crate::onnx::to_bytes(g))?;
+    let mut session = rt.session_for(g)?;
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
     session.run(&refs)
 }

@@ -170,7 +170,7 @@ pub fn gradients(
     inputs: &PassInputs,
 ) -> Result<GradientReport> {
     let (tg, feeds) = prepare(graph, opts, inputs)?;
-    let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
+    let mut session = rt.session_for(&tg.graph)?;
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let out = session.run(&refs)?;
     let loss = out.get(&tg.loss).map(|t| t.to_f64()[0]).unwrap_or(f64::NAN);

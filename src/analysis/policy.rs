@@ -527,6 +527,10 @@ mod tests {
             input_rms: 1.0,
             chance_loss: Some(1.0),
             pass_seconds: 0.0,
+            memory: crate::analysis::score::PeakMemory {
+                estimate: crate::ir::memory::estimate(&crate::ir::Graph::new("g", 17).expect("g")),
+                process_peak_bytes: None,
+            },
             layers,
             tensors: Vec::new(),
         }

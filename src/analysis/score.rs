@@ -109,10 +109,33 @@ pub struct ScoreReport {
     pub chance_loss: Option<f64>,
     /// Seconds of the forward + backward pass alone (ONNX Runtime `run`, first call).
     pub pass_seconds: f64,
+    /// Peak memory: estimated from the training graph before the run, and the process's own
+    /// peak after it.
+    pub memory: PeakMemory,
     /// Per layer.
     pub layers: Vec<LayerReport>,
     /// Per parameter tensor.
     pub tensors: Vec<TensorReport>,
+}
+
+/// Peak memory of a scoring pass.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct PeakMemory {
+    /// The estimate made before the run from the training graph's shapes (weights, inputs,
+    /// the tensors alive at once, the output copies), checked against `--max-memory`.
+    pub estimate: crate::ir::memory::MemoryEstimate,
+    /// The process's peak resident memory after the run (`VmHWM`; Linux only): the whole
+    /// process so far, ONNX Runtime's library and arena included.
+    pub process_peak_bytes: Option<u64>,
+}
+
+/// The process's peak resident memory so far (`VmHWM` of `/proc/self/status`), `None` where it
+/// cannot be read.
+pub fn process_peak_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 /// The layers that count under the default rule, in graph order; a network whose only
@@ -460,11 +483,12 @@ pub fn score_model(
         .filter(|(_, t)| t.dtype().is_float())
         .flat_map(|(_, t)| t.to_f64())
         .collect();
-    let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
+    let (mut session, estimate) = rt.session_checked(&tg.graph)?;
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let pass_start = std::time::Instant::now();
     let out = session.run(&refs)?;
     let pass_seconds = pass_start.elapsed().as_secs_f64();
+    let memory = PeakMemory { estimate, process_peak_bytes: process_peak_bytes() };
     let get = |n: &str| out.get(n).ok_or_else(|| Error::Runtime(format!("output '{n}' missing")));
     let gates = feeds_only_gates(&g, &names);
     let mut layer_reports = Vec::new();
@@ -523,6 +547,7 @@ pub fn score_model(
         input_rms: rms(&input_values),
         chance_loss: chance_loss(&g, training, &tg, &feeds),
         pass_seconds,
+        memory,
         layers: layer_reports,
         tensors,
     })

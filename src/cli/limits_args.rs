@@ -31,6 +31,12 @@ pub struct LimitArgs {
     /// Most architectures one command builds to describe or sample a space.
     #[arg(long, global = true, value_name = "N", default_value_t = Limits::DEFAULT.archs)]
     max_archs: u64,
+    /// Largest estimated peak memory of one run on ONNX Runtime (weights, inputs, the tensors
+    /// alive at once, the outputs), checked before the session is made so that a network that
+    /// cannot fit is refused at once with the batch that would; `available` (the default): the
+    /// memory the machine, or the process's cgroup, has available when the run starts.
+    #[arg(long, global = true, value_name = "BYTES|available", default_value = "available", value_parser = parse_memory)]
+    max_memory: MemoryLimit,
     /// Read external-data files that are symbolic or hard links, or resolve outside the model's
     /// folder (refused by default: a model from elsewhere could name any file on the machine).
     #[arg(long, global = true)]
@@ -48,10 +54,22 @@ impl LimitArgs {
             cell_nodes: self.max_cell_nodes,
             blocks: self.max_blocks,
             archs: self.max_archs,
+            memory_bytes: self.max_memory.0,
             follow_external_links: self.follow_external_links,
         }
         .install();
     }
+}
+
+/// `--max-memory`: a size, or `None` for the memory available at each run.
+#[derive(Debug, Clone, Copy)]
+struct MemoryLimit(Option<u64>);
+
+fn parse_memory(s: &str) -> Result<MemoryLimit, String> {
+    if s.trim().eq_ignore_ascii_case("available") {
+        return Ok(MemoryLimit(None));
+    }
+    parse_bytes(s).map(|b| MemoryLimit(Some(b)))
 }
 
 /// Bytes as people write them: `4096`, `512MiB`, `2GiB` (powers of 1024), `3G`, `1.5M` (powers

@@ -140,6 +140,15 @@ pub fn print_report(r: &ScoreOutput) {
         super::value_name(&p.params),
         r.seconds
     );
+    let m = &r.report.memory;
+    outln!(
+        "memory: estimated peak {} (tensors alive at '{}'){}",
+        intrain::limits::human_bytes(m.estimate.total()),
+        m.estimate.peak_node,
+        m.process_peak_bytes
+            .map(|b| format!(", process peak {}", intrain::limits::human_bytes(b)))
+            .unwrap_or_default()
+    );
     print_proxies(r);
     if !r.report.loss.is_finite() {
         outln!("warning: the loss is {} (NaN/Inf in the forward pass)", r.report.loss);

@@ -7,6 +7,7 @@
 //! - [`graph`]: the graph, built node by node with shapes inferred on the way;
 //! - [`infer`]: shape inference and constant evaluation, one file per op family;
 //! - [`cost`]: parameters, MACs and FLOPs;
+//! - [`memory`]: the memory one run needs, estimated from the static shapes;
 //! - [`builder`]: a convenience layer to build networks in Rust.
 
 pub mod attr;
@@ -16,6 +17,7 @@ pub mod dtype;
 pub mod graph;
 pub mod infer;
 pub mod layout;
+pub mod memory;
 pub mod op;
 pub mod passes;
 pub mod tensor;

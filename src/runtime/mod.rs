@@ -87,12 +87,15 @@ pub struct Runtime {
     pub note: Option<String>,
     threads: usize,
     optimization: Optimization,
+    shared_arena: bool,
 }
 
 struct Loaded {
     env: ort::environment::Environment,
     library: LocatedLibrary,
     flavor: LibraryFlavor,
+    /// Whether a CPU arena could be registered with the environment for all sessions to share.
+    shared_arena: bool,
 }
 
 static LOADED: OnceLock<Loaded> = OnceLock::new();
@@ -133,8 +136,9 @@ fn load(lib: LocatedLibrary, flavor: LibraryFlavor) -> Result<&'static Loaded> {
         .with_name("intrain")
         .build()
         .map_err(|e| Error::RuntimeLibrary(format!("{}: {e}", lib.path.display())))?;
-    register_shared_arena(&env)?;
-    Ok(LOADED.get_or_init(|| Loaded { env, library: lib, flavor }))
+    // The shared arena only saves time: without it each session keeps an arena of its own.
+    let shared_arena = register_shared_arena(&env).is_ok();
+    Ok(LOADED.get_or_init(|| Loaded { env, library: lib, flavor, shared_arena }))
 }
 
 /// Registers one CPU arena allocator with the environment; every CPU session uses it
@@ -209,6 +213,7 @@ impl Runtime {
             note,
             threads: opts.threads,
             optimization: opts.optimization,
+            shared_arena: loaded.shared_arena,
         })
     }
 
@@ -253,7 +258,7 @@ impl Runtime {
             |e: ort::Error<ort::session::builder::SessionBuilder>| Error::Runtime(e.to_string());
         b = b.with_optimization_level(level).map_err(conv)?;
         b = b.with_inter_threads(1).map_err(conv)?;
-        if self.provider == Provider::Cpu {
+        if self.provider == Provider::Cpu && self.shared_arena {
             // The arena registered with the environment: memory stays mapped from one session
             // to the next.
             b = b.with_env_allocators().map_err(conv)?;
@@ -275,13 +280,33 @@ impl Runtime {
     }
 
     /// The same runtime for `jobs` sessions that run at once: its intra-op threads (one per
-    /// core when unset) divided between them, at least one each.
+    /// logical CPU when unset) divided between them, at least one each.
     pub fn split(&self, jobs: usize) -> Runtime {
         let total = match self.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
         Runtime { threads: (total / jobs.max(1)).max(1), ..self.clone() }
+    }
+
+    /// A session for `g`, after checking that one run of it fits in memory
+    /// ([`crate::limits::Limits::check_memory`]): a network that cannot fit is refused before
+    /// ONNX Runtime spends time on it.
+    pub fn session_for(&self, g: &crate::ir::Graph) -> Result<Session> {
+        self.session_checked(g).map(|(s, _)| s)
+    }
+
+    /// [`Runtime::session_for`], with the memory estimate it checked.
+    pub fn session_checked(
+        &self,
+        g: &crate::ir::Graph,
+    ) -> Result<(Session, crate::ir::memory::MemoryEstimate)> {
+        let estimate = if self.provider == Provider::Cpu {
+            crate::limits::Limits::current().check_memory(g)?
+        } else {
+            crate::ir::memory::estimate(g)
+        };
+        Ok((self.session(&crate::onnx::to_bytes(g))?, estimate))
     }
 
     /// One line describing the runtime (provider, library, threads).

@@ -45,6 +45,7 @@ impl<'a> Scorer<'a> {
     /// Scores up to `jobs` architectures at once in [`Scorer::get_or_score_all`], the runtime's
     /// intra-op threads split between them (at least one each). Each score is the one a
     /// runtime with that many threads gives; 1 (the default) scores one at a time.
+    /// [`Scorer::get_or_score`] scores one architecture with all the threads.
     pub fn with_jobs(mut self, jobs: usize) -> Scorer<'a> {
         self.jobs = jobs.max(1);
         self
@@ -107,11 +108,12 @@ impl<'a> Scorer<'a> {
     }
 
     /// The records of `archs` under `p`, in their order, as [`Scorer::get_or_score`] gives
-    /// them, with up to [`Scorer::with_jobs`] architectures scored at once. Each record is
-    /// appended (and flushed) as it is ready, so an interrupted call loses at most the
-    /// architectures in flight; `done` is called once per architecture, in the order they are
-    /// ready. After an error no new architecture starts, those in flight finish and are kept,
-    /// and the first error is returned.
+    /// them, with up to [`Scorer::with_jobs`] architectures scored at once (each on its share
+    /// of the threads). Each record is appended (and flushed) as it is ready, so an interrupted
+    /// call loses at most the architectures in flight; `done` is called once per requested
+    /// architecture, in the order they are ready; an architecture listed twice is scored once.
+    /// With one job the first error returns at once; with several, no new architecture starts
+    /// after an error, nothing more is appended, and the first error to arrive is returned.
     pub fn get_or_score_all(
         &mut self,
         space: &SearchSpace,
@@ -149,70 +151,75 @@ impl<'a> Scorer<'a> {
         if !todo.is_empty() {
             self.prepare(p)?;
             let shared = self.runtime.as_ref().ok_or_else(not_loaded)?;
-            let jobs = self.jobs.min(todo.len());
+            // The threads are split by the jobs asked for, not by the architectures left, so
+            // that a resumed run scores its last architectures as it scored the first.
             let split;
-            let rt = if jobs > 1 {
-                split = shared.split(jobs);
+            let rt = if self.jobs > 1 {
+                split = shared.split(self.jobs);
                 &split
             } else {
                 shared
             };
+            let workers = self.jobs.min(todo.len());
             let images = self.images.as_ref().filter(|_| p.images.is_some());
             let proxies = &self.proxies;
-            let next = AtomicUsize::new(0);
-            let stop = AtomicBool::new(false);
-            let mut first_error = None;
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::scope(|s| {
-                for _ in 0..jobs {
-                    let (tx, todo, next, stop) = (tx.clone(), &todo, &next, &stop);
-                    s.spawn(move || {
-                        while !stop.load(Ordering::Relaxed) {
-                            let k = next.fetch_add(1, Ordering::Relaxed);
-                            let Some((i, existing, _)) = todo.get(k) else { break };
-                            let r = complete(
-                                rt,
-                                space,
-                                &archs[*i],
-                                p,
-                                proxies,
-                                images,
-                                existing.clone(),
-                            );
-                            if r.is_err() {
-                                stop.store(true, Ordering::Relaxed);
-                            }
-                            if tx.send((k, r)).is_err() {
-                                break;
-                            }
-                        }
-                    });
+            let todo = &todo;
+            let score = |k: usize| {
+                let (i, existing, _) = &todo[k];
+                complete(rt, space, &archs[*i], p, proxies, images, existing.clone())
+            };
+            let mut sink = Sink {
+                records: self.records.as_mut(),
+                out: &mut out,
+                done,
+                scored: &mut self.scored,
+                reused: &mut self.reused,
+            };
+            if workers == 1 {
+                for (k, (_, _, indices)) in todo.iter().enumerate() {
+                    sink.take(score(k)?, indices)?;
                 }
-                drop(tx);
-                for (k, r) in rx {
-                    let appended = r.and_then(|r| {
-                        if let Some(f) = self.records.as_mut() {
-                            f.append(r.clone())?;
-                        }
-                        Ok(r)
-                    });
-                    match appended {
-                        Ok(r) => {
-                            self.scored += 1;
-                            for &i in &todo[k].2 {
-                                done(&r);
-                                out[i] = Some(r.clone());
+            } else {
+                let next = AtomicUsize::new(0);
+                let stop = AtomicBool::new(false);
+                let mut first_error = None;
+                let (tx, rx) = std::sync::mpsc::channel();
+                std::thread::scope(|s| {
+                    for _ in 0..workers {
+                        let (tx, next, stop, score) = (tx.clone(), &next, &stop, &score);
+                        s.spawn(move || {
+                            let _guard = StopOnPanic(stop);
+                            while !stop.load(Ordering::Relaxed) {
+                                let k = next.fetch_add(1, Ordering::Relaxed);
+                                if k >= todo.len() {
+                                    break;
+                                }
+                                let r = score(k);
+                                if r.is_err() {
+                                    stop.store(true, Ordering::Relaxed);
+                                }
+                                if tx.send((k, r)).is_err() {
+                                    break;
+                                }
                             }
+                        });
+                    }
+                    drop(tx);
+                    for (k, r) in rx {
+                        // After an error nothing more is written: the caller sees the file as
+                        // the error left it.
+                        if first_error.is_some() {
+                            continue;
                         }
-                        Err(e) => {
+                        if let Err(e) = r.and_then(|r| sink.take(r, &todo[k].2)) {
                             stop.store(true, Ordering::Relaxed);
-                            first_error.get_or_insert(e);
+                            first_error = Some(e);
                         }
                     }
+                });
+                if let Some(e) = first_error {
+                    return Err(e);
                 }
-            });
-            if let Some(e) = first_error {
-                return Err(e);
             }
         }
         out.into_iter()
@@ -286,6 +293,44 @@ impl std::fmt::Debug for Scorer<'_> {
             .field("scored", &self.scored)
             .field("reused", &self.reused)
             .finish()
+    }
+}
+
+/// Where the records of [`Scorer::get_or_score_all`] go as they are ready.
+struct Sink<'s, 'd> {
+    records: Option<&'s mut RecordFile>,
+    out: &'s mut Vec<Option<ScoreRecord>>,
+    done: &'d mut dyn FnMut(&ScoreRecord),
+    scored: &'s mut usize,
+    reused: &'s mut usize,
+}
+
+impl Sink<'_, '_> {
+    /// Appends a newly scored record and hands it to every index that asked for it (the
+    /// repeats count as reused, as a second lookup in the file would have found them).
+    fn take(&mut self, r: ScoreRecord, indices: &[usize]) -> Result<()> {
+        if let Some(f) = self.records.as_deref_mut() {
+            f.append(r.clone())?;
+        }
+        *self.scored += 1;
+        *self.reused += indices.len().saturating_sub(1);
+        for &i in indices {
+            (self.done)(&r);
+            self.out[i] = Some(r.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Stops the other workers when a worker panics (the panic itself reaches the caller when the
+/// scope ends).
+struct StopOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
     }
 }
 

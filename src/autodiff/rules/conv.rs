@@ -179,7 +179,10 @@ pub fn conv_group(
         });
     }
 
-    if uses.iter().any(|u| u.need_w) {
+    let depthwise = uses.len() == 1 && groups > 1 && groups == ci && co == ci;
+    if depthwise && first.need_w {
+        per_use[0].0 = Some(depthwise_dw(e, x, d, &geo, &ws)?);
+    } else if uses.iter().any(|u| u.need_w) {
         let kk = kh * kw;
         let p = ho * wo;
         let plain_1x1 = kk == 1
@@ -239,6 +242,51 @@ pub fn conv_group(
         }
     }
     Ok(ConvGrads { dx, per_use })
+}
+
+/// The weight gradient of a depthwise convolution (one input and one output channel per group)
+/// without unfolding its input: `dW[c, 0, a, b] = Σ_n Σ_p dY[n, c, p] · X[n, c, p·s + (a, b)·d]`
+/// is a convolution of each sample's input channel with its own output gradient as the kernel
+/// (the batch folded into the groups; the forward's dilation becomes the stride and its stride
+/// the dilation), then a sum over the batch. The working set is one group's patches, where an
+/// im2col held `k²` copies of the whole input.
+fn depthwise_dw(
+    e: &mut Emitter,
+    x: ValueId,
+    dy: ValueId,
+    geo: &crate::ir::infer::ConvGeometry,
+    ws: &[usize],
+) -> Result<ValueId> {
+    let sp = &geo.spatial;
+    let (n, c) = (geo.batch, geo.in_channels);
+    let xs = e.shape(x);
+    let (kh, kw) = (sp.kernel[0], sp.kernel[1]);
+    let (ho, wo) = (sp.output[0], sp.output[1]);
+    let xg = e.reshape("x_per_sample_channel", x, &[1, n * c, xs[2], xs[3]])?;
+    let kernel = e.reshape("dy_as_kernel", dy, &[n * c, 1, ho, wo])?;
+    let pads: Vec<i64> = sp.pads_begin.iter().chain(&sp.pads_end).map(|&p| p as i64).collect();
+    let ints = |v: &[usize]| Attr::Ints(v.iter().map(|&x| x as i64).collect());
+    let taps = e.op(
+        OpType::Conv,
+        "dw_depthwise",
+        &[xg, kernel],
+        vec![
+            ("strides", ints(&sp.dilations)),
+            ("dilations", ints(&sp.strides)),
+            ("pads", Attr::Ints(pads)),
+            ("group", Attr::Int((n * c) as i64)),
+        ],
+    )?;
+    // Padding at the end that the forward's last window did not reach gives extra taps.
+    let got = e.shape(taps);
+    let taps = if got[2] != kh || got[3] != kw {
+        e.slice("dw_taps", taps, &[0, 0], &[kh as i64, kw as i64], &[2, 3])?
+    } else {
+        taps
+    };
+    let per_sample = e.reshape("dw_per_sample", taps, &[n, c, kh, kw])?;
+    let summed = e.reduce_sum("dw_sum", per_sample, &[0], false)?;
+    e.reshape("dw", summed, ws)
 }
 
 /// Output maps of at most this many positions get their weight gradient from one GEMM over all

@@ -134,7 +134,7 @@ pub fn az_blocks(
     for ((_, name), sign) in tg.cotangents.iter().zip(signs) {
         feeds.push((name.clone(), sign.clone()));
     }
-    let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
+    let mut session = rt.session_for(&tg.graph)?;
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let out = session.run(&refs)?;
     let get = |n: &str| out.get(n).ok_or_else(|| Error::Runtime(format!("output '{n}' missing")));

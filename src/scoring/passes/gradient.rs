@@ -151,7 +151,7 @@ pub fn weight_grads_on(
         seed: 0,
     };
     let (tg, mut feeds) = prepare(g, &opts, &pass)?;
-    let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
+    let mut session = rt.session_for(&tg.graph)?;
     let mut grads = Vec::with_capacity(batches.len());
     let mut loss = f64::NAN;
     for (index, (x, labels)) in batches.iter().enumerate() {
@@ -226,7 +226,7 @@ pub(super) fn pass_with(
     };
     let pass = PassInputs { inputs, target: Some(Tensor::i64_vec(labels.clone())), seed: 0 };
     let (tg, feeds) = prepare(g, &opts, &pass)?;
-    let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
+    let mut session = rt.session_for(&tg.graph)?;
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let out = session.run(&refs)?;
     let get = |n: &str| out.get(n).ok_or_else(|| Error::Runtime(format!("output '{n}' missing")));

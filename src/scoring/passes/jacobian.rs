@@ -34,7 +34,7 @@ pub(super) fn run(
         seed: settings.seed,
     };
     let (tg, feeds) = prepare(&g, &opts, &pass)?;
-    let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
+    let mut session = rt.session_for(&tg.graph)?;
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let out = session.run(&refs)?;
     let n = shape.first().copied().unwrap_or(1);

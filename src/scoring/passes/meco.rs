@@ -62,7 +62,7 @@ pub fn meco(rt: &Runtime, g: &Graph, bn: BnMode, x: &Tensor) -> Result<f64> {
     };
     let pass = PassInputs { inputs: BTreeMap::from([(input, x.clone())]), target: None, seed: 0 };
     let (tg, feeds) = prepare(g, &opts, &pass)?;
-    let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
+    let mut session = rt.session_for(&tg.graph)?;
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let out = session.run(&refs)?;
     let get = |n: &str| out.get(n).ok_or_else(|| Error::Runtime(format!("output '{n}' missing")));

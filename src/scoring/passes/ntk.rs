@@ -85,7 +85,7 @@ pub fn ntk_condition(
         PassInputs { inputs: BTreeMap::from([(input, x.clone())]), target: Some(row(0)), seed: 0 };
     let (tg, mut feeds) = prepare(g, &opts, &pass)?;
     let cotangent = tg.target_input.clone().unwrap_or_default();
-    let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
+    let mut session = rt.session_for(&tg.graph)?;
     let mut grads: Vec<Vec<f32>> = Vec::with_capacity(n);
     for i in 0..n {
         for (name, t) in feeds.iter_mut() {

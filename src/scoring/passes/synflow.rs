@@ -64,7 +64,7 @@ pub(super) fn run(rt: &Runtime, graph: &Graph, settings: &PassSettings) -> Resul
     let pass =
         PassInputs { inputs: BTreeMap::from([(input, ones)]), target: None, seed: settings.seed };
     let (tg, feeds) = prepare(&scaled, &opts, &pass)?;
-    let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
+    let mut session = rt.session_for(&tg.graph)?;
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let out = session.run(&refs)?;
     let mut total = 0f64;

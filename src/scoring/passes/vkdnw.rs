@@ -107,7 +107,7 @@ pub fn vkdnw(rt: &Runtime, g: &Graph, x: &Tensor) -> Result<Vkdnw> {
     };
     let (tg, mut feeds) = prepare(&h, &opts, &pass)?;
     let cotangent = tg.target_input.clone().unwrap_or_default();
-    let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
+    let mut session = rt.session_for(&tg.graph)?;
     let s_count = chosen.len();
     // J[n][k][s], row-major.
     let mut jac = vec![0f64; n * classes * s_count];

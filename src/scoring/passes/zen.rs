@@ -79,7 +79,7 @@ pub fn zen_score(rt: &Runtime, g: &Graph, bn: BnMode, x: &Tensor, eps: &Tensor) 
     let pass =
         PassInputs { inputs: BTreeMap::from([(input.clone(), x.clone())]), target: None, seed: 0 };
     let (tg, feeds) = prepare(g, &opts, &pass)?;
-    let mut session = rt.session(&crate::onnx::to_bytes(&tg.graph))?;
+    let mut session = rt.session_for(&tg.graph)?;
     let mut runs = Vec::new();
     for batch in [None, Some(mixed)] {
         let refs: Vec<(&str, &Tensor)> = feeds
