@@ -202,13 +202,13 @@ pub enum Error {
     },
     /// A run whose estimated peak memory is over [`crate::limits::Limits::memory_bytes`] (or
     /// over the memory available), refused before its session is made.
-    #[error("{what}, over the limit of {limit}{hint} (or raise the limit with --max-memory)")]
+    #[error("{what}, over the limit of {limit}{hint}; raise the limit with --max-memory")]
     OverMemory {
         /// The estimate and its parts.
         what: String,
         /// The limit, for people.
         limit: String,
-        /// What would fit (`; about batch N would fit`), or nothing.
+        /// What would fit (`; about batch N would fit (--batch N)`), or nothing.
         hint: String,
     },
     /// An external-data file the model names that intrain refuses to read (a link, a special

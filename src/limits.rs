@@ -126,21 +126,31 @@ impl Limits {
     }
 
     /// Fails, before a session is made, if the estimated peak memory of one run of `g` is over
-    /// [`Limits::memory_bytes`] (or, unset, over the memory available now), naming the
-    /// estimate's parts and the batch that would fit. Nothing is checked when neither a limit
-    /// nor the available memory is known.
-    pub fn check_memory(&self, g: &Graph) -> Result<MemoryEstimate> {
+    /// its share of the memory budget: [`Limits::memory_bytes`], or, unset, the memory that was
+    /// available when this process first checked (ONNX Runtime's arena keeps what a run freed
+    /// for the next, so what is available later understates what a run can have), divided
+    /// between the `share` sessions that run at once. The error names the estimate's parts and
+    /// the batch that would fit. Nothing is checked when neither a limit nor the available
+    /// memory is known.
+    pub fn check_memory(&self, g: &Graph, share: usize) -> Result<MemoryEstimate> {
         let est = crate::ir::memory::estimate(g);
-        let (limit, what) = match self.memory_bytes {
+        let (budget, what) = match self.memory_bytes {
             Some(b) => (b, human_bytes(b)),
-            None => match available_memory() {
+            None => match available_at_first_check() {
                 Some(b) => (b, format!("{} available", human_bytes(b))),
                 None => return Ok(est),
             },
         };
+        let share = share.max(1);
+        let (limit, what) = if share > 1 {
+            let limit = budget / share as u64;
+            (limit, format!("{} ({what} for {share} jobs)", human_bytes(limit)))
+        } else {
+            (budget, what)
+        };
         if est.total() > limit {
-            let fits = match (est.batch, est.batch_within(limit)) {
-                (Some(b), Some(f)) if b > 1 => format!("; about batch {f} would fit"),
+            let hint = match (est.batch, est.batch_within(limit)) {
+                (Some(b), Some(f)) if b > 1 => format!("; about batch {f} would fit (--batch {f})"),
                 (Some(b), None) if b > 1 => "; not even batch 1 would fit".to_string(),
                 _ => String::new(),
             };
@@ -154,7 +164,7 @@ impl Limits {
                     est.batch.map(|b| format!(" at batch {b}")).unwrap_or_default(),
                 ),
                 limit: what,
-                hint: fits,
+                hint,
             });
         }
         Ok(est)
@@ -175,28 +185,69 @@ impl Limits {
 
 static LIMITS: RwLock<Limits> = RwLock::new(Limits::DEFAULT);
 
+/// [`available_memory`] the first time it is asked in this process (later calls return that).
+fn available_at_first_check() -> Option<u64> {
+    static FIRST: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *FIRST.get_or_init(available_memory)
+}
+
 /// The memory this process may still take: the system's available memory (`MemAvailable`),
-/// lowered to what the process's cgroup allows beyond its current use; `None` where neither is
-/// readable (not Linux).
+/// lowered to what the process's memory cgroup and its parents allow beyond their current use
+/// (reclaimable file cache not counted as used); `None` where neither is readable (not Linux).
 pub fn available_memory() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
         let line = t.lines().find(|l| l.starts_with("MemAvailable:"))?;
         let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         kib.checked_mul(1024)
     });
-    let read_u64 = |p: &str| std::fs::read_to_string(p).ok()?.trim().parse::<u64>().ok();
-    // cgroup v2, then v1 (an unlimited v1 group reports a huge number, which `min` ignores).
-    let cgroup = match read_u64("/sys/fs/cgroup/memory.max") {
-        Some(max) => read_u64("/sys/fs/cgroup/memory.current").map(|cur| max.saturating_sub(cur)),
-        None => read_u64("/sys/fs/cgroup/memory/memory.limit_in_bytes").and_then(|max| {
-            read_u64("/sys/fs/cgroup/memory/memory.usage_in_bytes")
-                .map(|cur| max.saturating_sub(cur))
-        }),
-    };
-    match (meminfo, cgroup) {
+    match (meminfo, cgroup_headroom()) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// The least headroom (`memory.max` − `memory.current` + `inactive_file`) over the process's
+/// cgroup v2 and its parents, as Kubernetes and Slurm set them; for cgroup v1, the memory
+/// controller's group. `None` where no limit is set or readable.
+fn cgroup_headroom() -> Option<u64> {
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).ok();
+    let number = |p: &std::path::Path| read(p)?.trim().parse::<u64>().ok();
+    let inactive_file = |dir: &std::path::Path, key: &str| {
+        read(&dir.join("memory.stat"))?.lines().find_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            (k == key).then(|| v.trim().parse::<u64>().ok()).flatten()
+        })
+    };
+    let groups = read(std::path::Path::new("/proc/self/cgroup"))?;
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let mut best: Option<u64> = None;
+    for line in groups.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let (base, files) = match controllers {
+            "" => (root.to_path_buf(), ("memory.max", "memory.current", "inactive_file")),
+            c if c.split(',').any(|c| c == "memory") => (
+                root.join("memory"),
+                ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"),
+            ),
+            _ => continue,
+        };
+        // The group and each parent up to the mount's root (a group seen from inside a
+        // namespace is its root).
+        let mut dir = base.join(path.trim_start_matches('/'));
+        loop {
+            if let (Some(max), Some(cur)) = (number(&dir.join(files.0)), number(&dir.join(files.1)))
+            {
+                let used = cur.saturating_sub(inactive_file(&dir, files.2).unwrap_or(0));
+                let room = max.saturating_sub(used);
+                best = Some(best.map_or(room, |b| b.min(room)));
+            }
+            if dir == base || !dir.pop() {
+                break;
+            }
+        }
+    }
+    best
 }
 
 /// Bytes of a tensor, `None` when the count overflows.

@@ -88,6 +88,8 @@ pub struct Runtime {
     threads: usize,
     optimization: Optimization,
     shared_arena: bool,
+    /// Sessions of this runtime that run at once, which share the memory budget.
+    concurrent: usize,
 }
 
 struct Loaded {
@@ -206,6 +208,13 @@ impl Runtime {
                 }
             }
         };
+        let note = match note {
+            None if !loaded.shared_arena && provider == Provider::Cpu => Some(
+                "the shared memory arena could not be registered; each session keeps its own"
+                    .to_string(),
+            ),
+            other => other,
+        };
         Ok(Runtime {
             env: loaded.env.clone(),
             provider,
@@ -214,6 +223,7 @@ impl Runtime {
             threads: opts.threads,
             optimization: opts.optimization,
             shared_arena: loaded.shared_arena,
+            concurrent: 1,
         })
     }
 
@@ -280,18 +290,19 @@ impl Runtime {
     }
 
     /// The same runtime for `jobs` sessions that run at once: its intra-op threads (one per
-    /// logical CPU when unset) divided between them, at least one each.
+    /// logical CPU when unset) divided between them, at least one each, and the memory budget
+    /// of [`Runtime::session_for`] too.
     pub fn split(&self, jobs: usize) -> Runtime {
         let total = match self.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        Runtime { threads: (total / jobs.max(1)).max(1), ..self.clone() }
+        Runtime { threads: (total / jobs.max(1)).max(1), concurrent: jobs.max(1), ..self.clone() }
     }
 
-    /// A session for `g`, after checking that one run of it fits in memory
+    /// A session for `g`, after checking (CPU provider only) that one run of it fits in memory
     /// ([`crate::limits::Limits::check_memory`]): a network that cannot fit is refused before
-    /// ONNX Runtime spends time on it.
+    /// ONNX Runtime spends time on it. On CUDA the estimate is made but not checked.
     pub fn session_for(&self, g: &crate::ir::Graph) -> Result<Session> {
         self.session_checked(g).map(|(s, _)| s)
     }
@@ -302,7 +313,7 @@ impl Runtime {
         g: &crate::ir::Graph,
     ) -> Result<(Session, crate::ir::memory::MemoryEstimate)> {
         let estimate = if self.provider == Provider::Cpu {
-            crate::limits::Limits::current().check_memory(g)?
+            crate::limits::Limits::current().check_memory(g, self.concurrent)?
         } else {
             crate::ir::memory::estimate(g)
         };
