@@ -229,6 +229,8 @@ fn should_diff_conv() {
         conv_case("conv depthwise k5 s2 p2", 3, 3, 5, 2, [2, 2, 2, 2], 1, 3, false, 9),
         conv_case("conv depthwise k3 dilated", 2, 2, 3, 1, [2, 2, 2, 2], 2, 2, false, 7),
         conv_case("conv depthwise k3 s2 unreached pad", 2, 2, 3, 2, [0, 1, 2, 1], 1, 2, false, 8),
+        // A one-row map: the output gradient, as a kernel, is smaller than the padding.
+        conv_case("conv depthwise k3 one row", 3, 3, 3, 1, [1, 1, 1, 1], 1, 3, false, 1),
         conv_case("conv 1x1", 3, 5, 1, 1, [0, 0, 0, 0], 1, 1, true, 5),
         conv_case("conv 1x1 s2", 3, 5, 1, 2, [0, 0, 0, 0], 1, 1, false, 6),
         conv_case("conv dilated", 2, 3, 3, 1, [2, 2, 2, 2], 2, 1, false, 7),
