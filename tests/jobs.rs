@@ -5,25 +5,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use common::records;
 
-/// The records of a file by (key, arch), without the timing fields.
-fn records(path: &Path) -> BTreeMap<(String, String), serde_json::Value> {
-    std::fs::read_to_string(path)
-        .expect("records")
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).expect("json line");
-            let o = v.as_object_mut().expect("object");
-            o.remove("seconds");
-            o.remove("pass_seconds");
-            let key =
-                (v["key"].as_str().expect("key").into(), v["arch"].as_str().expect("arch").into());
-            (key, v)
-        })
-        .collect()
-}
+use std::path::Path;
 
 fn batch_args(out: &Path, threads: &str, jobs: &str) -> Vec<String> {
     let mut v: Vec<String> = [

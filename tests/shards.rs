@@ -5,7 +5,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use common::records;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
@@ -39,23 +40,6 @@ fn sample_args(n: &str, out: &Path, shard: Option<&str>) -> Vec<String> {
         v.extend(["--shard".to_string(), s.to_string()]);
     }
     v
-}
-
-/// The records of a file by (key, arch), without the timing fields.
-fn records(path: &Path) -> BTreeMap<(String, String), serde_json::Value> {
-    std::fs::read_to_string(path)
-        .expect("records")
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).expect("json line");
-            let o = v.as_object_mut().expect("object");
-            o.remove("seconds");
-            o.remove("pass_seconds");
-            let key =
-                (v["key"].as_str().expect("key").into(), v["arch"].as_str().expect("arch").into());
-            (key, v)
-        })
-        .collect()
 }
 
 #[test]

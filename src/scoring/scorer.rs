@@ -88,23 +88,9 @@ impl<'a> Scorer<'a> {
         arch: &Arch,
         p: &Protocol,
     ) -> Result<ScoreRecord> {
-        let existing = match self.lookup(space, arch, p) {
-            Lookup::Complete(r) => {
-                self.reused += 1;
-                return Ok(r);
-            }
-            Lookup::Lacking(r) => Some(r),
-            Lookup::Absent => None,
-        };
-        self.prepare(p)?;
-        let rt = self.runtime.as_ref().ok_or_else(not_loaded)?;
-        let images = self.images.as_ref().filter(|_| p.images.is_some());
-        let r = complete(rt, space, arch, p, &self.proxies, images, existing)?;
-        self.scored += 1;
-        if let Some(f) = self.records.as_mut() {
-            f.append(r.clone())?;
-        }
-        Ok(r)
+        self.get_or_score_all(space, std::slice::from_ref(arch), p, &mut |_| {})?
+            .pop()
+            .ok_or_else(|| Error::Runtime("an architecture was not scored".into()))
     }
 
     /// The records of `archs` under `p`, in their order, as [`Scorer::get_or_score`] gives
@@ -132,21 +118,18 @@ impl<'a> Scorer<'a> {
                 todo[t].2.push(i);
                 continue;
             }
-            match self.lookup(space, a, p) {
+            let existing = match self.lookup(space, a, p) {
                 Lookup::Complete(r) => {
                     self.reused += 1;
                     done(&r);
                     out[i] = Some(r);
+                    continue;
                 }
-                Lookup::Lacking(r) => {
-                    first_of.insert(name, todo.len());
-                    todo.push((i, Some(r), vec![i]));
-                }
-                Lookup::Absent => {
-                    first_of.insert(name, todo.len());
-                    todo.push((i, None, vec![i]));
-                }
-            }
+                Lookup::Lacking(r) => Some(r),
+                Lookup::Absent => None,
+            };
+            first_of.insert(name, todo.len());
+            todo.push((i, existing, vec![i]));
         }
         if !todo.is_empty() {
             self.prepare(p)?;

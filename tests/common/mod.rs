@@ -148,3 +148,20 @@ pub fn float_value_info(name: &str, dims: &[i64]) -> intrain::onnx::pb::ValueInf
         ..Default::default()
     }
 }
+
+/// The records of a record file (JSONL) by (key, arch), without the timing fields.
+pub fn records(path: &Path) -> BTreeMap<(String, String), serde_json::Value> {
+    std::fs::read_to_string(path)
+        .expect("records")
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            let o = v.as_object_mut().expect("object");
+            o.remove("seconds");
+            o.remove("pass_seconds");
+            let key =
+                (v["key"].as_str().expect("key").into(), v["arch"].as_str().expect("arch").into());
+            (key, v)
+        })
+        .collect()
+}
