@@ -154,15 +154,44 @@ pub struct Correlation {
     pub kendall_ci95: Option<(f64, f64)>,
     /// Bootstrap 95% interval of the seed-mean Spearman.
     pub spearman_ci95: Option<(f64, f64)>,
+    /// Kendall tau-b within groups of architectures with the same parameter count (groups
+    /// weighted by their number of pairs; mean over seeds): how well the proxy ranks
+    /// architectures of equal size, where the parameter count itself ranks nothing.
+    pub kendall_within_params: Option<f64>,
+    /// Mean Spearman rho between the proxy's values under each pair of seeds (its stability
+    /// across initialisations and inputs; two seeds or more).
+    pub seed_spearman: Option<f64>,
+}
+
+/// Kendall tau-b within groups of equal `group` value (architectures of the same parameter
+/// count, say), each group weighted by its number of pairs; `None` when no group has a defined
+/// tau (two architectures or more, neither side constant).
+pub fn kendall_within_groups(x: &[f64], y: &[f64], group: &[f64]) -> Option<f64> {
+    let mut by_group: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for (i, g) in group.iter().enumerate() {
+        by_group.entry(g.to_bits()).or_default().push(i);
+    }
+    let (mut sum, mut weight) = (0.0, 0.0);
+    for idx in by_group.values().filter(|idx| idx.len() >= 2) {
+        let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+        if let Some(t) = kendall_tau_b(&pick(x), &pick(y)) {
+            let pairs = (idx.len() * (idx.len() - 1) / 2) as f64;
+            sum += t * pairs;
+            weight += pairs;
+        }
+    }
+    (weight > 0.0).then(|| sum / weight)
 }
 
 /// Correlates a proxy (`scores[seed][arch]`) with a target (`truth[arch]`). Architectures
-/// where any seed's score or the target is non-finite are left out (and counted).
+/// where any seed's score or the target is non-finite are left out (and counted). `groups`
+/// (the parameter count of each architecture) adds the Kendall tau within equal groups.
 pub fn correlate(
     proxy: &str,
     target: &str,
     scores: &[Vec<f64>],
     truth: &[f64],
+    groups: Option<&[f64]>,
     resamples: usize,
     seed: u64,
 ) -> Correlation {
@@ -206,9 +235,24 @@ pub fn correlate(
             (quantile(&v, 0.025), quantile(&v, 0.975))
         })
     };
+    let within: Vec<f64> = match groups {
+        Some(g) => {
+            let g: Vec<f64> = keep.iter().map(|&i| g[i]).collect();
+            xs.iter().filter_map(|x| kendall_within_groups(x, &y, &g)).collect()
+        }
+        None => Vec::new(),
+    };
+    let mut pairs = Vec::new();
+    for a in 0..xs.len() {
+        for b in a + 1..xs.len() {
+            pairs.extend(spearman_rho(&xs[a], &xs[b]));
+        }
+    }
     Correlation {
         proxy: proxy.into(),
         target: target.into(),
+        kendall_within_params: (!within.is_empty()).then(|| mean_std(&within).0),
+        seed_spearman: (!pairs.is_empty()).then(|| mean_std(&pairs).0),
         n: y.len(),
         dropped: truth.len() - y.len(),
         kendall_mean_std: mean_std(&kendall),
@@ -343,11 +387,30 @@ mod tests {
         let truth = vec![1.0, 2.0, 3.0, 4.0, f64::NAN, 6.0];
         let s1 = vec![10.0, 20.0, 30.0, 40.0, 50.0, 60.0];
         let s2 = vec![1.0, 2.0, 3.0, 4.0, 5.0, f64::INFINITY];
-        let c = correlate("p", "t", &[s1, s2], &truth, 50, 0);
+        let c = correlate("p", "t", &[s1, s2], &truth, None, 50, 0);
         assert_eq!((c.n, c.dropped), (4, 2));
         assert_eq!(c.kendall, vec![1.0, 1.0]);
         assert_eq!(c.kendall_mean_std, (1.0, 0.0));
         let (lo, hi) = c.kendall_ci95.expect("interval");
         assert!(lo <= 1.0 && hi == 1.0);
+        assert_eq!(c.seed_spearman, Some(1.0));
+        assert_eq!(c.kendall_within_params, None);
+    }
+
+    #[test]
+    fn kendall_within_groups_ignores_what_separates_the_groups() {
+        // Across groups the proxy follows the truth; within them it does not.
+        let x = [1.0, 0.0, 11.0, 10.0, 12.0];
+        let y = [0.0, 1.0, 10.0, 11.0, 12.0];
+        let g = [1.0, 1.0, 2.0, 2.0, 2.0];
+        let within = kendall_within_groups(&x, &y, &g).expect("defined");
+        // Group 1: one discordant pair (tau -1); group 2: tau 1/3 over three pairs. Weighted
+        // by pairs: (-1 + 3 / 3) / 4 = 0 (the unweighted mean would be -1/3).
+        assert!(within.abs() < 1e-12, "{within}");
+        assert!(kendall_tau_b(&x, &y).expect("tau") > 0.5);
+        assert_eq!(kendall_within_groups(&x, &y, &[1.0, 2.0, 3.0, 4.0, 5.0]), None);
+        let c = correlate("p", "t", &[x.to_vec()], &y, Some(&g), 0, 0);
+        assert_eq!(c.kendall_within_params, Some(within));
+        assert_eq!(c.seed_spearman, None);
     }
 }

@@ -56,7 +56,7 @@ pub struct EvalArgs {
     #[arg(
         long,
         value_name = "NAME,..|all",
-        default_value = "intrain,gamma,o,additive,params,flops"
+        default_value = "intrain-agg,intrain,gamma,o,additive,params,flops"
     )]
     proxies: ProxyList,
     #[command(flatten)]
@@ -78,6 +78,10 @@ pub struct EvalArgs {
     /// Bootstrap resamples for the 95% intervals (0: none).
     #[arg(long, default_value_t = 1000)]
     bootstrap: usize,
+    /// Also report each rank aggregate of --proxies with each of its components left out in
+    /// turn (rows `AGGREGATE -COMPONENT`).
+    #[arg(long)]
+    ablations: bool,
     /// Print the JSON result instead of Markdown.
     #[arg(long)]
     json: bool,
@@ -111,6 +115,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<super::Exit> {
         batches: a.batch.clone(),
         proxies: a.proxies.0.clone(),
         bootstrap: a.bootstrap,
+        ablations: a.ablations,
     };
     let mut scorer =
         Scorer::new(Box::new(|| a.runtime.runtime()), Some(RecordFile::open(&cache_path)?))
@@ -135,7 +140,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<super::Exit> {
         outcome.reused,
         cache_path.display()
     );
-    let md = write_outputs(&a.out, &inp, &a.proxies.0, &outcome)?;
+    let md = write_outputs(&a.out, &inp, &outcome)?;
     if a.json {
         super::print_json(&outcome.results)?;
     } else {

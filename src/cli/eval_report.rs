@@ -40,12 +40,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 
 /// Writes results.md, results.json, scores-bB.csv and scatter-TARGET-bB.png into `out`;
 /// returns the Markdown.
-pub fn write_outputs(
-    out: &Path,
-    inp: &Inputs,
-    proxies: &[Proxy],
-    outcome: &EvalOutcome,
-) -> Result<String> {
+pub fn write_outputs(out: &Path, inp: &Inputs, outcome: &EvalOutcome) -> Result<String> {
     let (space, cell_set, cells, truth, targets) =
         (&inp.space, &inp.cell_set, &inp.cells, &inp.truth, &inp.targets);
     let (records, results) = (&outcome.records, &outcome.results);
@@ -66,19 +61,52 @@ pub fn write_outputs(
             super::value_name(&p.params),
             r.non_finite_archs
         );
-        let _ = writeln!(md, "| proxy | {} |", targets.join(" | "));
-        let _ = writeln!(md, "|---|{}", "---|".repeat(targets.len()));
-        for proxy in proxies {
-            let row: Vec<String> = targets
-                .iter()
-                .map(|t| {
-                    r.correlations
-                        .iter()
-                        .find(|c| c.proxy == proxy.name() && &c.target == t)
-                        .map_or("-".into(), |c| cell(c, nb201))
-                })
-                .collect();
-            let _ = writeln!(md, "| {proxy} | {} |", row.join(" | "));
+        let mut rows: Vec<&str> = Vec::new();
+        for c in &r.correlations {
+            if !rows.contains(&c.proxy.as_str()) {
+                rows.push(&c.proxy);
+            }
+        }
+        let table = |md: &mut String, render: &dyn Fn(&Correlation) -> Option<String>| {
+            let _ = writeln!(md, "| proxy | {} |", targets.join(" | "));
+            let _ = writeln!(md, "|---|{}", "---|".repeat(targets.len()));
+            for proxy in &rows {
+                let row: Vec<String> = targets
+                    .iter()
+                    .map(|t| {
+                        r.correlations
+                            .iter()
+                            .find(|c| c.proxy == *proxy && &c.target == t)
+                            .and_then(render)
+                            .unwrap_or_else(|| "-".into())
+                    })
+                    .collect();
+                let _ = writeln!(md, "| {proxy} | {} |", row.join(" | "));
+            }
+        };
+        table(&mut md, &|c| Some(cell(c, nb201)));
+        if r.correlations.iter().any(|c| c.kendall_within_params.is_some()) {
+            let _ = writeln!(
+                md,
+                "\nKendall tau-b within groups of equal parameter count (groups weighted by their pairs; the parameter count ranks nothing there):\n"
+            );
+            table(&mut md, &|c| c.kendall_within_params.map(|k| format!("{k:.3}")));
+        }
+        if r.correlations.iter().any(|c| c.seed_spearman.is_some()) {
+            let _ = writeln!(
+                md,
+                "\nStability: Spearman rho between the values of each pair of seeds (mean), and the std of Kendall tau over seeds:\n"
+            );
+            let _ = writeln!(md, "| proxy | rho between seeds | std of tau ({}) |", targets[0]);
+            let _ = writeln!(md, "|---|---|---|");
+            for proxy in &rows {
+                if let Some(c) =
+                    r.correlations.iter().find(|c| c.proxy == *proxy && c.target == targets[0])
+                {
+                    let rho = c.seed_spearman.map_or("-".into(), |v| format!("{v:.3}"));
+                    let _ = writeln!(md, "| {proxy} | {rho} | {:.3} |", c.kendall_mean_std.1);
+                }
+            }
         }
         let _ = writeln!(
             md,

@@ -44,8 +44,9 @@ pub struct SearchArgs {
     /// Seed of the scoring pass (initialisation, input, labels).
     #[arg(long, default_value_t = 0)]
     score_seed: u64,
-    /// Proxy to maximise.
-    #[arg(long, value_enum, default_value = "intrain")]
+    /// Proxy to maximise [default: intrain-agg, InTrain-Agg ranked over the history so far;
+    /// `--proxy intrain` for InTrain alone, the paper's InTrain-NAS].
+    #[arg(long, value_enum, default_value = "intrain-agg")]
     proxy: Proxy,
     /// Candidate proposal.
     #[arg(long, value_enum, default_value_t = Strategy::Evolution)]

@@ -46,7 +46,11 @@ pub struct SearchTableArgs {
     from_cache: bool,
     /// Proxies that select, comma-separated, or `all` (`intrain proxies` lists them; the
     /// baselines that read real images need --images).
-    #[arg(long, value_name = "NAME,..|all", default_value = "intrain,gamma,o,params,flops")]
+    #[arg(
+        long,
+        value_name = "NAME,..|all",
+        default_value = "intrain-agg,intrain,gamma,o,params,flops"
+    )]
     proxies: ProxyList,
     /// Batch size of the scoring pass.
     #[arg(long, default_value_t = 64)]

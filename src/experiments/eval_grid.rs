@@ -150,6 +150,29 @@ pub struct Grid {
     pub proxies: Vec<Proxy>,
     /// Bootstrap resamples for the 95% intervals (0: none).
     pub bootstrap: usize,
+    /// Also correlate each rank aggregate with each of its components left out in turn.
+    pub ablations: bool,
+}
+
+/// One row of an evaluation: a proxy, or a rank aggregate with one component left out.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    proxy: Proxy,
+    left_out: Option<Proxy>,
+}
+
+impl Row {
+    fn name(&self) -> String {
+        match self.left_out {
+            Some(c) => ablation_name(self.proxy, c),
+            None => self.proxy.name().to_string(),
+        }
+    }
+}
+
+/// The row name of a rank aggregate with one component left out: `AGGREGATE -COMPONENT`.
+pub fn ablation_name(aggregate: Proxy, left_out: Proxy) -> String {
+    format!("{aggregate} -{left_out}")
 }
 
 /// The result for one batch size (`eval --json` prints one per batch size;
@@ -249,9 +272,31 @@ impl Grid {
             }
             records.push(per_seed);
         }
+        let mut rows: Vec<Row> = Vec::new();
+        for &proxy in &self.proxies {
+            rows.push(Row { proxy, left_out: None });
+            if self.ablations {
+                rows.extend(
+                    proxy.components().into_iter().map(|c| Row { proxy, left_out: Some(c) }),
+                );
+            }
+        }
         let mut results = Vec::new();
         for (bi, &b) in self.batches.iter().enumerate() {
             let recs = &records[bi];
+            let params: Vec<f64> = recs[0].iter().map(|r| r.params as f64).collect();
+            // Per row and seed, over the evaluated cells (the pool of a rank aggregate).
+            let scores: Vec<Vec<Vec<f64>>> = rows
+                .iter()
+                .map(|row| {
+                    recs.iter()
+                        .map(|seed| {
+                            let pool: Vec<&ScoreRecord> = seed.iter().collect();
+                            row.proxy.pool_values_without(&pool, row.left_out)
+                        })
+                        .collect()
+                })
+                .collect();
             let mut correlations = Vec::new();
             for t in &inp.targets {
                 let col = inp.truth.column(t)?;
@@ -260,13 +305,9 @@ impl Grid {
                     .iter()
                     .map(|c| inp.truth.row(c).map_or(f64::NAN, |r| col[r]))
                     .collect();
-                for &p in &self.proxies {
-                    // Per seed, over the evaluated cells (the pool of a rank aggregate).
-                    let scores: Vec<Vec<f64>> = recs
-                        .iter()
-                        .map(|row| p.pool_values(&row.iter().collect::<Vec<_>>()))
-                        .collect();
-                    correlations.push(correlate(p.name(), t, &scores, &y, self.bootstrap, 0));
+                for (row, s) in rows.iter().zip(&scores) {
+                    let name = row.name();
+                    correlations.push(correlate(&name, t, s, &y, Some(&params), self.bootstrap, 0));
                 }
             }
             let n = (recs.len() * archs.len()).max(1) as f64;

@@ -250,7 +250,9 @@ pub fn build(
         let kendall = population_truth
             .iter()
             .zip(spec.targets)
-            .map(|(y, t)| correlate(proxy.name(), t, &values, y, 0, 0).kendall.first().copied())
+            .map(|(y, t)| {
+                correlate(proxy.name(), t, &values, y, None, 0, 0).kendall.first().copied()
+            })
             .collect();
         let mut row = Row {
             proxy: proxy.name().to_string(),

@@ -71,12 +71,6 @@ impl<'a> Search<'a> {
         if cfg.elite == 0 {
             return Err(Error::Settings("the elite size k must be at least 1".into()));
         }
-        if !cfg.proxy.components().is_empty() {
-            return Err(Error::Settings(format!(
-                "{} ranks a pool of architectures, and the search scores one candidate at a time: search with one of its components, or compare whole samples with search-table",
-                cfg.proxy
-            )));
-        }
         let mut s = Search {
             space,
             rng: rng(cfg.seed),
@@ -135,9 +129,29 @@ impl<'a> Search<'a> {
 
     /// The best entry of the history (highest proxy value; the earliest on ties).
     pub fn best(&self) -> Option<&HistoryEntry> {
-        self.history.iter().fold(None, |best: Option<&HistoryEntry>, e| match best {
-            Some(b) if b.score >= e.score || !e.score.is_finite() => Some(b),
-            _ => Some(e),
+        self.best_of(self.history.len()).map(|(i, _)| &self.history[i])
+    }
+
+    /// The value of each distinct architecture among the first `upto` entries, by the index of
+    /// its first entry, in history order: its proxy value, or for a rank aggregate its value
+    /// over the pool of those architectures (each counted once).
+    pub fn values_of(&self, upto: usize) -> Vec<(usize, f64)> {
+        let mut distinct: Vec<usize> =
+            self.by_canonical.values().copied().filter(|&i| i < upto).collect();
+        distinct.sort_unstable();
+        if self.cfg.proxy.components().is_empty() {
+            return distinct.into_iter().map(|i| (i, self.history[i].score)).collect();
+        }
+        let pool: Vec<&ScoreRecord> = distinct.iter().map(|&i| &self.history[i].record).collect();
+        distinct.into_iter().zip(self.cfg.proxy.pool_values(&pool)).collect()
+    }
+
+    /// The best of the first `upto` entries by [`Search::values_of`] (the earliest on ties, a
+    /// finite value before a non-finite one): its index and value.
+    pub fn best_of(&self, upto: usize) -> Option<(usize, f64)> {
+        self.values_of(upto).into_iter().fold(None, |best, (i, v)| match best {
+            Some((b, bv)) if bv >= v || !v.is_finite() => Some((b, bv)),
+            _ => Some((i, v)),
         })
     }
 
@@ -193,8 +207,16 @@ impl<'a> Search<'a> {
                 )
             }
         };
-        self.by_canonical.entry(canonical).or_insert(iteration);
+        self.by_canonical.entry(canonical.clone()).or_insert(iteration);
         self.history.push(entry);
+        if replay.is_none() && !self.cfg.proxy.components().is_empty() {
+            // A rank aggregate's value is the candidate's over the pool of the history so far.
+            let first = self.by_canonical[&canonical];
+            let value = self.values_of(iteration + 1).into_iter().find(|&(i, _)| i == first);
+            if let (Some((_, v)), Some(e)) = (value, self.history.last_mut()) {
+                e.score = v;
+            }
+        }
         if !self.done() {
             self.candidate = self.propose()?;
         }
@@ -206,13 +228,11 @@ impl<'a> Search<'a> {
             Strategy::Random => self.draw_in_budget(),
             Strategy::Evolution => {
                 // Top-k distinct architectures of the history by score.
-                let mut order: Vec<usize> = self.by_canonical.values().copied().collect();
-                order.sort_by(|&a, &b| {
-                    self.history[b].score.total_cmp(&self.history[a].score).then(a.cmp(&b))
-                });
+                let mut order = self.values_of(self.history.len());
+                order.sort_by(|&(a, va), &(b, vb)| vb.total_cmp(&va).then(a.cmp(&b)));
                 order.truncate(self.cfg.elite);
                 use rand::RngExt;
-                let pick = order[self.rng.random_range(0..order.len())];
+                let pick = order[self.rng.random_range(0..order.len())].0;
                 let parent = Arch::parse(self.space, &self.history[pick].record.arch)?;
                 for _ in 0..MAX_MUTATIONS {
                     let child = parent.mutate(self.space, &mut self.rng);

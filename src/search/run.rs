@@ -2,6 +2,7 @@
 //! (`history.jsonl`), resume by replay, a clean stop on request, and the outcome
 //! (`result.json`, `best.onnx`).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -150,10 +151,11 @@ impl SearchRun {
             let e = search.step(&mut score, None)?.clone();
             history.append(&e)?;
             bar.inc(1);
-            if let Some(b) = search.best() {
+            if let Some((b, value)) = search.best_of(search.history().len()) {
                 let rate = (scorer.scored() - scored_before) as f64
                     / start.elapsed().as_secs_f64().max(1e-9);
-                bar.set_message(format!("{rate:.2} eval/s  best {:.3} {}", b.score, b.record.arch));
+                let arch = &search.history()[b].record.arch;
+                bar.set_message(format!("{rate:.2} eval/s  best {value:.3} {arch}"));
             }
         }
         let ending = if search.done() { Ending::Finished } else { Ending::Interrupted };
@@ -223,16 +225,17 @@ impl SearchOutcome {
     /// Summarises a search, with the accuracies of a benchmark table when given.
     pub fn new(search: &Search<'_>, truth: Option<TruthColumns<'_>>) -> Result<SearchOutcome> {
         let h = search.history();
+        // The best architecture after each iteration (as the search saw it then), valued as
+        // the whole run values it (a rank aggregate's values move as the pool grows).
+        let last: HashMap<usize, f64> = search.values_of(h.len()).into_iter().collect();
         let mut best_so_far = Vec::with_capacity(h.len());
         let mut best_idx: Vec<usize> = Vec::with_capacity(h.len());
-        let mut b: Option<usize> = None;
-        for (i, e) in h.iter().enumerate() {
-            if e.score.is_finite() && b.is_none_or(|j| e.score > h[j].score) {
-                b = Some(i);
-            }
-            best_so_far.push(b.map_or(f64::NAN, |j| h[j].score));
+        for i in 0..h.len() {
+            let b = search.best_of(i + 1).filter(|&(_, v)| v.is_finite()).map(|(j, _)| j);
+            best_so_far.push(b.and_then(|j| last.get(&j).copied()).unwrap_or(f64::NAN));
             best_idx.push(b.unwrap_or(0));
         }
+        let best = search.best_of(h.len()).map(|(j, v)| HistoryEntry { score: v, ..h[j].clone() });
         let truth = match truth {
             None => None,
             Some(t) => {
@@ -256,7 +259,7 @@ impl SearchOutcome {
             iterations: h.len(),
             evaluations: h.iter().filter(|e| !e.reused).count(),
             scoring_seconds: h.iter().map(|e| e.record.seconds).sum(),
-            best: search.best().cloned(),
+            best,
             scores: h.iter().map(|e| e.score).collect(),
             best_so_far,
             truth,

@@ -123,7 +123,8 @@ pub fn values(e: &Evidence) -> BTreeMap<String, f64> {
 }
 
 /// Every proxy, in the order reports list them.
-pub static REGISTRY: [Proxy; 30] = [
+pub static REGISTRY: [Proxy; 31] = [
+    Proxy(&aggregate::IntrainAgg),
     Proxy(&intrain::InTrain),
     Proxy(&intrain::Gamma),
     Proxy(&intrain::O),
@@ -265,12 +266,21 @@ impl Proxy {
     /// of the ranks) of its components over the pool, else each record's own value (NaN when
     /// undefined).
     pub fn pool_values(self, records: &[&ScoreRecord]) -> Vec<f64> {
+        self.pool_values_without(records, None)
+    }
+
+    /// [`Proxy::pool_values`] of a rank aggregate with one component left out (an ablation).
+    pub fn pool_values_without(
+        self,
+        records: &[&ScoreRecord],
+        left_out: Option<Proxy>,
+    ) -> Vec<f64> {
         if self.0.needs() != Needs::Pool {
             return records.iter().map(|r| self.value(r)).collect();
         }
         let m = records.len().max(1) as f64;
         let mut total = vec![0f64; records.len()];
-        for c in self.components() {
+        for c in self.components().into_iter().filter(|&c| Some(c) != left_out) {
             let values: Vec<f64> = records.iter().map(|r| c.value(r)).collect();
             for (t, rank) in total.iter_mut().zip(aggregate::average_ranks(&values)) {
                 *t += if self.0.log_ranks() { (rank / m).ln() } else { rank };
