@@ -322,7 +322,7 @@ fn check_bounds_any_proxy_and_fails_one_the_model_cannot_have() {
 }
 
 #[test]
-fn search_refuses_a_rank_aggregate_in_one_line() {
+fn search_by_a_rank_aggregate_ranks_over_its_history() {
     let space = common::root().join("models/spaces/nb201.yaml");
     let dir = tempfile::tempdir().expect("tempdir");
     let out = common::intrain(&[
@@ -331,13 +331,20 @@ fn search_refuses_a_rank_aggregate_in_one_line() {
         "--proxy".as_ref(),
         "az-nas".as_ref(),
         "-T".as_ref(),
-        "2".as_ref(),
+        "3".as_ref(),
+        "--batch".as_ref(),
+        "4".as_ref(),
+        "--resolution".as_ref(),
+        "8".as_ref(),
+        "--json".as_ref(),
         "-o".as_ref(),
         dir.path().as_os_str(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = common::stderr(&out);
-    assert!(err.contains("az-nas ranks a pool") && err.lines().count() == 1, "{err}");
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let v = common::stdout_json(&out);
+    // Over a pool of one, the first candidate's log-ranks are all ln(1/1) = 0.
+    assert_eq!(v["scores"][0].as_f64(), Some(0.0), "{v}");
+    assert!(v["best"]["score"].as_f64().is_some_and(f64::is_finite), "{v}");
 }
 
 #[test]

@@ -105,6 +105,30 @@ fn a_killed_search_resumes_to_the_same_history() {
     assert!(killed.join("best.onnx").exists() && killed.join("progress.png").exists());
 }
 
+/// A search by InTrain alone (the paper's InTrain-NAS), stopped after 3 iterations and resumed
+/// without `--proxy` (run.json has it), ends with the history of an uninterrupted run: the
+/// resumed part scores InTrain alone, not the default aggregate's passes.
+#[test]
+fn an_intrain_search_resumes_with_its_own_proxy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (whole, parts) = (dir.path().join("whole"), dir.path().join("parts"));
+    let out = intrain(&search_args(&whole, &["-T", "6", "--proxy", "intrain"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = intrain(&search_args(&parts, &["-T", "3", "--proxy", "intrain"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let parts_dir = parts.to_str().expect("utf-8");
+    let out = intrain(&["search", "--resume", parts_dir, "-T", "6", "--threads", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reference = history(&whole);
+    assert_eq!(history(&parts), reference);
+    assert!(
+        reference.iter().all(|e| e["proxies"].get("az-trainability").is_none()),
+        "{reference:?}"
+    );
+    let out = intrain(&["search", "--resume", parts_dir, "--proxy", "intrain"]);
+    assert_eq!(out.status.code(), Some(2), "--proxy with --resume is refused");
+}
+
 #[test]
 fn starting_over_an_existing_search_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -188,9 +212,28 @@ fn search_table_kendall_agrees_with_eval() {
     let tables = data.join("nasbench201");
     eval_args.push(tables.to_str().expect("utf-8"));
     eval_args.extend(common_args);
+    eval_args.push("--ablations");
     let out = intrain(&eval_args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let eval: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // The default rows start with InTrain-Agg, and --ablations adds it without each component.
+    let rows: Vec<&str> = eval[0]["correlations"]
+        .as_array()
+        .expect("correlations")
+        .iter()
+        .filter(|c| c["target"] == "cifar10_test")
+        .map(|c| c["proxy"].as_str().expect("name"))
+        .collect();
+    let want = ["intrain-agg", "intrain-agg -flops", "intrain-agg -gamma", "intrain-agg -o"];
+    assert_eq!(rows[..4], want, "{rows:?}");
+    assert!(rows.contains(&"intrain-agg -az-trainability") && rows.contains(&"intrain"));
+    for c in eval[0]["correlations"].as_array().expect("correlations") {
+        assert!(c["seed_spearman"].is_null(), "one seed: {c}");
+        if c["proxy"] == "params" {
+            // Within groups of equal parameter count the count ranks nothing.
+            assert!(c["kendall_within_params"].is_null(), "{c}");
+        }
+    }
     let eval_schema = schema_keys("eval.schema.json", "EvalResult");
     assert_eq!(sorted_keys(&eval[0]), eval_schema, "eval's keys against its schema's");
     let truth = data.join("nasbench201/nb201_all.csv");
@@ -271,4 +314,50 @@ fn a_proxy_tied_across_the_sample_selects_nothing() {
     assert!(row["selected"][0].is_null(), "{row}");
     assert!(row["accuracies"][0][0].is_null(), "{row}");
     assert!(rows[1]["mean_std"][0][0].as_f64().is_some(), "the oracle still has its best");
+}
+
+/// A search by a rank aggregate (the default, InTrain-Agg) ranks over the distinct
+/// architectures of its history: each entry's score is its value over the pool at its
+/// iteration, and the result is the best of the final pool.
+#[test]
+fn a_rank_aggregate_search_ranks_over_its_history() {
+    use intrain::scoring::{Proxy, ScoreRecord};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("agg");
+    let out = intrain(&search_args(&out_dir, &["-T", "8", "--json"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let path = out_dir.join("history.jsonl");
+    let text = std::fs::read_to_string(&path).expect("history");
+    let entries = intrain::search::history::parse_history(&text, &path).expect("entries");
+    assert_eq!(entries.len(), 8);
+    let agg = Proxy::named("intrain-agg").expect("registered");
+    let value_in_pool = |upto: usize, canonical: &str| -> (Vec<String>, Vec<f64>) {
+        let mut seen: Vec<&str> = Vec::new();
+        let mut pool: Vec<&ScoreRecord> = Vec::new();
+        for e in &entries[..upto] {
+            if !seen.contains(&e.canonical.as_str()) {
+                seen.push(&e.canonical);
+                pool.push(&e.record);
+            }
+        }
+        assert!(seen.contains(&canonical));
+        (pool.iter().map(|r| r.arch.clone()).collect(), agg.pool_values(&pool))
+    };
+    for (i, e) in entries.iter().enumerate() {
+        let (archs, values) = value_in_pool(i + 1, &e.canonical);
+        let first = entries.iter().position(|x| x.canonical == e.canonical).expect("first");
+        let at = archs.iter().position(|a| *a == entries[first].record.arch).expect("in pool");
+        assert!(
+            (values[at] - e.score).abs() < 1e-12,
+            "iteration {i}: {} vs {}",
+            e.score,
+            values[at]
+        );
+    }
+    let (archs, values) = value_in_pool(entries.len(), &entries[0].canonical);
+    let best = (0..values.len()).fold(0, |b, i| if values[i] > values[b] { i } else { b });
+    assert_eq!(result["best"]["arch"].as_str(), Some(archs[best].as_str()));
+    let score = result["best"]["score"].as_f64().expect("score");
+    assert!((score - values[best]).abs() < 1e-12, "{score} vs {}", values[best]);
 }

@@ -144,7 +144,7 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Eval(eval::EvalArgs),
     /// InTrain-NAS: evolutionary search (or random search) over a YAML space under a FLOPs /
-    /// parameter budget. Every evaluation is appended to DIR/history.jsonl; --resume DIR
+    /// parameter budget, maximising InTrain-Agg (--proxy intrain: InTrain alone, the paper's). Every evaluation is appended to DIR/history.jsonl; --resume DIR
     /// continues a killed run exactly; Ctrl-C stops cleanly (exit 130).
     ///
     /// Examples:

@@ -44,9 +44,10 @@ pub struct SearchArgs {
     /// Seed of the scoring pass (initialisation, input, labels).
     #[arg(long, default_value_t = 0)]
     score_seed: u64,
-    /// Proxy to maximise [default: intrain-agg, InTrain-Agg ranked over the history so far;
-    /// `--proxy intrain` for InTrain alone, the paper's InTrain-NAS].
-    #[arg(long, value_enum, default_value = "intrain-agg")]
+    /// Proxy to maximise: InTrain-Agg (a rank aggregate, ranked over the history so far) by
+    /// default; `--proxy intrain` for InTrain alone, the paper's InTrain-NAS. With --resume:
+    /// the run's own.
+    #[arg(long, value_enum, default_value = "intrain-agg", conflicts_with = "resume")]
     proxy: Proxy,
     /// Candidate proposal.
     #[arg(long, value_enum, default_value_t = Strategy::Evolution)]
@@ -124,8 +125,8 @@ pub fn run(a: SearchArgs) -> anyhow::Result<super::Exit> {
         });
     }
     let records = a.cache.as_deref().map(RecordFile::open).transpose()?;
-    let mut scorer =
-        Scorer::new(Box::new(|| a.runtime.runtime()), records).with_proxies(&[a.proxy]);
+    let proxy = run.settings().search.proxy;
+    let mut scorer = Scorer::new(Box::new(|| a.runtime.runtime()), records).with_proxies(&[proxy]);
     let bar = progress("search");
     let (search, ending) = run.run(&mut scorer, &stop, &bar)?;
     bar.finish_and_clear();

@@ -9,6 +9,7 @@
 pub mod history;
 pub mod run;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use rand_chacha::ChaCha8Rng;
@@ -63,6 +64,9 @@ pub struct Search<'a> {
     by_canonical: HashMap<Arch, usize>,
     candidate: Arch,
     cost_cache: HashMap<Arch, Cost>,
+    /// The last [`Search::values_of`], by the number of distinct architectures it covers (a
+    /// rank aggregate's values change only when a new architecture joins the pool).
+    values_cache: RefCell<Option<(usize, Vec<(usize, f64)>)>>,
 }
 
 impl<'a> Search<'a> {
@@ -79,6 +83,7 @@ impl<'a> Search<'a> {
             by_canonical: HashMap::new(),
             candidate: Arch::sample(space, &mut rng(0)),
             cost_cache: HashMap::new(),
+            values_cache: RefCell::new(None),
         };
         s.candidate = s.draw_in_budget()?;
         Ok(s)
@@ -127,7 +132,9 @@ impl<'a> Search<'a> {
         self.history.len() >= self.cfg.iterations
     }
 
-    /// The best entry of the history (highest proxy value; the earliest on ties).
+    /// The best entry of the history (highest proxy value; the earliest on ties). For a rank
+    /// aggregate the entry's `score` is its value when it was scored; [`Search::best_of`] gives
+    /// its value over the whole history.
     pub fn best(&self) -> Option<&HistoryEntry> {
         self.best_of(self.history.len()).map(|(i, _)| &self.history[i])
     }
@@ -142,15 +149,24 @@ impl<'a> Search<'a> {
         if self.cfg.proxy.components().is_empty() {
             return distinct.into_iter().map(|i| (i, self.history[i].score)).collect();
         }
+        if let Some((n, values)) = &*self.values_cache.borrow()
+            && *n == distinct.len()
+        {
+            return values.clone();
+        }
         let pool: Vec<&ScoreRecord> = distinct.iter().map(|&i| &self.history[i].record).collect();
-        distinct.into_iter().zip(self.cfg.proxy.pool_values(&pool)).collect()
+        let values: Vec<(usize, f64)> =
+            distinct.into_iter().zip(self.cfg.proxy.pool_values(&pool)).collect();
+        *self.values_cache.borrow_mut() = Some((values.len(), values.clone()));
+        values
     }
 
     /// The best of the first `upto` entries by [`Search::values_of`] (the earliest on ties, a
     /// finite value before a non-finite one): its index and value.
     pub fn best_of(&self, upto: usize) -> Option<(usize, f64)> {
         self.values_of(upto).into_iter().fold(None, |best, (i, v)| match best {
-            Some((b, bv)) if bv >= v || !v.is_finite() => Some((b, bv)),
+            Some((b, bv)) if bv.is_finite() && (bv >= v || !v.is_finite()) => Some((b, bv)),
+            Some((b, bv)) if !bv.is_finite() && !v.is_finite() => Some((b, bv)),
             _ => Some((i, v)),
         })
     }
@@ -207,11 +223,10 @@ impl<'a> Search<'a> {
                 )
             }
         };
-        self.by_canonical.entry(canonical.clone()).or_insert(iteration);
+        let first = *self.by_canonical.entry(canonical).or_insert(iteration);
         self.history.push(entry);
         if replay.is_none() && !self.cfg.proxy.components().is_empty() {
             // A rank aggregate's value is the candidate's over the pool of the history so far.
-            let first = self.by_canonical[&canonical];
             let value = self.values_of(iteration + 1).into_iter().find(|&(i, _)| i == first);
             if let (Some((_, v)), Some(e)) = (value, self.history.last_mut()) {
                 e.score = v;
@@ -228,8 +243,11 @@ impl<'a> Search<'a> {
             Strategy::Random => self.draw_in_budget(),
             Strategy::Evolution => {
                 // Top-k distinct architectures of the history by score.
+                // Non-finite values last, whatever their sign or NaN payload (a history file
+                // keeps them as `null`, so a resumed run must order them as a live one).
+                let key = |v: f64| if v.is_finite() { v } else { f64::NEG_INFINITY };
                 let mut order = self.values_of(self.history.len());
-                order.sort_by(|&(a, va), &(b, vb)| vb.total_cmp(&va).then(a.cmp(&b)));
+                order.sort_by(|&(a, va), &(b, vb)| key(vb).total_cmp(&key(va)).then(a.cmp(&b)));
                 order.truncate(self.cfg.elite);
                 use rand::RngExt;
                 let pick = order[self.rng.random_range(0..order.len())].0;

@@ -213,9 +213,10 @@ pub struct SearchOutcome {
     pub scoring_seconds: f64,
     /// The best entry.
     pub best: Option<HistoryEntry>,
-    /// Score of each iteration's candidate.
+    /// Score of each iteration's candidate (a rank aggregate's: over the history up to it).
     pub scores: Vec<f64>,
-    /// Best score after each iteration.
+    /// After each iteration, the value of the best architecture so far (as the search ranked
+    /// them then), over the whole history (a rank aggregate's values move as the pool grows).
     pub best_so_far: Vec<f64>,
     /// Ground truth, when a table was given.
     pub truth: Option<TruthReport>,
@@ -229,11 +230,11 @@ impl SearchOutcome {
         // the whole run values it (a rank aggregate's values move as the pool grows).
         let last: HashMap<usize, f64> = search.values_of(h.len()).into_iter().collect();
         let mut best_so_far = Vec::with_capacity(h.len());
-        let mut best_idx: Vec<usize> = Vec::with_capacity(h.len());
+        let mut best_idx: Vec<Option<usize>> = Vec::with_capacity(h.len());
         for i in 0..h.len() {
             let b = search.best_of(i + 1).filter(|&(_, v)| v.is_finite()).map(|(j, _)| j);
             best_so_far.push(b.and_then(|j| last.get(&j).copied()).unwrap_or(f64::NAN));
-            best_idx.push(b.unwrap_or(0));
+            best_idx.push(b);
         }
         let best = search.best_of(h.len()).map(|(j, v)| HistoryEntry { score: v, ..h[j].clone() });
         let truth = match truth {
@@ -250,7 +251,7 @@ impl SearchOutcome {
                     optimum: col.iter().copied().filter(|v| v.is_finite()).fold(f64::NAN, f64::max),
                     best_so_far: best_idx
                         .iter()
-                        .map(|&j| h.get(j).and_then(|e| acc(&e.record.arch)))
+                        .map(|&j| j.and_then(|j| acc(&h[j].record.arch)))
                         .collect(),
                 })
             }

@@ -1,17 +1,18 @@
-//! Rank aggregates over a pool of scored architectures: intrain's own InTrain-Agg, AZ-NAS (Lee & Ham, CVPR 2024),
-//! VKDNW_agg (Tybl & Neumann, CVPR 2025) and TE-NAS (Chen et al., ICLR 2021, as AZ-NAS ranks
-//! whole architectures with it). AZ-NAS and VKDNW_agg sum `ln(rank / m)` of their components,
-//! TE-NAS sums the ranks; components are ranked ascending (average ranks for ties, NaN as the
-//! worst) over the `m` architectures of the pool (the cells an evaluation scores, the sample a
-//! search-table run draws). A single architecture has no aggregate; its components are
-//! reported.
+//! Rank aggregates over a pool of scored architectures: intrain's InTrain-Agg, AZ-NAS (Lee &
+//! Ham, CVPR 2024), VKDNW_agg (Tybl & Neumann, CVPR 2025) and TE-NAS (Chen et al., ICLR 2021, as
+//! AZ-NAS ranks whole architectures with it). InTrain-Agg, AZ-NAS and VKDNW_agg sum
+//! `ln(rank / m)` of their components, TE-NAS sums the ranks; components are ranked ascending
+//! (average ranks for ties, a non-finite value as the worst) over the `m` architectures of the
+//! pool (the cells an evaluation scores, the sample a search-table run draws, the distinct
+//! architectures of a search's history). A single architecture has no aggregate; its
+//! components are reported.
 
 use super::{Needs, ProxyDef};
 
 /// InTrain-Agg, intrain's default ranking: one data-free measure per property a network needs
 /// to train well, rank-aggregated (`ln(rank / m)` summed, equal weights). Size: FLOPs.
 /// Forward expressivity: InTrain's γ (the participation ratio of the activation covariances;
-/// AZ-NAS's expressivity, the same property, agrees with it at Spearman 0.99 on NAS-Bench-201).
+/// AZ-NAS's expressivity measures the same property, so it is not a second component).
 /// Gradient health: InTrain's o (gradient std over max per parameter tensor). How expressivity
 /// grows with depth: AZ-NAS's progressivity. Block-wise trainability (backward maps of spectral
 /// norm near 1): AZ-NAS's trainability. Every component runs on Gaussian inputs, so the
@@ -93,9 +94,10 @@ impl ProxyDef for TeNas {
     }
 }
 
-/// Ascending ranks from 1 with average ranks for ties (`scipy.stats.rankdata`), NaN as −∞.
+/// Ascending ranks from 1 with average ranks for ties (`scipy.stats.rankdata`), every
+/// non-finite value (NaN, ±∞: a record file keeps them as `null`) as −∞.
 pub fn average_ranks(values: &[f64]) -> Vec<f64> {
-    let key = |v: f64| if v.is_nan() { f64::NEG_INFINITY } else { v };
+    let key = |v: f64| if v.is_finite() { v } else { f64::NEG_INFINITY };
     let mut order: Vec<usize> = (0..values.len()).collect();
     order.sort_by(|&a, &b| key(values[a]).total_cmp(&key(values[b])));
     let mut ranks = vec![0f64; values.len()];
@@ -122,5 +124,6 @@ mod tests {
     fn ranks_average_ties_and_put_nan_last() {
         assert_eq!(average_ranks(&[3.0, 1.0, 3.0, f64::NAN]), vec![3.5, 2.0, 3.5, 1.0]);
         assert_eq!(average_ranks(&[f64::NEG_INFINITY, 0.0]), vec![1.0, 2.0]);
+        assert_eq!(average_ranks(&[f64::INFINITY, 0.0, f64::NAN]), vec![1.5, 3.0, 1.5]);
     }
 }

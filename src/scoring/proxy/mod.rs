@@ -419,6 +419,51 @@ mod tests {
         }
         let names: Vec<&str> = az.scored().iter().map(|p| p.name()).collect();
         assert_eq!(names, ["az-expressivity", "az-progressivity", "az-trainability", "flops"]);
+        // Leaving a component out drops its term.
+        let flops = Proxy::named("flops").expect("registered");
+        let without = az.pool_values_without(&refs, Some(flops));
+        for ((got, all), f) in without.iter().zip(az.pool_values(&refs)).zip([1.0, 2.0, 3.0]) {
+            assert!((got - (all - l(f))).abs() < 1e-12, "{got} vs {all} - ln({f}/3)");
+        }
+    }
+
+    #[test]
+    fn intrain_agg_sums_log_ranks_of_flops_gamma_o_and_az_progressivity_and_trainability() {
+        let record = |flops: u64, gamma: f64, o: f64, p: f64, t: f64| ScoreRecord {
+            flops,
+            gamma,
+            o,
+            proxies: [("az-progressivity", p), ("az-trainability", t)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            ..Default::default()
+        };
+        let pool = [
+            record(30, 1.0, 5.0, f64::NAN, 0.5),
+            record(10, 2.0, 4.0, 1.0, 0.5),
+            record(20, 3.0, 6.0, 2.0, 0.1),
+            record(40, 4.0, 3.0, 3.0, 0.9),
+        ];
+        let refs: Vec<&ScoreRecord> = pool.iter().collect();
+        let agg = Proxy::named("intrain-agg").expect("registered");
+        let l = |r: f64| (r / 4.0).ln();
+        // Ranks: FLOPs 3 1 2 4; gamma 1 2 3 4; o 3 2 4 1; progressivity (NaN last) 1 2 3 4;
+        // trainability (tie) 2.5 2.5 1 4.
+        let want = [
+            l(3.0) + l(1.0) + l(3.0) + l(1.0) + l(2.5),
+            l(1.0) + l(2.0) + l(2.0) + l(2.0) + l(2.5),
+            l(2.0) + l(3.0) + l(4.0) + l(3.0) + l(1.0),
+            l(4.0) + l(4.0) + l(1.0) + l(4.0) + l(4.0),
+        ];
+        for (got, want) in agg.pool_values(&refs).iter().zip(want) {
+            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        }
+        let scored: Vec<&str> = agg.scored().iter().map(|p| p.name()).collect();
+        assert_eq!(scored, ["flops", "gamma", "o", "az-progressivity", "az-trainability"]);
+        // Only the AZ-NAS pass runs beside InTrain's: no images, no per-class or per-sample pass.
+        let passes: Vec<_> = agg.scored().iter().filter_map(|p| p.pass()).collect();
+        assert!(passes.iter().all(|&k| k == passes[0]) && passes.len() == 2, "{passes:?}");
     }
 
     #[test]
