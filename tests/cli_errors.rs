@@ -304,6 +304,7 @@ fn unknown_proxies_and_modes_are_refused_with_the_known_names() {
     expect_error(&["search", "models/spaces/nb201.yaml", "--proxy", "nope"], &["'nope'", &all]);
     let known = format!("unknown proxy 'zz' (known: {names})");
     expect_error(&["eval", "--proxies", "intrain,zz"], &[&known]);
+    expect_error(&["eval", "--proxies", "intrain", "--ablations"], &["--ablations", "intrain-agg"]);
     let known = format!("unknown proxy 'nope' (known: {names})");
     expect_error(&["search-table", "--proxies", "snip,nope"], &[&known]);
     expect_error(

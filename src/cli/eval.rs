@@ -96,6 +96,12 @@ pub fn run(a: EvalArgs) -> anyhow::Result<super::Exit> {
             Error::Usage("--seeds and --batch need at least one value (batch > 0)".into()).into()
         );
     }
+    if a.ablations && a.proxies.0.iter().all(|p| p.components().is_empty()) {
+        return Err(Error::Usage(
+            "--ablations leaves out components of rank aggregates, and --proxies names none (intrain-agg, az-nas, vkdnw-agg, te-nas)".into(),
+        )
+        .into());
+    }
     let inp = Inputs::resolve(&Sources {
         space: a.space.clone().unwrap_or_else(|| PathBuf::from("models/spaces/nb201.yaml")),
         preset: a.preset,

@@ -49,6 +49,9 @@ pub struct SearchConfig {
     pub proxy: Proxy,
 }
 
+/// The value of each distinct architecture of a history, by the index of its first entry.
+type Values = Vec<(usize, f64)>;
+
 /// Draws before giving up on the budget.
 const MAX_DRAWS: usize = 10_000;
 /// Mutations of one parent tried before drawing a fresh in-budget architecture.
@@ -66,7 +69,7 @@ pub struct Search<'a> {
     cost_cache: HashMap<Arch, Cost>,
     /// The last [`Search::values_of`], by the number of distinct architectures it covers (a
     /// rank aggregate's values change only when a new architecture joins the pool).
-    values_cache: RefCell<Option<(usize, Vec<(usize, f64)>)>>,
+    values_cache: RefCell<Option<(usize, Values)>>,
 }
 
 impl<'a> Search<'a> {
