@@ -30,10 +30,13 @@ $BIN score models/onnx/tinyresnet_ts_unfolded.onnx --input models/onnx/tinyresne
 $BIN check models/onnx/tinyresnet_ts_unfolded.onnx --batch 8 --init kaiming --min-intrain 1 --format json $T \
   > $OUT/check_tinyresnet.json || test $? -eq 1
 $BIN score $NB --sample 3 --batch 8 --seed 1 -o $OUT/batch.jsonl --json $T > $OUT/batch_summary.json
+# InTrain's own path, named (the defaults start with InTrain-Agg, which tests/search.rs covers).
 $BIN eval --sample 12 --batch 8 --bootstrap 50 --data $DATA --out "$WORK/eval" \
+  --proxies intrain,gamma,o,additive,params,flops \
   --cache "$WORK/eval"/scores.jsonl --json $T > $OUT/eval.json
 $BIN search $NB -T 8 -k 3 --batch 8 --max-params 1M --out "$WORK/search" --json $T \
-  --truth $DATA/nb201_all.csv > $OUT/search.json
+  --proxy intrain --truth $DATA/nb201_all.csv > $OUT/search.json
 $BIN search-table --samples 6 --runs 2 --from-cache --batch 8 --truth $DATA/nb201_all.csv \
+  --proxies intrain,gamma,o,params,flops \
   --cache "$WORK/eval"/scores.jsonl --json $T > $OUT/search_table.json
 rm -rf "$WORK"
