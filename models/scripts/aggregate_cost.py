@@ -18,7 +18,6 @@ Usage (from the repository root, after `cargo build --release`):
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -28,15 +27,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(HERE, name + ".py"))
-    mod = importlib.util.module_from_spec(spec)
-    sys.argv, argv = [sys.argv[0]], sys.argv
-    spec.loader.exec_module(mod)
-    sys.argv = argv
-    return mod
+sys.path.insert(0, HERE)
 
 
 def main():
@@ -48,7 +39,7 @@ def main():
     a = ap.parse_args()
     import numpy as np
     import torch
-    Z = load("zoo_reference_check")
+    import zoo_reference_check as Z  # the authors' code as ported there (loads its own helpers)
     B = Z.B
     torch.set_num_threads(a.threads)
     npz = os.path.join(ROOT, "..", "shared", "data", "real_images", "cifar10_sample.npz")

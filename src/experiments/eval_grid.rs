@@ -171,7 +171,7 @@ impl Row {
 }
 
 /// The row name of a rank aggregate with one component left out: `AGGREGATE -COMPONENT`.
-pub fn ablation_name(aggregate: Proxy, left_out: Proxy) -> String {
+fn ablation_name(aggregate: Proxy, left_out: Proxy) -> String {
     format!("{aggregate} -{left_out}")
 }
 

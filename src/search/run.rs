@@ -2,7 +2,7 @@
 //! (`history.jsonl`), resume by replay, a clean stop on request, and the outcome
 //! (`result.json`, `best.onnx`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -231,8 +231,13 @@ impl SearchOutcome {
         let last: HashMap<usize, f64> = search.values_of(h.len()).into_iter().collect();
         let mut best_so_far = Vec::with_capacity(h.len());
         let mut best_idx: Vec<Option<usize>> = Vec::with_capacity(h.len());
-        for i in 0..h.len() {
-            let b = search.best_of(i + 1).filter(|&(_, v)| v.is_finite()).map(|(j, _)| j);
+        // The best changes only when an architecture not seen before joins the history.
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut b: Option<usize> = None;
+        for (i, e) in h.iter().enumerate() {
+            if seen.insert(&e.canonical) {
+                b = search.best_of(i + 1).filter(|&(_, v)| v.is_finite()).map(|(j, _)| j);
+            }
             best_so_far.push(b.and_then(|j| last.get(&j).copied()).unwrap_or(f64::NAN));
             best_idx.push(b);
         }
