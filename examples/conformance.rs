@@ -22,6 +22,13 @@
 //! precision" when its errors as a distribution (median and worst over the model's tensors) are no
 //! larger than PyTorch float32's own: deep train-mode networks are chaotic in float32, and which
 //! tensors PyTorch float32 gets 1e-2 wrong changes from run to run.
+//!
+//! Per-layer participation ratios: `intrain score`'s path (the default layer rule, the model's
+//! own weights, the same input and BN mode) against PyTorch float64's PR of the same tensor,
+//! which the corpus script finds by value. Every layer intrain picks and the reference holds must
+//! be within 1e-3 relative (or PyTorch float32's own error there, where larger), with the channel
+//! axis intrain's layout rule chose. Layers the reference could not match are counted, not
+//! judged.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +36,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use intrain::analysis::gradients::{PassInputs, gradients};
+use intrain::analysis::score::{InitMode, score_model};
 use intrain::autodiff::{BnMode, Loss, TrainingOptions};
 use intrain::onnx::{ImportOptions, load_model};
 use intrain::runtime::{Runtime, RuntimeOptions};
@@ -45,6 +53,8 @@ const ZERO_NOISE_FACTOR: f64 = 10.0;
 /// or this fraction of the model's largest gradient element (PyTorch float32 may round such a
 /// gradient to exactly zero).
 const ZERO_FLOOR: f64 = 1e-5;
+/// A layer's participation ratio against PyTorch float64's, relative.
+const PR_TOL: f64 = 1e-3;
 
 /// One checked (model, export, BN mode).
 struct Row {
@@ -56,6 +66,10 @@ struct Row {
     loss_err: f64,
     median_err: f64,
     worst: (f64, f64, String),
+    /// Worst PR relative error, PyTorch float32's own there, and the layer.
+    pr_worst: (f64, f64, String),
+    /// Layers compared, and layers intrain picks.
+    pr_layers: (usize, usize),
     verdict: String,
     seconds: f64,
 }
@@ -97,6 +111,8 @@ fn check_mode(
         loss_err: f64::NAN,
         median_err: f64::NAN,
         worst: (f64::NAN, f64::NAN, String::new()),
+        pr_worst: (f64::NAN, f64::NAN, String::new()),
+        pr_layers: (0, 0),
         verdict: String::new(),
         seconds: 0.0,
     };
@@ -118,6 +134,10 @@ fn check_mode(
     let mut inputs = PassInputs { target: Some(labels), ..Default::default() };
     let first = m.graph.value(m.graph.inputs()[0]).name.clone();
     inputs.inputs.insert(first, x);
+    let layers = match check_layers(rt, &m.graph, &topts, &inputs, reference, mode, &mut row) {
+        Ok(v) => v,
+        Err(e) => json!({"error": e.to_string()}),
+    };
     let report = match gradients(rt, &m.graph, &topts, &inputs) {
         Ok(r) => r,
         Err(e) => {
@@ -213,6 +233,15 @@ fn check_mode(
     if !failures.is_empty() {
         problems.push(format!("{} tensors off, first {}", failures.len(), failures[0]));
     }
+    let pr_failures: Vec<String> = layers["failures"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    if let Some(e) = layers.get("error") {
+        problems.push(format!("layers: {e}"));
+    } else if !pr_failures.is_empty() {
+        problems.push(format!("{} layer PRs off, first {}", pr_failures.len(), pr_failures[0]));
+    }
     // Deep train-mode networks are chaotic in float32 (a ReLU input within rounding of zero
     // flips sign): PyTorch float32 is itself 1e-2 off float64 on some tensors, and which
     // tensors differs from run to run. Where only individual tensors exceed their own bound, the
@@ -222,6 +251,8 @@ fn check_mode(
     let ours_worst = errs.iter().copied().fold(0.0f64, f64::max);
     let only_tensors = within(row.loss_err, loss_bound)
         && within(row.median_err, median_bound)
+        && pr_failures.is_empty()
+        && layers.get("error").is_none()
         && failures.iter().all(|f| !f.contains("not a parameter") && !f.contains("zero at f32"));
     row.verdict = if problems.is_empty() {
         "match".into()
@@ -236,9 +267,54 @@ fn check_mode(
     let detail = json!({
         "loss": report.loss, "ref_loss": ref_loss, "loss_rel_err": row.loss_err,
         "median_rel_err": row.median_err, "zero_at_f32": zero_tensors, "tensors": per_tensor, "failures": failures,
+        "layers": layers,
         "verdict": row.verdict, "seconds": row.seconds,
     });
     Ok((row, detail))
+}
+
+/// Scores the model on intrain's score path (default layers, stored weights) and compares every
+/// layer's participation ratio with the reference's PyTorch float64 value for the channel axis
+/// intrain's layout rule picks. Fills the row's PR fields; returns per-layer detail.
+fn check_layers(
+    rt: &Runtime,
+    graph: &intrain::ir::Graph,
+    topts: &TrainingOptions,
+    inputs: &PassInputs,
+    reference: &Value,
+    mode: &str,
+    row: &mut Row,
+) -> Result<Value> {
+    let report = score_model(rt, graph, None, InitMode::AsIs, topts, inputs)?;
+    let refs = &reference["layers"];
+    let mut per_layer = serde_json::Map::new();
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for l in &report.layers {
+        let Some(r) = refs.get(&l.name).and_then(|r| r.get(mode)) else { continue };
+        let last = graph
+            .find(&l.name)
+            .is_some_and(|v| intrain::ir::layout::channels_last(graph, v) && l.shape.len() > 2);
+        let key = if last { "pr_last" } else { "pr_axis1" };
+        let rpr = r[key].as_f64().unwrap_or(f64::NAN);
+        let f = r[format!("{key}_f32_rel_err")].as_f64().unwrap_or(0.0);
+        let e = rel(l.spectrum.pr, rpr);
+        compared += 1;
+        if !within(e, PR_TOL.max(f)) {
+            failures.push(format!("{}: PR {:.4} against {rpr:.4} ({key})", l.name, l.spectrum.pr));
+        }
+        if row.pr_worst.2.is_empty() || !e.is_finite() || e > row.pr_worst.0 {
+            row.pr_worst = (e, f, l.name.clone());
+        }
+        per_layer.insert(
+            l.name.clone(),
+            json!({"torch": refs[&l.name]["torch"], "axis": key, "ours": l.spectrum.pr, "ref": rpr,
+                   "rel_err": e, "torch_f32_rel_err": f}),
+        );
+    }
+    row.pr_layers = (compared, report.layers.len());
+    Ok(json!({"compared": compared, "layers": report.layers.len(), "per_layer": per_layer,
+              "failures": failures}))
 }
 
 /// The op a refusal names (`ScatterND`), or its first words.
@@ -314,11 +390,11 @@ fn main() -> Result<()> {
     }
     // Every check, one row each, into CORPUS/checks.md.
     let mut detail = String::from(
-        "| model | export | BN | nodes | params | loss err | grad err median | grad err worst (PyTorch f32) | verdict | time |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| model | export | BN | nodes | params | loss err | grad err median | grad err worst (PyTorch f32) | PR err worst (PyTorch f32) | layers compared | verdict | time |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         detail.push_str(&format!(
-            "| {} | {} | {} | {} | {:.2} M | {:.1e} | {:.1e} | {:.1e} ({:.1e}) | {} | {:.1} s |\n",
+            "| {} | {} | {} | {} | {:.2} M | {:.1e} | {:.1e} | {:.1e} ({:.1e}) | {:.1e} ({:.1e}) | {}/{} | {} | {:.1} s |\n",
             r.model,
             r.variant,
             r.mode,
@@ -328,6 +404,10 @@ fn main() -> Result<()> {
             r.median_err,
             r.worst.0,
             r.worst.1,
+            r.pr_worst.0,
+            r.pr_worst.1,
+            r.pr_layers.0,
+            r.pr_layers.1,
             r.verdict.replace('|', "/"),
             r.seconds
         ));
@@ -335,9 +415,9 @@ fn main() -> Result<()> {
     std::fs::write(corpus.join("checks.md"), detail)?;
     // One row per architecture on stdout: each export's verdicts (train / as-is BN).
     println!(
-        "| model | params | ts | ts_folded | dynamo | dynamo_folded | worst loss err | worst grad err (PyTorch f32 there) | time |"
+        "| model | params | ts | ts_folded | dynamo | dynamo_folded | worst loss err | worst grad err (PyTorch f32 there) | worst PR err | layers compared | time |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut names: Vec<&str> = rows.iter().map(|r| r.model.as_str()).collect();
     names.dedup();
     for m in &names {
@@ -367,9 +447,12 @@ fn main() -> Result<()> {
             .filter(|r| r.worst.0.is_finite())
             .max_by(|a, b| a.worst.0.total_cmp(&b.worst.0));
         let params = mine.iter().map(|r| r.params).max().unwrap_or(0);
+        let pr = mine.iter().map(|r| r.pr_worst.0).filter(|e| e.is_finite()).fold(0.0, f64::max);
+        let compared = mine.iter().map(|r| r.pr_layers.0).min().unwrap_or(0);
+        let picked = mine.iter().map(|r| r.pr_layers.1).max().unwrap_or(0);
         let secs: f64 = mine.iter().map(|r| r.seconds).sum();
         println!(
-            "| {m} | {:.1} M | {} | {} | {} | {} | {:.0e} | {} | {:.0} s |",
+            "| {m} | {:.1} M | {} | {} | {} | {} | {:.0e} | {} | {:.0e} | {compared}/{picked} | {:.0} s |",
             params as f64 / 1e6,
             cell("ts"),
             cell("ts_folded"),
@@ -377,6 +460,7 @@ fn main() -> Result<()> {
             cell("dynamo_folded"),
             loss,
             worst.map(|r| format!("{:.0e} ({:.0e})", r.worst.0, r.worst.1)).unwrap_or_default(),
+            pr,
             secs
         );
     }

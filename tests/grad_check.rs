@@ -1207,3 +1207,75 @@ fn training_mode_dropout_is_refused() {
     let msg = build_training_graph(&g, &opts).expect_err("refused").to_string();
     assert!(msg.contains("'drop'") && msg.contains("training mode"), "{msg}");
 }
+
+/// Batch statistics and their gradients accumulate exactly (to float32 rounding), as PyTorch's
+/// CPU kernel does in float64, on a 64×64 map whose channels sit at offsets up to 100 with unit
+/// spread, against float64 from the same float32 inputs. β's gradient is a plain sum of 32,768
+/// cotangents: within 1e-7 relative (float32 `ReduceSum`s over all of them are off by up to 3e-7
+/// here). γ's gradient and the loss depend on the mean, whose float32 rounding (half a spacing of
+/// 100, 4e-6 of the spread) moves them by up to about 3e-6 relative: within 1e-5.
+#[test]
+fn batch_norm_sums_are_exact_on_large_maps_with_large_means() {
+    let (n, c, h, w) = (8usize, 3usize, 64usize, 64usize);
+    let mut init = Init::new(11);
+    let offsets = [100.0f32, -30.0, 3.0];
+    let noise = init.normal_tensor(&[n, c, h, w], 1.0).to_f32();
+    let x: Vec<f32> =
+        noise.iter().enumerate().map(|(i, &v)| v + offsets[(i / (h * w)) % c]).collect();
+    let r = init.normal_tensor(&[n, c, h, w], 1.0).to_f32();
+    let scale = vec![1.5f32, 0.5, 1.0];
+    let mut g = GraphBuilder::from_graph(Graph::new("bn_sums", 17).expect("opset"));
+    let xv = g.input("x", intrain::ir::TensorType::f32(vec![n, c, h, w])).expect("x");
+    let sv = g.param("scale", Tensor::f32([c], scale.clone())).expect("scale");
+    let bv = g.param("bias", Tensor::f32([c], vec![0.0; c])).expect("bias");
+    let mv = g.param("mean", Tensor::f32([c], vec![0.0; c])).expect("mean");
+    let vv = g.param("var", Tensor::f32([c], vec![1.0; c])).expect("var");
+    let y = g.batch_norm("bn", xv, sv, bv, mv, vv, 1e-5, false).expect("bn");
+    let rv = g.param("R", Tensor::f32([n, c, h, w], r.clone())).expect("R");
+    let t = g.op(OpType::Mul, "weighted", &[y, rv], vec![]).expect("mul");
+    let l = g.op(OpType::ReduceSum, "L", &[t], vec![("keepdims", Attr::Int(0))]).expect("L");
+    g.output(l);
+    let g = g.finish();
+    let opts = TrainingOptions {
+        loss: Loss::Sum,
+        params: ParamSet::Named(vec!["scale".into(), "bias".into()]),
+        batch_norm: BnMode::Train,
+        ..Default::default()
+    };
+    let tg = build_training_graph(&g, &opts).expect("training graph");
+    let rt = common::runtime();
+    let mut s = rt.session(&intrain::onnx::to_bytes(&tg.graph)).expect("session");
+    let xt = Tensor::f32([n, c, h, w], x.clone());
+    let out = s.run(&[("x", &xt)]).expect("run");
+    let grad = |p: &str| {
+        let name = tg.params.iter().find(|q| q.name == p).and_then(|q| q.grad.clone());
+        out[&name.expect("gradient output")].to_f64()
+    };
+    let (dscale, dbias) = (grad("scale"), grad("bias"));
+    // float64 reference: L = Σ R·(γ·xhat + β), dβ = ΣR, dγ = ΣR·xhat per channel.
+    let m = (n * h * w) as f64;
+    let mut loss = 0.0f64;
+    for ch in 0..c {
+        let idx = |k: usize| {
+            let (b, p) = (k / (h * w), k % (h * w));
+            (b * c + ch) * h * w + p
+        };
+        let mean = (0..n * h * w).map(|k| x[idx(k)] as f64).sum::<f64>() / m;
+        let var = (0..n * h * w).map(|k| (x[idx(k)] as f64 - mean).powi(2)).sum::<f64>() / m;
+        let inv = 1.0 / (var + 1e-5f32 as f64).sqrt();
+        let db: f64 = (0..n * h * w).map(|k| r[idx(k)] as f64).sum();
+        let dg: f64 =
+            (0..n * h * w).map(|k| r[idx(k)] as f64 * (x[idx(k)] as f64 - mean) * inv).sum();
+        loss += scale[ch] as f64 * dg;
+        for (what, ours, exact, tol) in [("dβ", dbias[ch], db, 1e-7), ("dγ", dscale[ch], dg, 1e-5)]
+        {
+            assert!(
+                (ours - exact).abs() <= tol * exact.abs(),
+                "channel {ch} (offset {}): {what} {ours} against float64 {exact}",
+                offsets[ch]
+            );
+        }
+    }
+    let ours = out[&tg.loss].to_f64()[0];
+    assert!((ours - loss).abs() <= 1e-5 * loss.abs(), "loss {ours} against float64 {loss}");
+}

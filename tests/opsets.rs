@@ -473,3 +473,113 @@ fn cli_inspects_and_differentiates_suite_models_at_opset_22_and_later() {
     assert_eq!(code, 2);
     assert!(err.contains("opset 27") && err.contains("7 to 26"), "{err}");
 }
+
+fn node(
+    op: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attrs: Vec<pb::AttributeProto>,
+) -> pb::NodeProto {
+    pb::NodeProto {
+        name: Some(format!("{op}_{}", outputs[0])),
+        op_type: Some(op.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        attribute: attrs,
+        ..Default::default()
+    }
+}
+
+fn int_attr(name: &str, v: i64) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(pb::attribute_proto::AttributeType::Int as i32),
+        i: Some(v),
+        ..Default::default()
+    }
+}
+
+fn int64_init(name: &str, dims: &[i64], v: &[i64]) -> pb::TensorProto {
+    pb::TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(7),
+        int64_data: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+/// `x (2, 5, 3)` split into sequences as PyTorch's dynamo exporter writes `chunk`: chunks of 2
+/// along axis 1 (read at 0 and -1), and single slices of axis 2 without the axis (read at 1),
+/// plus `extra` nodes.
+fn sequence_model(extra: Vec<pb::NodeProto>, outputs: &[(&str, &[i64])]) -> Vec<u8> {
+    let mut nodes = vec![
+        node("SplitToSequence", &["x", "two"], &["seq"], vec![int_attr("axis", 1)]),
+        node("SequenceAt", &["seq", "zero"], &["first"], vec![]),
+        node("SequenceAt", &["seq", "minus_one"], &["last"], vec![]),
+        node(
+            "SplitToSequence",
+            &["x"],
+            &["columns"],
+            vec![int_attr("axis", -1), int_attr("keepdims", 0)],
+        ),
+        node("SequenceAt", &["columns", "one"], &["column"], vec![]),
+    ];
+    nodes.extend(extra);
+    pb::ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![pb::OperatorSetIdProto { domain: None, version: Some(18) }],
+        graph: Some(pb::GraphProto {
+            name: Some("sequences".into()),
+            node: nodes,
+            initializer: vec![
+                int64_init("two", &[], &[2]),
+                int64_init("zero", &[], &[0]),
+                int64_init("minus_one", &[], &[-1]),
+                int64_init("one", &[], &[1]),
+            ],
+            input: vec![common::float_value_info("x", &[2, 5, 3])],
+            output: outputs
+                .iter()
+                .map(|(name, shape)| common::float_value_info(name, shape))
+                .collect(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn split_to_sequence_read_at_constant_positions_imports_as_slices_equal_to_onnx_runtime() {
+    let outputs: [(&str, &[i64]); 3] =
+        [("first", &[2, 2, 3]), ("last", &[2, 1, 3]), ("column", &[2, 5])];
+    let bytes = sequence_model(vec![], &outputs);
+    let x = Init::new(3).normal_tensor(&[2, 5, 3], 1.0);
+    let rt = common::runtime();
+    let theirs =
+        rt.session(&bytes).expect("ONNX Runtime runs sequences").run(&[("x", &x)]).expect("run");
+    let m = intrain::onnx::model_from_bytes(&bytes, None, &Default::default()).expect("import");
+    assert!(m.graph.nodes().iter().all(|n| matches!(n.op, OpType::Slice | OpType::Squeeze)));
+    let ours = rt
+        .session(&intrain::onnx::to_bytes(&m.graph))
+        .expect("session")
+        .run(&[("x", &x)])
+        .expect("run");
+    for (name, shape) in outputs {
+        let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        assert_eq!(ours[name].shape, shape, "{name}");
+        assert_eq!(ours[name].to_f32(), theirs[name].to_f32(), "{name}");
+    }
+}
+
+#[test]
+fn a_sequence_read_by_anything_but_sequence_at_is_refused_naming_both_nodes() {
+    let extra = vec![node("SequenceLength", &["seq"], &["count"], vec![])];
+    let bytes = sequence_model(extra, &[("first", &[2, 2, 3])]);
+    let e = intrain::onnx::model_from_bytes(&bytes, None, &Default::default())
+        .expect_err("SequenceLength")
+        .to_string();
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("SequenceLength_count") && e.contains("SplitToSequence_seq"), "{e}");
+}

@@ -27,6 +27,18 @@ the largest over three runs, the input as given and twice moved by at most one f
 per element).
 PyTorch parameters without an ONNX counterpart (deleted zero biases) are listed.
 
+Per-layer participation ratios ("layers" in the reference): every output of an activation-like
+ONNX node (the tensors intrain's layer rule can pick: activations, Add, Concat, Mul, Div,
+LayerNormalization) is matched by value to a PyTorch tensor of the same shape: ONNX Runtime runs
+the export (float32, eval mode) with those tensors as outputs, torch.fx (torchvision's
+feature-extraction tracer) runs the PyTorch model node by node in float32, and each ONNX tensor
+takes the PyTorch node whose output is closest (relative L2 error below 1e-3). Names play no
+part, so both exporters are covered alike. Then, per BN mode, the matched PyTorch tensors'
+participation ratio `(tr Cov)^2 / tr(Cov^2)` of the channel covariance over batch x positions,
+computed in float64 from a float64 forward pass, with the channel axis taken as axis 1 and as
+the last axis (the runner compares the one intrain's layout rule picks), and PyTorch float32's
+own relative error on it (largest over the same three runs as the gradients).
+
 Layout: OUT/<model>/{x.npy, labels.npy, <variant>.onnx, <variant>.ref.json, <variant>.error}.
 Rerunning skips what exists and is current (--force re-exports too).
 
@@ -45,6 +57,7 @@ import warnings
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -56,7 +69,7 @@ VARIANTS = ("ts", "ts_folded", "dynamo", "dynamo_folded")
 F32_RUNS = 3
 # Written into every reference; references of an older version are recomputed (the exported
 # model is kept).
-REF_VERSION = 2
+REF_VERSION = 4
 # Models whose pooling geometry cannot export at 64x64 (AdaptiveAvgPool to a size that does not
 # divide the map), or whose architecture needs a larger input.
 MIN_RESOLUTION = {
@@ -134,6 +147,7 @@ def set_bn(model, train):
 
 
 def gradients(model, x, labels, dtype, bn_train):
+    """Loss and, per PyTorch parameter, the gradient's (std, max |g|)."""
     m = copy.deepcopy(model).to(dtype)
     set_bn(m, bn_train)
     m.zero_grad(set_to_none=True)
@@ -142,7 +156,9 @@ def gradients(model, x, labels, dtype, bn_train):
         out = out[0]
     loss = F.cross_entropy(out, labels)
     loss.backward()
-    g = {n: (p.grad if p.grad is not None else torch.zeros_like(p)).detach().double()
+    # Only each gradient's (std, max |g|) is kept: VGG-sized models would otherwise hold several
+    # full float64 copies of their gradients at once.
+    g = {n: stats(p.grad.detach().double() if p.grad is not None else torch.zeros(p.shape))
          for n, p in m.named_parameters()}
     return float(loss), g
 
@@ -181,6 +197,147 @@ def export(model, x, variant, path):
     onnx.checker.check_model(path, full_check=False)
 
 
+# ONNX ops whose outputs intrain's layer rule can pick (see `default_layers`).
+LAYER_OPS = {"Relu", "LeakyRelu", "Clip", "HardSwish", "Gelu", "Elu", "Softplus", "Tanh",
+             "Sigmoid", "HardSigmoid", "Mul", "Div", "Add", "Concat", "LayerNormalization"}
+# A PyTorch tensor is an ONNX tensor's counterpart when their relative L2 difference is below
+# this (float32 on both sides; exporters reorder arithmetic and fold BatchNorm).
+MATCH_TOL = 1e-3
+
+
+class Tap(torch.fx.Interpreter):
+    """Runs a traced model node by node, handing every tensor output to `fn(node_name, t)` when it
+    is computed (before any later in-place op can change it)."""
+
+    def __init__(self, gm, fn):
+        super().__init__(gm)
+        self.fn = fn
+
+    def run_node(self, n):
+        out = super().run_node(n)
+        if isinstance(out, torch.Tensor) and out.is_floating_point():
+            self.fn(n.name, out)
+        return out
+
+
+def traced(model):
+    """The model as an fx graph (eval-mode graph, shared modules), through torchvision's tracer
+    with torch.nn modules as the only leaves, so that the insides of torchvision's blocks
+    (squeeze-excitation, Conv2dNormActivation) are visible; torchvision's default, which keeps
+    those blocks whole, where that fails."""
+    import math
+    from torchvision.models.feature_extraction import (NodePathTracer,
+                                                       create_feature_extractor,
+                                                       get_graph_node_names)
+    try:
+        tracer = NodePathTracer(autowrap_modules=(math, torchvision.ops), leaf_modules=[])
+        graph = tracer.trace(model)
+        return torch.fx.GraphModule(tracer.root, graph)
+    except Exception:  # noqa: BLE001 - some blocks only trace whole
+        last = get_graph_node_names(model)[1][-1]
+        return create_feature_extractor(model, return_nodes=[last])
+
+
+def onnx_layer_values(path, x):
+    """ONNX Runtime's float32 values of every output of a layer-like node (rank 2 to 4)."""
+    m = onnx.load(path, load_external_data=True)
+    names, have = [], {o.name for o in m.graph.output}
+    for n in m.graph.node:
+        if n.op_type in LAYER_OPS and n.output and n.output[0]:
+            names.append(n.output[0])
+            if n.output[0] not in have:
+                m.graph.output.append(onnx.helper.make_empty_tensor_value_info(n.output[0]))
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.intra_op_num_threads = torch.get_num_threads()
+    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    vals = sess.run(names, {sess.get_inputs()[0].name: x.numpy()})
+    return {k: v for k, v in zip(names, vals)
+            if v.dtype == np.float32 and 2 <= v.ndim <= 4 and v.size > 0}
+
+
+def match_layers(ref_model, x, onnx_vals):
+    """ONNX tensor name -> (PyTorch fx node name, relative error): the closest PyTorch float32
+    eval-mode tensor of the same shape, by value."""
+    by_shape = {}
+    for k, v in onnx_vals.items():
+        by_shape.setdefault(tuple(v.shape), []).append(k)
+    norms = {k: float(np.linalg.norm(v)) for k, v in onnx_vals.items()}
+    heads = {k: v.reshape(-1)[:16].astype(np.float64) for k, v in onnx_vals.items()}
+    best = {}
+
+    def seen(name, t):
+        keys = by_shape.get(tuple(t.shape))
+        if not keys:
+            return
+        a = t.detach().float().numpy()
+        na = float(np.linalg.norm(a))
+        head = a.reshape(-1)[:16].astype(np.float64)
+        for k in keys:
+            scale = max(norms[k], na, 1e-30)
+            # Cheap screens first: the norm, then the first elements.
+            if abs(na - norms[k]) > MATCH_TOL * scale:
+                continue
+            if np.linalg.norm(head - heads[k]) > MATCH_TOL * scale:
+                continue
+            err = float(np.linalg.norm(a - onnx_vals[k])) / scale
+            if err <= MATCH_TOL and (k not in best or err <= best[k][1]):
+                best[k] = (name, err)
+
+    m = copy.deepcopy(ref_model).float().eval()
+    with torch.no_grad():
+        Tap(traced(m), seen).run(x)
+    return best
+
+
+def participation(t, axis):
+    """Participation ratio of the channel covariance (channels on `axis`, samples = the rest),
+    in float64; 0 for an all-zero covariance (a dead layer)."""
+    a = t.detach().double().movedim(axis, -1)
+    a = a.reshape(-1, a.shape[-1])
+    s = a.sum(0)
+    cov = (a.T @ a - torch.outer(s, s) / a.shape[0]) / a.shape[0]
+    tr, fro2 = float(torch.trace(cov)), float((cov * cov).sum())
+    return tr * tr / fro2 if fro2 > 0 and tr > 0 else 0.0
+
+
+def layer_prs(ref_model, x, dtype, bn_train, nodes):
+    """fx node name -> (PR with channels on axis 1, PR with channels last) in one forward pass."""
+    # The tracer sets every module to the model's mode: BatchNorm's mode is set afterwards.
+    gm = traced(copy.deepcopy(ref_model).to(dtype))
+    set_bn(gm, bn_train)
+    out = {}
+
+    def seen(name, t):
+        if name in nodes:
+            out[name] = (participation(t, 1), participation(t, -1))
+
+    with torch.no_grad():
+        Tap(gm, seen).run(x.to(dtype))
+    return out
+
+
+def layer_reference(ref_model, x, path, modes):
+    """Per-layer PR references for the export at `path` (see the module doc)."""
+    matched = match_layers(ref_model, x, onnx_layer_values(path, x))
+    nodes = {n for n, _ in matched.values()}
+    layers = {k: {"torch": n, "match_rel_err": e} for k, (n, e) in matched.items()}
+    for mode in modes:
+        bn_train = mode == "train"
+        p64 = layer_prs(ref_model, x, torch.float64, bn_train, nodes)
+        runs = [layer_prs(ref_model, x if k == 0 else ulp_perturbed(x, k), torch.float32,
+                          bn_train, nodes) for k in range(F32_RUNS)]
+        for k, entry in layers.items():
+            n = entry["torch"]
+            if n not in p64:
+                continue
+            (a1, al) = p64[n]
+            entry[mode] = {"pr_axis1": a1, "pr_last": al,
+                           "pr_axis1_f32_rel_err": max(rel(r[n][0], a1) for r in runs),
+                           "pr_last_f32_rel_err": max(rel(r[n][1], al) for r in runs)}
+    return layers, len(matched)
+
+
 def reference(model, ref_model, x, labels, path, modes):
     m, onnx_params = onnx_parameters(path)
     tparams = dict(ref_model.named_parameters())
@@ -202,14 +359,18 @@ def reference(model, ref_model, x, labels, path, modes):
                               "loss_f32_rel_err": max(rel(l, loss64) for l, _ in runs),
                               "f32_runs": F32_RUNS}
         for oname, tname in mapping.items():
-            s64, m64 = stats(g64[tname])
-            s32 = [stats(g[tname]) for _, g in runs]
+            s64, m64 = g64[tname]
+            s32 = [g[tname] for _, g in runs]
             entry = ref["parameters"].setdefault(
                 oname, {"torch": tname, "shape": list(tparams[tname].shape)})
             entry[mode] = {"std": s64, "max_abs": m64,
                            "std_f32_rel_err": max(rel(a, s64) for a, _ in s32),
                            "max_f32_rel_err": max(rel(b, m64) for _, b in s32),
                            "std_f32": max(a for a, _ in s32), "max_f32": max(b for _, b in s32)}
+    try:
+        ref["layers"], ref["layers_matched"] = layer_reference(ref_model, x, path, modes)
+    except Exception as e:  # noqa: BLE001 - the gradient references stand without it
+        ref["layers"], ref["layers_error"] = {}, f"{type(e).__name__}: {e}"[:300]
     return ref
 
 
@@ -262,6 +423,8 @@ def do_model(name, a):
                 os.remove(err_path)
             print(f"{name}/{variant}: {len(ref['parameters'])} parameters matched, "
                   f"{len(ref['unmatched_torch_parameters'])} unmatched, "
+                  f"{ref.get('layers_matched', 0)} layer tensors matched "
+                  f"{ref.get('layers_error', '')}, "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
         except Exception as e:  # noqa: BLE001 - recorded per variant, the corpus goes on
             msg = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"

@@ -139,7 +139,7 @@ impl Emitter {
         self.op(OpType::Neg, name, &[x], vec![])
     }
 
-    /// ReduceSum over `axes` (non-negative).
+    /// ReduceSum over `axes` (axes an attribute before opset 13, an input from 13).
     pub fn reduce_sum(
         &mut self,
         name: &str,
@@ -147,13 +147,37 @@ impl Emitter {
         axes: &[usize],
         keepdims: bool,
     ) -> Result<ValueId> {
+        self.reduce(OpType::ReduceSum, 13, name, x, axes, keepdims)
+    }
+
+    /// ReduceSumSquare over `axes` (axes an attribute before opset 18, an input from 18).
+    pub fn reduce_sum_square(
+        &mut self,
+        name: &str,
+        x: ValueId,
+        axes: &[usize],
+        keepdims: bool,
+    ) -> Result<ValueId> {
+        self.reduce(OpType::ReduceSumSquare, 18, name, x, axes, keepdims)
+    }
+
+    /// A reduction whose axes became an input at opset `axes_input_from`.
+    fn reduce(
+        &mut self,
+        op: OpType,
+        axes_input_from: i64,
+        name: &str,
+        x: ValueId,
+        axes: &[usize],
+        keepdims: bool,
+    ) -> Result<ValueId> {
         let a: Vec<i64> = axes.iter().map(|&a| a as i64).collect();
         let k = ("keepdims", Attr::Int(keepdims as i64));
-        if self.b.graph().opset < 13 {
-            return self.op(OpType::ReduceSum, name, &[x], vec![k, ("axes", Attr::Ints(a))]);
+        if self.b.graph().opset < axes_input_from {
+            return self.op(op, name, &[x], vec![k, ("axes", Attr::Ints(a))]);
         }
         let ax = self.ints(&a)?;
-        self.op(OpType::ReduceSum, name, &[x, ax], vec![k])
+        self.op(op, name, &[x, ax], vec![k])
     }
 
     /// Mean over `axes`, as ReduceSum times 1/count.

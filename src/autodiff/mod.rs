@@ -21,6 +21,7 @@
 
 mod compat;
 mod emit;
+mod exact_sum;
 mod loss;
 mod rules;
 mod siblings;

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::graph::{Graph, Node, ValueId};
+use super::graph::{Graph, Node, ValueId, ValueSource};
 use super::op::OpType;
 use super::tensor::Tensor;
 use crate::error::Result;
@@ -97,10 +97,165 @@ pub fn rebuild(
     Ok(g)
 }
 
+/// Gives every node its own copy of a parameter that an exporter deduplicated across layers.
+/// PyTorch's dynamo exporter, optimising, replaces initializers of equal value by one: a
+/// BatchNorm's all-zero bias then also serves as its running mean and as the bias (and mean) of
+/// every other BatchNorm of that width, and ConvNeXt's layer scales (all 1e-6) become one tensor
+/// for a whole stage, so a gradient would be the sum over unrelated layers. An initializer that
+/// feeds parameter slots of more than one node is split when it also feeds a BatchNorm's running
+/// mean or variance (which no trained parameter can be), or when its elements are all equal and
+/// two nodes of the same computing op read it in the same slot (layer after layer). Other sharing
+/// is left alone: tied weights are shared in the source model too, and one layer may read its
+/// bias through several different nodes (SwinV2 slices and scatters its zero `qkv` bias). The
+/// first node to read it keeps the name; the others read `NAME@NODE`. Returns the graph unchanged
+/// when there is nothing to split.
+pub fn unshare_deduplicated_constants(src: &Graph) -> Result<Graph> {
+    use OpType::*;
+    let computes = |op: OpType| {
+        matches!(
+            op,
+            Add | Sub
+                | Mul
+                | Div
+                | Conv
+                | ConvTranspose
+                | Gemm
+                | MatMul
+                | Einsum
+                | BatchNormalization
+                | LayerNormalization
+                | InstanceNormalization
+        )
+    };
+    let mut users: HashMap<ValueId, Vec<usize>> = HashMap::new();
+    // Per initializer, the (op, slot) pairs of computing ops reading it, with a repeat seen.
+    let mut reads: HashMap<ValueId, Vec<(OpType, usize)>> = HashMap::new();
+    let mut repeated: HashMap<ValueId, bool> = HashMap::new();
+    let mut statistic: HashMap<ValueId, bool> = HashMap::new();
+    for (n, node) in src.nodes().iter().enumerate() {
+        for (slot, v) in node.inputs.iter().enumerate() {
+            let Some(v) = *v else { continue };
+            let value = src.value(v);
+            if value.source != ValueSource::Initializer || !value.ty.dtype.is_float() {
+                continue;
+            }
+            if node.op == BatchNormalization && slot >= 3 {
+                *statistic.entry(v).or_default() = true;
+                continue;
+            }
+            if !super::cost::is_parameter_slot(node.op, slot) {
+                continue;
+            }
+            let u = users.entry(v).or_default();
+            if u.last() != Some(&n) {
+                u.push(n);
+                if computes(node.op) {
+                    let r = reads.entry(v).or_default();
+                    if r.contains(&(node.op, slot)) {
+                        repeated.insert(v, true);
+                    }
+                    r.push((node.op, slot));
+                }
+            }
+        }
+    }
+    let split: HashMap<ValueId, usize> = users
+        .into_iter()
+        .filter(|(v, u)| {
+            let value = src.value(*v);
+            let constant = || {
+                value.data.as_ref().is_some_and(|t| {
+                    let x = t.to_f64();
+                    x.iter().all(|e| e.to_bits() == x[0].to_bits())
+                })
+            };
+            u.len() > 1
+                && value.ty.rank() > 0
+                && (statistic.get(v).copied().unwrap_or(false)
+                    || repeated.get(v).copied().unwrap_or(false) && constant())
+        })
+        .map(|(v, u)| (v, u[0]))
+        .collect();
+    if split.is_empty() {
+        return Ok(src.clone());
+    }
+    let mut index = 0usize;
+    rebuild(
+        src,
+        |t| t.clone(),
+        |g, n, inputs| {
+            let me = index;
+            index += 1;
+            let mut inputs = inputs.to_vec();
+            let mut copies: HashMap<ValueId, ValueId> = HashMap::new();
+            for (slot, v) in n.inputs.iter().enumerate() {
+                let Some(v) = *v else { continue };
+                let Some(&first) = split.get(&v) else { continue };
+                if first == me {
+                    continue;
+                }
+                let copy = match copies.get(&v) {
+                    Some(&c) => c,
+                    None => {
+                        let value = src.value(v);
+                        let name = g.fresh_name(&format!("{}@{}", value.name, n.name));
+                        let data = value.data.clone().expect("an initializer has data");
+                        let c = g.add_initializer(name, data)?;
+                        copies.insert(v, c);
+                        c
+                    }
+                };
+                inputs[slot] = Some(copy);
+            }
+            let names: Vec<String> = n.outputs.iter().map(|&o| src.value(o).name.clone()).collect();
+            g.add_node(n.name.clone(), n.op, &inputs, n.attrs.clone(), &names)
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ir::{GraphBuilder, TensorType};
+
+    #[test]
+    fn parameters_shared_with_running_statistics_are_split_per_node_and_others_stay_shared() {
+        let mut b = GraphBuilder::new("t");
+        let x = b.input("x", TensorType::f32([2, 3, 4, 4])).expect("x");
+        let ones = b.param("ones", Tensor::f32([3], vec![1.0; 3])).expect("ones");
+        let zeros = b.param("zeros", Tensor::f32([3], vec![0.0; 3])).expect("zeros");
+        // As the dynamo exporter writes them: scale = var, bias = mean, shared by two layers.
+        let bn1 = b.batch_norm("bn1", x, ones, zeros, zeros, ones, 1e-5, false).expect("bn1");
+        let bn2 = b.batch_norm("bn2", bn1, ones, zeros, zeros, ones, 1e-5, false).expect("bn2");
+        let w = b.param("w", Tensor::f32([3, 3, 1, 1], (0..9).map(|i| i as f32).collect()));
+        let w = w.expect("w");
+        let c1 = b.conv("c1", bn2, w, None, Default::default()).expect("c1");
+        let c2 = b.conv("c2", c1, w, None, Default::default()).expect("c2");
+        // A zero bias one layer reads through two different nodes (as SwinV2 slices and
+        // scatters its qkv bias): one parameter.
+        let bias = b.param("bias", Tensor::f32([3, 1, 1], vec![0.0; 3])).expect("bias");
+        let a1 = b.op(OpType::Add, "a1", &[c2, bias], vec![]).expect("a1");
+        let a2 = b.op(OpType::Mul, "a2", &[a1, bias], vec![]).expect("a2");
+        // Layer scales of equal value merged across blocks (ConvNeXt): one per block.
+        let gamma = b.param("gamma", Tensor::f32([3, 1, 1], vec![1e-6; 3])).expect("gamma");
+        let s1 = b.op(OpType::Mul, "s1", &[a2, gamma], vec![]).expect("s1");
+        let s2 = b.op(OpType::Mul, "s2", &[s1, gamma], vec![]).expect("s2");
+        b.output(s2);
+        let g = unshare_deduplicated_constants(&b.finish()).expect("unshare");
+        let input = |node: &str, slot: usize| {
+            let n = g.node(g.find_node(node).expect("node"));
+            g.value(n.input(slot).expect("input")).name.clone()
+        };
+        assert_eq!([input("bn1", 1), input("bn1", 2), input("bn1", 3)], ["ones", "zeros", "zeros"]);
+        assert_eq!(
+            [input("bn2", 1), input("bn2", 2), input("bn2", 3), input("bn2", 4)],
+            ["ones@bn2", "zeros@bn2", "zeros@bn2", "ones@bn2"]
+        );
+        assert_eq!([input("c1", 1), input("c2", 1)], ["w", "w"]);
+        assert_eq!([input("a1", 1), input("a2", 1)], ["bias", "bias"]);
+        assert_eq!([input("s1", 1), input("s2", 1)], ["gamma", "gamma@s2"]);
+        assert_eq!(crate::ir::cost::parameters(&g).len(), 8);
+    }
 
     #[test]
     fn merges_repeated_relus_but_not_identities() {

@@ -13,6 +13,7 @@ use prost::Message;
 
 use super::convert::{attr_from_proto, claimed_bytes, tensor_from_proto};
 use super::pb;
+use super::sequences;
 use crate::error::{Error, Result};
 use crate::ir::{DType, Graph, MAX_OPSET, MIN_OPSET, OpType, TensorType, ValueId};
 use crate::limits::Limits;
@@ -85,8 +86,10 @@ pub fn model_from_bytes(
         graph: Graph::new(graph_proto.name.clone().unwrap_or_default(), opset)?,
         resolved: BTreeMap::new(),
         batch_applied: false,
+        sequences: HashMap::new(),
     };
     importer.read_graph(graph_proto, base_dir, opts)?;
+    importer.graph = crate::ir::passes::unshare_deduplicated_constants(&importer.graph)?;
     limits.check_graph(&importer.graph)?;
     let producer = format!(
         "{} {}",
@@ -134,6 +137,8 @@ struct Importer {
     graph: Graph,
     resolved: BTreeMap<String, usize>,
     batch_applied: bool,
+    /// `SplitToSequence` outputs read so far, by name (see [`super::sequences`]).
+    sequences: HashMap<String, sequences::PendingSplit>,
 }
 
 impl Importer {
@@ -335,6 +340,9 @@ impl Importer {
     fn add_node(&mut self, n: &pb::NodeProto, name: &str) -> Result<()> {
         let op_name = n.op_type.clone().unwrap_or_default();
         let domain = n.domain.clone().unwrap_or_default();
+        if matches!(domain.as_str(), "" | "ai.onnx") && self.read_sequence_op(n, name, &op_name)? {
+            return Ok(());
+        }
         let op = match (domain.as_str(), OpType::from_name(&op_name)) {
             ("" | "ai.onnx", Some(op)) => op,
             _ => return Err(Error::UnsupportedOp { node: name.to_string(), op: op_name, domain }),
@@ -361,6 +369,36 @@ impl Importer {
             .collect();
         self.graph.add_node(name, op, &inputs, attrs, &outputs)?;
         Ok(())
+    }
+
+    /// `SplitToSequence` and its readers (see [`super::sequences`]); true when `n` was one.
+    fn read_sequence_op(&mut self, n: &pb::NodeProto, name: &str, op: &str) -> Result<bool> {
+        let inputs: Vec<Option<ValueId>> =
+            n.input.iter().map(|i| if i.is_empty() { None } else { self.graph.find(i) }).collect();
+        match op {
+            "SplitToSequence" => {
+                let mut attrs = BTreeMap::new();
+                for a in &n.attribute {
+                    let (k, v) = attr_from_proto(a, name, op)?;
+                    attrs.insert(k, v);
+                }
+                let split = sequences::split_to_sequence(&self.graph, name, &inputs, &attrs)?;
+                let out = n.output.first().cloned().unwrap_or_default();
+                self.sequences.insert(out, split);
+                Ok(true)
+            }
+            "SequenceAt" if n.input.first().is_some_and(|s| self.sequences.contains_key(s)) => {
+                let split = &self.sequences[&n.input[0]];
+                let output = n.output.first().cloned().unwrap_or_default();
+                let position = inputs.get(1).copied().flatten();
+                sequences::sequence_at(&mut self.graph, split, name, position, &output)?;
+                Ok(true)
+            }
+            _ => match n.input.iter().find_map(|i| self.sequences.get(i)) {
+                Some(split) => Err(sequences::unsupported_reader(split, name, op)),
+                None => Ok(false),
+            },
+        }
     }
 
     /// Checks a declared static output shape against ours.

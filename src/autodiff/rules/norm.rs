@@ -2,6 +2,7 @@
 //! InstanceNormalization and ReduceL2.
 
 use super::RuleCtx;
+use crate::autodiff::exact_sum;
 use crate::error::Result;
 use crate::ir::{NodeAttrs, OpType, ValueId};
 
@@ -24,10 +25,12 @@ pub fn batch_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     if let Some(saved) = c.bn {
         // Σ dY·xhat = inv·Σ dY·d, and dX = a·dY + b·d + c per channel: a = γ·inv,
         // b = −a·inv·Σ(dY·xhat)/M, c = −a·ΣdY/M.
+        // Both sums exact to float32 rounding, as PyTorch's CPU backward accumulates them in
+        // float64: they are dβ and (through xhat) dγ, and every dX depends on them.
         let d = saved.centered;
-        let sb = c.e.reduce_sum("sum_g", g, &axes, true)?;
+        let sb = exact_sum::sum(c.e, "sum_g", g, &axes, true)?;
         let gd = c.e.mul("g_d", g, d)?;
-        let sgd = c.e.reduce_sum("sum_g_d", gd, &axes, true)?;
+        let sgd = exact_sum::sum(c.e, "sum_g_d", gd, &axes, true)?;
         let sg = c.e.mul("sum_g_xhat", sgd, saved.inv)?;
         if c.need(1) {
             out[1] = Some(c.e.reshape("dscale", sg, &[ch])?);
@@ -67,10 +70,10 @@ pub fn batch_norm(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
             let d = c.e.sub("centered", x, m4)?;
             let xhat = c.e.mul("xhat", d, inv4)?;
             let gx = c.e.mul("g_xhat", g, xhat)?;
-            out[1] = Some(c.e.reduce_sum("dscale", gx, &axes, false)?);
+            out[1] = Some(exact_sum::sum(c.e, "dscale", gx, &axes, false)?);
         }
         if c.need(2) {
-            out[2] = Some(c.e.reduce_sum("dbias", g, &axes, false)?);
+            out[2] = Some(exact_sum::sum(c.e, "dbias", g, &axes, false)?);
         }
     }
     Ok(out)

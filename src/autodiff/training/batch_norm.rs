@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::BnMode;
 use crate::autodiff::emit::Emitter;
+use crate::autodiff::exact_sum;
 use crate::autodiff::rules::BnSaved;
 use crate::error::{Error, Result};
 use crate::ir::{Attr, Node, NodeAttrs, OpType, Tensor, ValueId};
@@ -17,7 +18,7 @@ pub(super) fn uses_batch_statistics(node: &Node, mode: BnMode) -> Result<bool> {
 
 /// BatchNormalization with batch statistics, as PyTorch computes it in training mode:
 /// `mean = Σx/M`, `d = x − mean`, `var = Σd²/M` (biased, two passes, so a large mean costs no
-/// precision; both sums accumulate in float64), then an inference-mode BatchNormalization of `d`
+/// precision; both sums exact to float32 rounding, see `exact_sum`), then an inference-mode BatchNormalization of `d`
 /// with mean 0 and that variance. `d` and `inv = 1/√(var + ε)` are kept for the backward. The
 /// model's running statistics, momentum and `training_mode` play no part. ONNX Runtime's own
 /// training-mode kernel is not used: it writes the running statistics back into its input
@@ -47,18 +48,15 @@ pub(super) fn emit_bn_train(
     let mut bshape = vec![1usize; xs.len()];
     bshape[1] = ch;
     e.push_scope(&node.name);
-    // Both sums accumulate in float64, as PyTorch's CPU BatchNorm accumulates its statistics:
-    // float32 sums over thousands of elements put errors of 1e-7 to 1e-6 into every normalised
-    // value, which deep train-mode networks amplify (a ReLU input near zero flips sign) into
-    // gradient errors of 1e-3. The sum of squares matters most (median gradient error against
-    // float64 PyTorch 25x lower on ShuffleNetV2); the mean's sum in float32 still costs RegNetY
-    // (squeeze-excitation) tensors up to 2e-2.
+    // Both sums exact to float32 rounding, as PyTorch's CPU kernel accumulates in float64 (see
+    // `exact_sum`): float32 statistics cost deep train-mode networks gradient errors of 1e-3
+    // (median, 25x PyTorch float32's own on ShuffleNetV2), the mean's sum alone up to 2e-2 on
+    // RegNetY's squeeze-excitation tensors.
     let inv_count = 1.0 / axes.iter().map(|&a| xs[a]).product::<usize>().max(1) as f32;
-    let mean = sum_f64(e, "batch_mean", x, &axes, true)?;
+    let mean = exact_sum::sum(e, "batch_mean", x, &axes, true)?;
     let mean = e.scale("batch_mean", mean, inv_count)?;
     let centered = e.sub("centered", x, mean)?;
-    let sq = e.mul("sq", centered, centered)?;
-    let var = sum_f64(e, "batch_var", sq, &axes, false)?;
+    let var = exact_sum::sum_of_squares(e, "batch_var", centered, &axes, false)?;
     let var = e.scale("batch_var", var, inv_count)?;
     let zero_mean = e.tensor("zero_mean", Tensor::f32([ch], vec![0.0; ch]))?;
     let epsv = e.scalar(eps)?;
@@ -77,17 +75,4 @@ pub(super) fn emit_bn_train(
         &[out_name.to_string()],
     )?[0];
     Ok((y, BnSaved { centered, inv }))
-}
-
-/// `ReduceSum` over `axes` accumulated in float64, the result back in float32.
-fn sum_f64(
-    e: &mut Emitter,
-    name: &str,
-    x: ValueId,
-    axes: &[usize],
-    keepdims: bool,
-) -> Result<ValueId> {
-    let wide = e.op(OpType::Cast, &format!("{name}_f64"), &[x], vec![("to", Attr::Int(11))])?;
-    let s = e.reduce_sum(&format!("{name}_sum_f64"), wide, axes, keepdims)?;
-    e.cast_f32(&format!("{name}_sum"), s)
 }
