@@ -448,7 +448,9 @@ fn main() -> Result<()> {
             .max_by(|a, b| a.worst.0.total_cmp(&b.worst.0));
         let params = mine.iter().map(|r| r.params).max().unwrap_or(0);
         let pr = mine.iter().map(|r| r.pr_worst.0).filter(|e| e.is_finite()).fold(0.0, f64::max);
-        let compared = mine.iter().map(|r| r.pr_layers.0).min().unwrap_or(0);
+        // Over the checks that ran (a refused export compares nothing).
+        let ran = mine.iter().filter(|r| r.pr_layers.1 > 0);
+        let compared = ran.map(|r| r.pr_layers.0).min().unwrap_or(0);
         let picked = mine.iter().map(|r| r.pr_layers.1).max().unwrap_or(0);
         let secs: f64 = mine.iter().map(|r| r.seconds).sum();
         println!(
