@@ -42,6 +42,8 @@ own relative error on it (largest over the same three runs as the gradients).
 Layout: OUT/<model>/{x.npy, labels.npy, <variant>.onnx, <variant>.ref.json, <variant>.error}.
 Rerunning skips what exists and is current (--force re-exports too).
 
+Needs torch, torchvision, onnx, onnxruntime, numpy, and onnxscript for the dynamo exporter.
+
 Usage: python3 models/scripts/conformance_corpus.py [--out target/conformance] [--models a,b]
        [--variants ts,ts_folded,dynamo,dynamo_folded] [--batch 8] [--resolution 64]
        [--max-params 150e6]
