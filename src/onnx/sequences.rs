@@ -19,10 +19,39 @@ pub(super) struct PendingSplit {
     input: ValueId,
     /// The split axis, non-negative.
     axis: usize,
-    /// Chunk lengths along `axis`, in order.
-    lengths: Vec<usize>,
+    /// The chunks along `axis`.
+    chunks: Chunks,
     /// Whether chunks drop the split axis (no `split` input and `keepdims = 0`).
     squeeze: bool,
+}
+
+/// How a split divides its axis (never materialised per chunk: an axis may be long).
+#[derive(Debug, Clone)]
+enum Chunks {
+    /// Chunks of `length`, the last one shorter when `length` does not divide `dim`.
+    Equal { length: usize, dim: usize },
+    /// The given lengths, in order.
+    Given(Vec<usize>),
+}
+
+impl Chunks {
+    fn count(&self) -> usize {
+        match self {
+            Chunks::Equal { length, dim } => dim.div_ceil(*length),
+            Chunks::Given(v) => v.len(),
+        }
+    }
+
+    /// Start and end of chunk `k` along the axis.
+    fn range(&self, k: usize) -> (usize, usize) {
+        match self {
+            Chunks::Equal { length, dim } => (k * length, ((k + 1) * length).min(*dim)),
+            Chunks::Given(v) => {
+                let start: usize = v[..k].iter().sum();
+                (start, start + v[k])
+            }
+        }
+    }
 }
 
 /// Reads a `SplitToSequence` node: `inputs` are its resolved inputs (the tensor, then the
@@ -60,28 +89,27 @@ pub(super) fn split_to_sequence(
         ),
     };
     let scalar = inputs.get(1).copied().flatten().is_some_and(|s| g.value(s).ty.rank() == 0);
-    let lengths: Vec<usize> = match split {
-        None => vec![1; dim],
+    let chunks = match split {
+        None => Chunks::Equal { length: 1, dim },
         Some(v) if scalar => {
             let n = *v.first().ok_or_else(|| err("empty 'split'".into()))?;
             if n <= 0 {
                 return Err(err(format!("split length {n} must be positive")));
             }
-            let n = n as usize;
-            (0..dim.div_ceil(n)).map(|k| n.min(dim - k * n)).collect()
+            Chunks::Equal { length: n as usize, dim }
         }
         Some(v) => {
             if v.iter().any(|&l| l < 0) || v.iter().sum::<i64>() != dim as i64 {
                 return Err(err(format!("split lengths {v:?} do not add up to {dim}")));
             }
-            v.iter().map(|&l| l as usize).collect()
+            Chunks::Given(v.iter().map(|&l| l as usize).collect())
         }
     };
     Ok(PendingSplit {
         node: node.to_string(),
         input,
         axis,
-        lengths,
+        chunks,
         squeeze: inputs.get(1).copied().flatten().is_none() && !keepdims,
     })
 }
@@ -100,16 +128,14 @@ pub(super) fn sequence_at(
         .and_then(|p| g.value(p).data.as_ref().map(Tensor::to_i64))
         .and_then(|v| v.first().copied())
         .ok_or_else(|| err("the position must be a constant".into()))?;
-    let n = split.lengths.len() as i64;
+    let n = split.chunks.count() as i64;
     if !(-n..n).contains(&position) {
         return Err(err(format!(
             "position {position} is out of range for the {n} chunks of '{}'",
             split.node
         )));
     }
-    let k = position.rem_euclid(n) as usize;
-    let start: usize = split.lengths[..k].iter().sum();
-    let end = start + split.lengths[k];
+    let (start, end) = split.chunks.range(position.rem_euclid(n) as usize);
     let constant = |g: &mut Graph, what: &str, v: Vec<i64>| {
         g.add_initializer(g.fresh_name(&format!("{node}_{what}")), Tensor::i64_vec(v))
     };
