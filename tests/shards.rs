@@ -118,9 +118,9 @@ fn three_shards_one_killed_merge_into_the_unsharded_result() {
 fn conflicting_duplicates_are_an_error_naming_both_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = dir.path().join("a.jsonl");
-    let out = common::intrain(
-        &score_args(&a, None).iter().map(|s| s.replace(SAMPLE, "2")).collect::<Vec<_>>(),
-    );
+    // (Not `score_args` with the sample size replaced: that would rewrite the digit wherever
+    // the temporary directory's random name holds it too.)
+    let out = common::intrain(&sample_args("2", &a, None));
     assert!(out.status.success(), "{}", common::stderr(&out));
     let text = std::fs::read_to_string(&a).expect("a");
     let first = text.lines().next().expect("a line");
