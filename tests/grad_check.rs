@@ -373,6 +373,41 @@ fn should_diff_scatter_nd_data() {
 }
 
 #[test]
+fn should_diff_gather_nd_and_scatter_nd_updates() {
+    // Swin's dynamo export reads its relative-position bias table with a GatherND of constant
+    // indices that repeat rows, and writes window slices back with ScatterND.
+    let mut init = Init::new(29);
+    let x = init.normal_tensor(&[5, 3, 4], 1.0);
+    check(case("gather_nd pairs, repeated", vec![("x", x)], |b, v| {
+        let idx = b.param(
+            "indices",
+            Tensor::new([3, 2], TensorData::I64(vec![1, 2, 4, 0, 1, -1])).expect("t"),
+        )?;
+        Ok(vec![b.op(OpType::GatherND, "gnd", &[v["x"], idx], vec![])?])
+    }));
+    let x = init.normal_tensor(&[2, 3, 4], 1.0);
+    check(case("gather_nd batch_dims 1", vec![("x", x)], |b, v| {
+        let idx = b.param(
+            "indices",
+            Tensor::new([2, 2, 1], TensorData::I64(vec![2, 0, 1, 1])).expect("t"),
+        )?;
+        let attrs = vec![("batch_dims", Attr::Int(1))];
+        Ok(vec![b.op(OpType::GatherND, "gnd", &[v["x"], idx], attrs)?])
+    }));
+    for reduction in ["none", "add"] {
+        let (x, u) = (init.normal_tensor(&[6, 4], 1.0), init.normal_tensor(&[2, 4], 1.0));
+        let name = format!("scatter_nd updates, reduction {reduction}");
+        check(case(&name, vec![("x", x), ("u", u)], move |b, v| {
+            let idx =
+                b.param("indices", Tensor::new([2, 1], TensorData::I64(vec![4, 1])).expect("t"))?;
+            let attrs = vec![("reduction", Attr::String(reduction.into()))];
+            let y = b.op(OpType::ScatterND, "scatter", &[v["x"], idx, v["u"]], attrs)?;
+            Ok(vec![b.op(OpType::Mul, "sq", &[y, y], vec![])?])
+        }));
+    }
+}
+
+#[test]
 fn should_diff_extrema_tile_and_instance_norm() {
     let mut init = Init::new(23);
     // Distinct values keep the finite differences off ties.

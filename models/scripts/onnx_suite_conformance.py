@@ -392,7 +392,37 @@ def reference(node, opset, ins, expected, node_like_type=None):
         flat = torch.where(idx < 0, idx + x.shape[axis], idx).reshape(-1)
         y = x.index_select(axis, flat)
         return [y.reshape(list(x.shape[:axis]) + list(idx.shape) + list(x.shape[axis + 1:]))]
+    if op in ("GatherND", "ScatterND"):
+        b = a.get("batch_dims", 0) if op == "GatherND" else 0
+        rows, n_rows = nd_rows(list(x.shape), ins[1].long(), b)
+        m = ins[1].shape[-1]
+        flat = x.reshape([n_rows] + list(x.shape[b + m:]))
+        if op == "GatherND":
+            return [flat.index_select(0, rows).reshape(out0)]
+        upd = ins[2].reshape([len(rows)] + list(x.shape[m:]))
+        reduction = a.get("reduction", b"none")
+        reduction = reduction.decode() if isinstance(reduction, bytes) else reduction
+        if reduction == "none":
+            return [flat.index_copy(0, rows, upd).reshape(x.shape)]
+        if reduction == "add":
+            return [flat.index_add(0, rows, upd).reshape(x.shape)]
+        return None
     return None
+
+
+def nd_rows(shape, idx, batch_dims):
+    """The rows of the data viewed as (prod(shape[:batch_dims + m]), rest) that GatherND's or
+    ScatterND's index tuples address (m = idx.shape[-1]), and the number of rows."""
+    m = idx.shape[-1]
+    addressed = shape[batch_dims:batch_dims + m]
+    tuples = idx.reshape(-1, m)
+    per_batch = math.prod(idx.shape[batch_dims:-1])
+    row = torch.zeros(tuples.shape[0], dtype=torch.long)
+    for k, d in enumerate(addressed):
+        v = tuples[:, k]
+        row = row * d + torch.where(v < 0, v + d, v)
+    batch = torch.arange(tuples.shape[0]) // max(per_batch, 1)
+    return batch * math.prod(addressed) + row, math.prod(shape[:batch_dims + m])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -99,8 +99,9 @@ pub fn gradient_limits(op: OpType) -> &'static str {
         Tile => "constant repeats",
         InstanceNormalization => "any rank with spatial axes; input, scale and B",
         ScatterND => {
-            "the data, without reduction (scattered positions get 0); the updates' gradient is refused"
+            "reduction none (scattered positions get 0; constant indices must not repeat a position for the updates' gradient) or add; data and updates"
         }
+        GatherND => "constant indices, any batch_dims; the data's gradient (indices have none)",
         ReduceL2 => {
             "any axes (attribute or input as the opset has it), keepdims; 0 where the norm is 0"
         }

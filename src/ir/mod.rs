@@ -8,6 +8,7 @@
 //! - [`infer`]: shape inference and constant evaluation, one file per op family;
 //! - [`cost`]: parameters, MACs and FLOPs;
 //! - [`memory`]: the memory one run needs, estimated from the static shapes;
+//! - [`nd_index`]: the positions GatherND and ScatterND address;
 //! - [`builder`]: a convenience layer to build networks in Rust.
 
 pub mod attr;
@@ -18,6 +19,7 @@ pub mod graph;
 pub mod infer;
 pub mod layout;
 pub mod memory;
+pub mod nd_index;
 pub mod op;
 pub mod passes;
 pub mod tensor;

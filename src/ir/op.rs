@@ -129,6 +129,7 @@ ops! {
     Expand => "Expand", attrs: [], inputs: 2..=2;
     Tile => "Tile", attrs: [], inputs: 2..=2;
     Gather => "Gather", attrs: ["axis"], inputs: 2..=2;
+    GatherND => "GatherND", attrs: ["batch_dims"], inputs: 2..=2;
     ScatterND => "ScatterND", attrs: ["reduction"], inputs: 3..=3;
     // shape computation and constants
     Shape => "Shape", attrs: ["start", "end"], inputs: 1..=1;
@@ -201,7 +202,7 @@ impl OpType {
             Expand => 8,
             Erf | Sign | Where | ConstantOfShape => 9,
             Mod => 10,
-            Range | ScatterND => 11,
+            Range | ScatterND | GatherND => 11,
             Einsum => 12,
             GreaterOrEqual | LessOrEqual => 12,
             HardSwish => 14,
@@ -234,6 +235,7 @@ impl OpType {
             (ReduceSum, "noop_with_empty_axes") => (13, NOW),
             (BatchNormalization, "training_mode") | (Reshape, "allowzero") => (14, NOW),
             (Shape, "start" | "end") => (15, NOW),
+            (GatherND, "batch_dims") => (12, NOW),
             (
                 ReduceMean | ReduceMax | ReduceMin | ReduceSumSquare | ReduceL2,
                 "noop_with_empty_axes",

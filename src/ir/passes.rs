@@ -213,6 +213,47 @@ pub fn unshare_deduplicated_constants(src: &Graph) -> Result<Graph> {
     )
 }
 
+/// Reads initializers directly where an exporter copies them first. PyTorch's dynamo exporter
+/// writes `tensor.clone()` as an `Identity` named after the clone (`clone_7`), so the parameter
+/// it copies would be known by that name. An `Identity` whose input is an initializer read by
+/// nothing else, and whose output is not a graph output, is dropped and its readers read the
+/// initializer. Other `Identity` nodes of initializers stay: the TorchScript exporter names a
+/// deduplicated parameter by such a node's output. Returns the graph unchanged when there is
+/// nothing to drop.
+pub fn bypass_initializer_clones(src: &Graph) -> Result<Graph> {
+    let mut readers: HashMap<ValueId, usize> = HashMap::new();
+    for node in src.nodes() {
+        for v in node.inputs.iter().flatten() {
+            *readers.entry(*v).or_default() += 1;
+        }
+    }
+    let clone_of = |n: &Node| -> Option<ValueId> {
+        let input = n.input(0)?;
+        let out = *n.outputs.first()?;
+        (n.op == OpType::Identity
+            && src.value(input).source == ValueSource::Initializer
+            && readers.get(&input) == Some(&1)
+            && !src.outputs().contains(&input)
+            && !src.outputs().contains(&out))
+        .then_some(input)
+    };
+    if !src.nodes().iter().any(|n| clone_of(n).is_some()) {
+        return Ok(src.clone());
+    }
+    rebuild(
+        src,
+        |t| t.clone(),
+        |g, n, inputs| match (clone_of(n), inputs.first().copied().flatten()) {
+            (Some(_), Some(initializer)) => Ok(vec![initializer]),
+            _ => {
+                let names: Vec<String> =
+                    n.outputs.iter().map(|&o| src.value(o).name.clone()).collect();
+                g.add_node(n.name.clone(), n.op, inputs, n.attrs.clone(), &names)
+            }
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +314,28 @@ mod tests {
         assert_eq!(r.graph.nodes().iter().filter(|n| n.op == OpType::Relu).count(), 1);
         assert_eq!(r.graph.nodes().iter().filter(|n| n.op == OpType::Identity).count(), 2);
         assert_eq!(r.aliases.get("r2").map(String::as_str), Some("r1"));
+    }
+
+    #[test]
+    fn clones_of_initializers_are_bypassed_but_named_copies_stay() {
+        let mut b = GraphBuilder::new("t");
+        let x = b.input("x", TensorType::f32([2, 3])).expect("x");
+        let bias = b.param("bias", Tensor::f32([3], vec![0.5; 3])).expect("bias");
+        let clone = b.op(OpType::Identity, "clone_7", &[bias], vec![]).expect("clone");
+        let y = b.add("y", x, clone).expect("y");
+        // A second layer's name for a shared weight (TorchScript's deduplication): kept.
+        let w = b.param("w", Tensor::f32([3], vec![2.0; 3])).expect("w");
+        let w2 = b.op(OpType::Identity, "layer2.w", &[w], vec![]).expect("w2");
+        let z = b.op(OpType::Mul, "z", &[y, w], vec![]).expect("z");
+        let u = b.op(OpType::Mul, "u", &[z, w2], vec![]).expect("u");
+        b.output(u);
+        let g = bypass_initializer_clones(&b.finish()).expect("bypass");
+        assert!(g.find_node("clone_7").is_none());
+        assert!(g.find_node("layer2.w").is_some());
+        let y = g.node(g.find_node("y").expect("y"));
+        assert_eq!(g.value(y.input(1).expect("in")).name, "bias");
+        let names: Vec<String> =
+            crate::ir::cost::parameters(&g).iter().map(|p| g.value(p.value).name.clone()).collect();
+        assert!(names.contains(&"bias".to_string()), "{names:?}");
     }
 }

@@ -89,6 +89,7 @@ pub fn model_from_bytes(
         sequences: HashMap::new(),
     };
     importer.read_graph(graph_proto, base_dir, opts)?;
+    importer.graph = crate::ir::passes::bypass_initializer_clones(&importer.graph)?;
     importer.graph = crate::ir::passes::unshare_deduplicated_constants(&importer.graph)?;
     limits.check_graph(&importer.graph)?;
     let producer = format!(

@@ -171,6 +171,7 @@ pub fn rule(op: OpType) -> Option<Rule> {
         Pad => shape::pad,
         Expand => shape::expand,
         Gather => shape::gather,
+        GatherND => shape::gather_nd,
         ScatterND => shape::scatter_nd,
         _ => return None,
     })

@@ -1,8 +1,9 @@
 //! Data movement: Identity, Dropout, Cast, reshapes, Transpose, Concat, Split, Slice, Pad,
-//! Expand, Tile, Gather, ScatterND, ReduceMean, ReduceSum.
+//! Expand, Tile, Gather, GatherND, ScatterND, ReduceMean, ReduceSum.
 
 use super::RuleCtx;
 use crate::error::Result;
+use crate::ir::nd_index::nd_rows;
 use crate::ir::{Attr, NodeAttrs, OpType, ValueId};
 
 /// Identity and Dropout (differentiated as identity: intrain scores at initialisation, where
@@ -301,22 +302,60 @@ pub fn gather(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
     Ok(vec![Some(dx), None])
 }
 
-/// ScatterND without reduction: the data's gradient is dY with the scattered positions zeroed
-/// (they were overwritten); the updates' gradient (a GatherND of dY) is not supported.
+/// GatherND with constant indices (any `batch_dims`): the data viewed as `(rows, slice)` is
+/// gathered along its rows, so the gradient is scattered back along them with the one-hot matrix
+/// of [`gather`] (repeated index tuples accumulate).
+pub fn gather_nd(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
+    let xs = c.shape(c.x(0)?);
+    let is = c.shape(c.x(1)?);
+    let b = usize::try_from(c.attr_int("batch_dims", 0)?)
+        .map_err(|_| c.err("batch_dims must not be negative"))?;
+    let idx = c.const_ints(1).ok_or_else(|| c.err("only constant indices are differentiated"))?;
+    let rows = nd_rows(&xs, &idx, &is, b).map_err(|m| c.err(m))?;
+    let m = is.last().copied().unwrap_or(0);
+    let addressed: usize = xs[..b + m].iter().product();
+    let mut gshape = vec![rows.len()];
+    gshape.extend(&xs[b + m..]);
+    let g = c.g()?;
+    let g = c.e.reshape("g_rows", g, &gshape)?;
+    let scattered = scatter_axis(c, "dx_rows", g, 0, &rows, addressed)?;
+    let dx = c.e.reshape("dx", scattered, &xs)?;
+    Ok(vec![Some(dx), None])
+}
+
+/// ScatterND without reduction or with `add`. Without reduction the data's gradient is dY with
+/// the scattered positions zeroed (they were overwritten); with `add` it is dY. The updates'
+/// gradient is dY at the scattered positions (a GatherND of dY); without reduction, constant
+/// indices that repeat a position are refused, since only one of their updates survives.
 pub fn scatter_nd(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
-    if c.attr_str("reduction", "none")? != "none" {
-        return Err(c.err("only ScatterND without reduction is differentiated"));
-    }
-    if c.need(2) {
-        return Err(c.err("the gradient with respect to the updates is not supported"));
-    }
+    let overwrite = match c.attr_str("reduction", "none")? {
+        "none" => true,
+        "add" => false,
+        other => {
+            return Err(c.err(format!("ScatterND with reduction '{other}' is not differentiated")));
+        }
+    };
     let g = c.g()?;
     let indices = c.x(1)?;
-    let us = c.shape(c.x(2)?);
-    let zeros = c.e.zeros("zero_updates", &us)?;
     let mut out = vec![None; c.inputs.len()];
     if c.need(0) {
-        out[0] = Some(c.e.op(OpType::ScatterND, "dx", &[g, indices, zeros], vec![])?);
+        out[0] = Some(if overwrite {
+            let zeros = c.e.zeros("zero_updates", &c.shape(c.x(2)?))?;
+            c.e.op(OpType::ScatterND, "dx", &[g, indices, zeros], vec![])?
+        } else {
+            c.e.op(OpType::Identity, "dx", &[g], vec![])?
+        });
+    }
+    if c.need(2) {
+        if overwrite && let Some(idx) = c.const_ints(1) {
+            let rows =
+                nd_rows(&c.shape(c.x(0)?), &idx, &c.shape(indices), 0).map_err(|m| c.err(m))?;
+            let mut seen = std::collections::HashSet::with_capacity(rows.len());
+            if !rows.iter().all(|r| seen.insert(r)) {
+                return Err(c.err("indices repeat a position: only one of its updates is kept, so the updates have no well-defined gradient"));
+            }
+        }
+        out[2] = Some(c.e.op(OpType::GatherND, "dupdates", &[g, indices], vec![])?);
     }
     Ok(out)
 }

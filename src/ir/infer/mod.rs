@@ -271,6 +271,7 @@ fn infer_op(ctx: &Ctx) -> Result<Vec<Inferred>> {
         Expand => shape_ops::expand(ctx)?,
         Tile => shape_ops::tile(ctx)?,
         Gather => shape_ops::gather(ctx)?,
+        GatherND => shape_ops::gather_nd(ctx)?,
         ScatterND => shape_ops::scatter_nd(ctx)?,
         Shape => shape_ops::shape(ctx)?,
         Size => shape_ops::size(ctx)?,

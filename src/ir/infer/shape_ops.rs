@@ -1,5 +1,5 @@
 //! Data movement and shape computation: Concat, Split, Slice, Reshape, Flatten, Transpose,
-//! Squeeze, Unsqueeze, Pad, Expand, Tile, Gather, ScatterND, Shape, Size, Constant,
+//! Squeeze, Unsqueeze, Pad, Expand, Tile, Gather, GatherND, ScatterND, Shape, Size, Constant,
 //! ConstantOfShape, Range.
 //!
 //! Each rule also computes the output value when its inputs are statically known, so that the
@@ -10,6 +10,7 @@ use super::{Ctx, Inferred, broadcast_shapes, known, unknown};
 use crate::error::Result;
 use crate::ir::attr::{Attr, NodeAttrs};
 use crate::ir::dtype::DType;
+use crate::ir::nd_index::{gather_nd_shape, nd_rows};
 use crate::ir::tensor::{Tensor, from_f64, from_i64};
 
 /// A tensor made of the elements of `t` at the flat indices `idx`, with `shape`.
@@ -415,6 +416,43 @@ pub fn gather(ctx: &Ctx) -> Result<Vec<Inferred>> {
     Ok(vec![unknown(x.dtype, shape)])
 }
 
+/// GatherND: slices of the data addressed by index tuples after `batch_dims` shared leading
+/// dimensions; the value when data and indices are known.
+pub fn gather_nd(ctx: &Ctx) -> Result<Vec<Inferred>> {
+    let x = ctx.ty(0)?;
+    let ind = ctx.ty(1)?;
+    if ind.dtype != DType::I64 {
+        return Err(ctx.err(format!("indices must be int64, got {}", ind.dtype)));
+    }
+    let b = usize::try_from(ctx.attr_int("batch_dims", 0)?)
+        .map_err(|_| ctx.attr_error("batch_dims", "must not be negative"))?;
+    let m = match ind.shape.last() {
+        Some(&m) if b < ind.rank() && b + m <= x.rank() => m,
+        _ => {
+            return Err(ctx.err(format!(
+                "indices {:?} with batch_dims {b} do not fit data {:?}",
+                ind.shape, x.shape
+            )));
+        }
+    };
+    if x.shape[..b] != ind.shape[..b] {
+        return Err(ctx.err(format!(
+            "the {b} batch dimensions differ: data {:?}, indices {:?}",
+            x.shape, ind.shape
+        )));
+    }
+    let shape = gather_nd_shape(&x.shape, &ind.shape, b);
+    if let (Some(t), Some(i)) = (ctx.data(0), ctx.data(1))
+        && small(&shape)
+    {
+        let rows = nd_rows(&x.shape, &i.to_i64(), &ind.shape, b).map_err(|e| ctx.err(e))?;
+        let slice: usize = x.shape[b + m..].iter().product();
+        let idx: Vec<usize> = rows.iter().flat_map(|&r| r * slice..(r + 1) * slice).collect();
+        return Ok(vec![known(take(t, &idx, shape))]);
+    }
+    Ok(vec![unknown(x.dtype, shape)])
+}
+
 /// ScatterND: the data's type and shape; the value when data, indices and updates are known
 /// (exporters build attention masks this way, e.g. Swin's shifted windows).
 pub fn scatter_nd(ctx: &Ctx) -> Result<Vec<Inferred>> {
@@ -454,24 +492,9 @@ pub fn scatter_nd(ctx: &Ctx) -> Result<Vec<Inferred>> {
     if let (Some(d), Some(i), Some(u)) = (ctx.data(0), ctx.data(1), ctx.data(2))
         && small(&x.shape)
     {
-        let st = strides(&x.shape);
         let slice: usize = x.shape[k..].iter().product();
-        let idx = i.to_i64();
-        let mut offsets = Vec::with_capacity(idx.len() / k);
-        for row in idx.chunks(k) {
-            let mut off = 0usize;
-            for (j, &v) in row.iter().enumerate() {
-                let dim = x.shape[j] as i64;
-                let v = if v < 0 { v + dim } else { v };
-                if !(0..dim).contains(&v) {
-                    return Err(
-                        ctx.err(format!("index {v} out of range for axis {j} of size {dim}"))
-                    );
-                }
-                off += v as usize * st[j];
-            }
-            offsets.push(off);
-        }
+        let rows = nd_rows(&x.shape, &i.to_i64(), &ind.shape, 0).map_err(|m| ctx.err(m))?;
+        let offsets: Vec<usize> = rows.iter().map(|&r| r * slice).collect();
         let apply = |out: &mut Vec<f64>, upd: &[f64]| {
             for (r, &off) in offsets.iter().enumerate() {
                 for e in 0..slice {
