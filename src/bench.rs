@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::analysis::score::PeakMemory;
 use crate::autodiff::{BnMode, TrainingOptions, build_training_graph};
 use crate::error::{Error, Result};
 use crate::init::Init;
@@ -33,7 +34,7 @@ pub struct BenchSpec {
 }
 
 /// Timings of forward passes.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ForwardReport {
     /// Batch size.
     pub batch: usize,
@@ -53,12 +54,15 @@ pub struct ForwardReport {
     pub forward_ms: Vec<f64>,
     /// Their median.
     pub forward_median_ms: f64,
+    /// Peak memory: the estimate made before the session, and the process's peak after the
+    /// timed runs.
+    pub memory: PeakMemory,
     /// The runtime.
     pub runtime: String,
 }
 
 /// Timings of training steps (forward + backward).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TrainReport {
     /// Batch size.
     pub batch: usize,
@@ -84,6 +88,9 @@ pub struct TrainReport {
     pub step_median_ms: f64,
     /// Build, differentiation, export, session and one median step.
     pub end_to_end_ms: f64,
+    /// Peak memory: the estimate made before the session, and the process's peak after the
+    /// timed runs.
+    pub memory: PeakMemory,
     /// The runtime.
     pub runtime: String,
 }
@@ -144,6 +151,7 @@ pub fn forward(rt: &Runtime, s: &BenchSpec) -> Result<ForwardReport> {
     let bytes = crate::onnx::to_bytes(&g);
     let export_ms = ms(t);
     s.save(&g)?;
+    let estimate = rt.check_memory(&g)?;
     let t = Instant::now();
     let mut session = rt.session(&bytes)?;
     let session_ms = ms(t);
@@ -159,6 +167,7 @@ pub fn forward(rt: &Runtime, s: &BenchSpec) -> Result<ForwardReport> {
         session_ms,
         forward_median_ms: median(&times),
         forward_ms: times,
+        memory: PeakMemory::after_run(estimate),
         runtime: rt.describe(),
     })
 }
@@ -182,6 +191,7 @@ pub fn train(rt: &Runtime, s: &BenchSpec) -> Result<TrainReport> {
     let bytes = crate::onnx::to_bytes(&tg.graph);
     let export_ms = ms(t);
     s.save(&tg.graph)?;
+    let estimate = rt.check_memory(&tg.graph)?;
     let t = Instant::now();
     let mut session = rt.session(&bytes)?;
     let session_ms = ms(t);
@@ -205,6 +215,7 @@ pub fn train(rt: &Runtime, s: &BenchSpec) -> Result<TrainReport> {
         step_median_ms: step,
         end_to_end_ms: build_ms + differentiate_ms + export_ms + session_ms + step,
         step_ms: times,
+        memory: PeakMemory::after_run(estimate),
         runtime: rt.describe(),
     })
 }

@@ -22,5 +22,7 @@ pub fn report_schemas() -> Vec<(&'static str, String)> {
             pretty(schemars::schema_for!(Vec<crate::experiments::search_table::Row>)),
         ),
         ("merge.schema.json", pretty(schemars::schema_for!(crate::scoring::merge::MergeReport))),
+        ("bench-forward.schema.json", pretty(schemars::schema_for!(crate::bench::ForwardReport))),
+        ("bench-train.schema.json", pretty(schemars::schema_for!(crate::bench::TrainReport))),
     ]
 }

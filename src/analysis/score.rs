@@ -129,6 +129,28 @@ pub struct PeakMemory {
     pub process_peak_bytes: Option<u64>,
 }
 
+impl PeakMemory {
+    /// The estimate of `g`'s run made before it, and the process's peak now.
+    pub fn after_run(estimate: crate::ir::memory::MemoryEstimate) -> Self {
+        PeakMemory { estimate, process_peak_bytes: process_peak_bytes() }
+    }
+}
+
+impl std::fmt::Display for PeakMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "estimated peak {} (tensors alive at '{}')",
+            crate::limits::human_bytes(self.estimate.total()),
+            self.estimate.peak_node
+        )?;
+        if let Some(b) = self.process_peak_bytes {
+            write!(f, ", process peak {}", crate::limits::human_bytes(b))?;
+        }
+        Ok(())
+    }
+}
+
 /// The process's peak resident memory so far (`VmHWM` of `/proc/self/status`), `None` where it
 /// cannot be read.
 pub fn process_peak_bytes() -> Option<u64> {
@@ -488,7 +510,7 @@ pub fn score_model(
     let pass_start = std::time::Instant::now();
     let out = session.run(&refs)?;
     let pass_seconds = pass_start.elapsed().as_secs_f64();
-    let memory = PeakMemory { estimate, process_peak_bytes: process_peak_bytes() };
+    let memory = PeakMemory::after_run(estimate);
     let get = |n: &str| out.get(n).ok_or_else(|| Error::Runtime(format!("output '{n}' missing")));
     let gates = feeds_only_gates(&g, &names);
     let mut layer_reports = Vec::new();

@@ -87,7 +87,7 @@ fn forward(a: ForwardArgs) -> anyhow::Result<super::Exit> {
     let rt = a.runtime.runtime()?;
     let r = bench::forward(&rt, &a.spec())?;
     let text = format!(
-        "NAS-Bench-201 ({} nodes), batch {}, {}x{}, BN {}: build {:.1} ms, export {:.1} ms, session {:.1} ms, forward median {:.1} ms",
+        "NAS-Bench-201 ({} nodes), batch {}, {}x{}, BN {}: build {:.1} ms, export {:.1} ms, session {:.1} ms, forward median {:.1} ms\nmemory: {}",
         r.nodes,
         r.batch,
         r.resolution,
@@ -96,7 +96,8 @@ fn forward(a: ForwardArgs) -> anyhow::Result<super::Exit> {
         r.build_ms,
         r.export_ms,
         r.session_ms,
-        r.forward_median_ms
+        r.forward_median_ms,
+        r.memory
     );
     emit(a.json, &r, &r.runtime, text)?;
     Ok(super::Exit::Success)
@@ -106,7 +107,7 @@ fn train(a: ForwardArgs) -> anyhow::Result<super::Exit> {
     let rt = a.runtime.runtime()?;
     let r = bench::train(&rt, &a.spec())?;
     let text = format!(
-        "NAS-Bench-201 train step ({} -> {} nodes, {} parameter tensors), batch {}, {}x{}: build {:.1} ms, differentiate {:.1} ms, export {:.1} ms, session {:.1} ms, forward+backward median {:.1} ms, end to end {:.1} ms",
+        "NAS-Bench-201 train step ({} -> {} nodes, {} parameter tensors), batch {}, {}x{}: build {:.1} ms, differentiate {:.1} ms, export {:.1} ms, session {:.1} ms, forward+backward median {:.1} ms, end to end {:.1} ms\nmemory: {}",
         r.forward_nodes,
         r.training_nodes,
         r.parameters,
@@ -118,7 +119,8 @@ fn train(a: ForwardArgs) -> anyhow::Result<super::Exit> {
         r.export_ms,
         r.session_ms,
         r.step_median_ms,
-        r.end_to_end_ms
+        r.end_to_end_ms,
+        r.memory
     );
     emit(a.json, &r, &r.runtime, text)?;
     Ok(super::Exit::Success)

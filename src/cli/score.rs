@@ -141,14 +141,7 @@ pub fn print_report(r: &ScoreOutput) {
         r.seconds
     );
     let m = &r.report.memory;
-    outln!(
-        "memory: estimated peak {} (tensors alive at '{}'){}",
-        intrain::limits::human_bytes(m.estimate.total()),
-        m.estimate.peak_node,
-        m.process_peak_bytes
-            .map(|b| format!(", process peak {}", intrain::limits::human_bytes(b)))
-            .unwrap_or_default()
-    );
+    outln!("memory: {m}");
     print_proxies(r);
     if !r.report.loss.is_finite() {
         outln!("warning: the loss is {} (NaN/Inf in the forward pass)", r.report.loss);

@@ -312,12 +312,18 @@ impl Runtime {
         &self,
         g: &crate::ir::Graph,
     ) -> Result<(Session, crate::ir::memory::MemoryEstimate)> {
-        let estimate = if self.provider == Provider::Cpu {
-            crate::limits::Limits::current().check_memory(g, self.concurrent)?
-        } else {
-            crate::ir::memory::estimate(g)
-        };
+        let estimate = self.check_memory(g)?;
         Ok((self.session(&crate::onnx::to_bytes(g))?, estimate))
+    }
+
+    /// The memory one run of `g` needs, estimated and (CPU provider only) checked against the
+    /// memory budget of this runtime's share of the jobs.
+    pub fn check_memory(&self, g: &crate::ir::Graph) -> Result<crate::ir::memory::MemoryEstimate> {
+        if self.provider == Provider::Cpu {
+            crate::limits::Limits::current().check_memory(g, self.concurrent)
+        } else {
+            Ok(crate::ir::memory::estimate(g))
+        }
     }
 
     /// One line describing the runtime (provider, library, threads).
