@@ -15,7 +15,7 @@ use super::convert::{attr_from_proto, claimed_bytes, tensor_from_proto};
 use super::pb;
 use super::sequences;
 use crate::error::{Error, Result};
-use crate::ir::{DType, Graph, MAX_OPSET, MIN_OPSET, OpType, TensorType, ValueId};
+use crate::ir::{Attr, DType, Graph, MAX_OPSET, MIN_OPSET, OpType, TensorType, ValueId};
 use crate::limits::Limits;
 
 /// How to resolve what the model leaves open.
@@ -341,20 +341,18 @@ impl Importer {
     fn add_node(&mut self, n: &pb::NodeProto, name: &str) -> Result<()> {
         let op_name = n.op_type.clone().unwrap_or_default();
         let domain = n.domain.clone().unwrap_or_default();
-        if matches!(domain.as_str(), "" | "ai.onnx") && self.read_sequence_op(n, name, &op_name)? {
+        let inputs: Vec<Option<ValueId>> =
+            n.input.iter().map(|i| if i.is_empty() { None } else { self.graph.find(i) }).collect();
+        if matches!(domain.as_str(), "" | "ai.onnx")
+            && self.read_sequence_op(n, name, &op_name, &inputs)?
+        {
             return Ok(());
         }
         let op = match (domain.as_str(), OpType::from_name(&op_name)) {
             ("" | "ai.onnx", Some(op)) => op,
             _ => return Err(Error::UnsupportedOp { node: name.to_string(), op: op_name, domain }),
         };
-        let mut attrs = BTreeMap::new();
-        for a in &n.attribute {
-            let (k, v) = attr_from_proto(a, name, &op_name)?;
-            attrs.insert(k, v);
-        }
-        let inputs: Vec<Option<ValueId>> =
-            n.input.iter().map(|i| if i.is_empty() { None } else { self.graph.find(i) }).collect();
+        let attrs = attrs_from_node(n, name, &op_name)?;
         // Trailing omitted outputs are dropped; omitted ones in the middle get a private name.
         let last = n.output.iter().rposition(|o| !o.is_empty()).map_or(0, |p| p + 1);
         let outputs: Vec<String> = n.output[..last]
@@ -373,17 +371,17 @@ impl Importer {
     }
 
     /// `SplitToSequence` and its readers (see [`super::sequences`]); true when `n` was one.
-    fn read_sequence_op(&mut self, n: &pb::NodeProto, name: &str, op: &str) -> Result<bool> {
-        let inputs: Vec<Option<ValueId>> =
-            n.input.iter().map(|i| if i.is_empty() { None } else { self.graph.find(i) }).collect();
+    fn read_sequence_op(
+        &mut self,
+        n: &pb::NodeProto,
+        name: &str,
+        op: &str,
+        inputs: &[Option<ValueId>],
+    ) -> Result<bool> {
         match op {
             "SplitToSequence" => {
-                let mut attrs = BTreeMap::new();
-                for a in &n.attribute {
-                    let (k, v) = attr_from_proto(a, name, op)?;
-                    attrs.insert(k, v);
-                }
-                let split = sequences::split_to_sequence(&self.graph, name, &inputs, &attrs)?;
+                let attrs = attrs_from_node(n, name, op)?;
+                let split = sequences::split_to_sequence(&self.graph, name, inputs, &attrs)?;
                 let out = n.output.first().cloned().unwrap_or_default();
                 self.sequences.insert(out, split);
                 Ok(true)
@@ -465,6 +463,16 @@ fn node_names(nodes: &[pb::NodeProto]) -> Vec<String> {
             if *count == 1 { base } else { format!("{base}_{}", *count - 1) }
         })
         .collect()
+}
+
+/// A node's attributes, each checked as [`attr_from_proto`] does.
+fn attrs_from_node(n: &pb::NodeProto, name: &str, op: &str) -> Result<BTreeMap<String, Attr>> {
+    let mut attrs = BTreeMap::new();
+    for a in &n.attribute {
+        let (k, v) = attr_from_proto(a, name, op)?;
+        attrs.insert(k, v);
+    }
+    Ok(attrs)
 }
 
 #[cfg(test)]
