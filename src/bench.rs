@@ -153,7 +153,7 @@ pub fn forward(rt: &Runtime, s: &BenchSpec) -> Result<ForwardReport> {
     s.save(&g)?;
     let estimate = rt.check_memory(&g)?;
     let t = Instant::now();
-    let mut session = rt.session(&bytes)?;
+    let mut session = rt.session_sized(&bytes, &estimate)?;
     let session_ms = ms(t);
     let x: Tensor = Init::new(1).normal_tensor(&[s.batch, 3, s.resolution, s.resolution], 1.0);
     let times = s.time(&mut session, &[("x", &x)])?;
@@ -193,7 +193,7 @@ pub fn train(rt: &Runtime, s: &BenchSpec) -> Result<TrainReport> {
     s.save(&tg.graph)?;
     let estimate = rt.check_memory(&tg.graph)?;
     let t = Instant::now();
-    let mut session = rt.session(&bytes)?;
+    let mut session = rt.session_sized(&bytes, &estimate)?;
     let session_ms = ms(t);
     let mut init = Init::new(1);
     let x: Tensor = init.normal_tensor(&[s.batch, 3, s.resolution, s.resolution], 1.0);
