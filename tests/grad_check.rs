@@ -408,6 +408,26 @@ fn should_diff_gather_nd_and_scatter_nd_updates() {
 }
 
 #[test]
+fn a_gather_whose_scatter_matrix_would_be_huge_is_refused_before_allocating_it() {
+    // 50,000 indices into an axis of 50,000: the one-hot matrix would take 10 GB (the default
+    // limit on one tensor is 8 GiB).
+    let n = 50_000usize;
+    let mut b = GraphBuilder::new("g");
+    let x = b.param("x", Tensor::f32([n], vec![1.0; n])).expect("x");
+    let idx = b.param("idx", Tensor::i64_vec((0..n as i64).rev().collect())).expect("idx");
+    let y = b.op(OpType::Gather, "lookup", &[x, idx], vec![]).expect("gather");
+    let r = b.op(OpType::ReduceSum, "s", &[y], vec![("keepdims", Attr::Int(0))]).expect("sum");
+    b.output(r);
+    let err = build_training_graph(
+        &b.finish(),
+        &TrainingOptions { loss: Loss::Sum, ..Default::default() },
+    )
+    .expect_err("refused");
+    let msg = err.to_string();
+    assert!(msg.contains("lookup") && msg.contains("max-tensor-bytes"), "{msg}");
+}
+
+#[test]
 fn should_diff_extrema_tile_and_instance_norm() {
     let mut init = Init::new(23);
     // Distinct values keep the finite differences off ties.

@@ -45,10 +45,13 @@ pub fn nd_rows(
         let mut row = 0usize;
         for (axis, &dim) in addressed.iter().enumerate() {
             let d = dim as i64;
-            let v = indices[j * m + axis];
-            let v = if v < 0 { v + d } else { v };
+            let raw = indices[j * m + axis];
+            let v = if raw < 0 { raw + d } else { raw };
             if !(0..d).contains(&v) {
-                return Err(format!("index {v} out of range for axis {} of size {dim}", b + axis));
+                return Err(format!(
+                    "index {raw} out of range for axis {} of size {dim}",
+                    b + axis
+                ));
             }
             row = row * dim + v as usize;
         }

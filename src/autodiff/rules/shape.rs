@@ -120,6 +120,12 @@ fn scatter_axis(
     let gs = c.shape(g);
     let r = gs.len();
     let k = idx.len();
+    // Checked before it is allocated: many indices into a long axis make it huge.
+    crate::limits::Limits::current().check_tensor(
+        || format!("node '{}': the one-hot matrix that scatters its gradient back", c.node.name),
+        crate::ir::DType::F32,
+        &[k, dim],
+    )?;
     let mut onehot = vec![0f32; k * dim];
     for (j, &i) in idx.iter().enumerate() {
         onehot[j * dim + i] = 1.0;
