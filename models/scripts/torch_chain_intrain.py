@@ -65,6 +65,7 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -73,6 +74,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_intrain import covariance_traces  # noqa: E402  (the same float64 covariance)
 
 EPS = 1e-12
 PAPER_RESOLUTION = 64
@@ -359,17 +363,9 @@ def macs(model, channels, resolution):
 def participation_ratio(a):
     """(PR, dead) of an (N, C, H, W) float32 activation, in float64, as intrain reports them:
     dead when all zero; PR 0 (left out of gamma) for a zero covariance or non-finite values."""
-    a = a.detach()
-    if not bool(a.any()):
+    if not bool(a.detach().any()):
         return 0.0, True
-    n, c = a.shape[:2]
-    a64 = a.reshape(n, c, -1).double()  # (N, C, HW): no permute copy
-    m = a64.shape[0] * a64.shape[2]
-    mean = a64.sum((0, 2)) / m
-    gram = torch.bmm(a64, a64.transpose(1, 2)).sum(0)  # sum over samples of a a^T
-    cov = gram / m - torch.outer(mean, mean)  # = centred covariance / M, f64
-    tr = float(cov.trace())
-    fro2 = float((cov * cov).sum())
+    tr, fro2 = covariance_traces(a)
     if not (math.isfinite(fro2) and fro2 > 0 and tr > 0):
         return 0.0, False
     return tr * tr / fro2, False

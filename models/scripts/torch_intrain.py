@@ -148,19 +148,24 @@ def init_intrain(model):
             nn.init.zeros_(m.bias)
 
 
-def participation_ratio(a):
-    """(PR, dead) of an (N, C, H, W) float32 activation, in float64."""
+def covariance_traces(a):
+    """(tr(C), tr(C^2)) of the channel covariance C of an (N, C, H, W) activation: the (M =
+    N*H*W) x C matrix centred and divided by M, computed in float64."""
     a = a.detach()
-    if not bool(a.any()):
-        return 0.0, True
     n, c = a.shape[:2]
     a64 = a.reshape(n, c, -1).double()  # (N, C, HW): no permute copy
     m = a64.shape[0] * a64.shape[2]
     mean = a64.sum((0, 2)) / m
     gram = torch.bmm(a64, a64.transpose(1, 2)).sum(0)  # sum over samples of a a^T
     cov = gram / m - torch.outer(mean, mean)  # = centred covariance / M, f64
-    tr = float(cov.trace())
-    fro2 = float((cov * cov).sum())
+    return float(cov.trace()), float((cov * cov).sum())
+
+
+def participation_ratio(a):
+    """(PR, dead) of an (N, C, H, W) float32 activation, in float64."""
+    if not bool(a.detach().any()):
+        return 0.0, True
+    tr, fro2 = covariance_traces(a)
     if not (fro2 > 0 and tr > 0):
         return 0.0, True  # constant (zero-variance) features: nothing to measure
     return tr * tr / fro2, False
