@@ -600,6 +600,43 @@ fn should_diff_activations() {
     check(c);
 }
 
+/// ReLU6 as PyTorch differentiates it: gradient 1 strictly inside the bounds and 0 on and outside
+/// them, read from the Clip's output, so that the Clip's input (an activation-sized tensor, the
+/// BatchNorm output in MobileNet blocks) is not kept for the backward.
+#[test]
+fn clip_gradient_is_zero_on_its_bounds_and_reads_only_the_output() {
+    let x = Tensor::f32(vec![1, 7], vec![-1.0, 0.0, 1e-30, 3.0, 6.0 - 4.8e-7, 6.0, 7.0]);
+    let mut b = GraphBuilder::from_graph(Graph::new("relu6", 17).expect("opset"));
+    let xv = b.param("x", x).expect("x");
+    let lo = b.param("lo", Tensor::f32_scalar(0.0)).expect("lo");
+    let hi = b.param("hi", Tensor::f32_scalar(6.0)).expect("hi");
+    let y = b.op(OpType::Clip, "relu6", &[xv, lo, hi], vec![]).expect("clip");
+    let l = b.op(OpType::ReduceSum, "L", &[y], vec![("keepdims", Attr::Int(0))]).expect("sum");
+    b.output(l);
+    let g = b.finish();
+    let opts = TrainingOptions {
+        loss: Loss::Sum,
+        params: ParamSet::Named(vec![]),
+        activation_grads: vec!["x".into()],
+        batch_norm: BnMode::AsIs,
+        ..Default::default()
+    };
+    let tg = build_training_graph(&g, &opts).expect("training graph");
+    let readers: Vec<&str> = tg
+        .graph
+        .nodes()
+        .iter()
+        .filter(|n| n.inputs.iter().flatten().any(|&v| tg.graph.value(v).name == "x"))
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(readers, ["relu6"], "only the Clip reads its input");
+    let rt = common::runtime();
+    let mut s = rt.session(&intrain::onnx::to_bytes(&tg.graph)).expect("session");
+    let out = s.run(&[]).expect("run");
+    let name = tg.activation_grads[0].1.clone().expect("dx");
+    assert_eq!(out[&name].to_f64(), [0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+}
+
 #[test]
 fn should_diff_arithmetic_with_broadcasting() {
     let mut init = Init::new(6);

@@ -50,18 +50,21 @@ pub fn activation(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
         }
         OpType::Clip => {
             // Gradient inside (min, max), zero outside (PyTorch's hardtanh/relu6 convention).
-            let zero = e.scalar(0.0)?;
+            // Tested on the output: `y > min` exactly where `x > min` and `y < max` exactly where
+            // `x < max` (Clip returns x itself inside the bounds, a bound outside), so the
+            // forward's input need not be kept for the backward: the next layer keeps `y`
+            // anyway (one activation-sized tensor less per ReLU6 at the peak).
             let mut mask = None;
             for (i, b) in clip_bounds {
                 let cmp = if i == 1 { OpType::Greater } else { OpType::Less };
-                let m = e.op(cmp, &format!("in_bound{i}"), &[x, b], vec![])?;
+                let m = e.op(cmp, &format!("in_bound{i}"), &[y, b], vec![])?;
                 mask = Some(match mask {
                     None => m,
                     Some(prev) => e.op(OpType::And, "inside", &[prev, m], vec![])?,
                 });
             }
             match mask {
-                Some(m) => e.select("dx", m, g, zero)?,
+                Some(m) => e.mask("dx", g, m)?,
                 None => g,
             }
         }
@@ -88,7 +91,7 @@ pub fn activation(c: &mut RuleCtx) -> Result<Vec<Option<ValueId>>> {
             let hi = e.op(OpType::Less, "below1", &[lin, one], vec![])?;
             let m = e.op(OpType::And, "inside", &[lo, hi], vec![])?;
             let ga = e.scale("g_alpha", g, alpha)?;
-            e.select("dx", m, ga, zero)?
+            e.mask("dx", ga, m)?
         }
         OpType::HardSwish => {
             // y = x * clip(x/6 + 1/2, 0, 1): dy/dx = 0 (x < -3), 1 (x > 3), x/3 + 1/2 between.
