@@ -76,7 +76,7 @@ import torch.nn.functional as F
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_intrain import covariance_traces  # noqa: E402  (the same float64 covariance)
+from torch_intrain import covariance_traces, init_intrain  # noqa: E402  (the same covariance and init)
 
 EPS = 1e-12
 PAPER_RESOLUTION = 64
@@ -307,17 +307,6 @@ def intrain_name(torch_name):
     """`stage2/block0.project.conv.weight` -> `stage2/block0/project/conv.weight`."""
     parts = torch_name.split(".")
     return "/".join(parts[:-2] + [".".join(parts[-2:])])
-
-
-def init_intrain(model):
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
 
 def load_onnx_weights(model, path):

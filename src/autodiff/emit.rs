@@ -302,4 +302,12 @@ impl Emitter {
     pub fn cast_f32(&mut self, name: &str, x: ValueId) -> Result<ValueId> {
         self.op(OpType::Cast, name, &[x], vec![("to", Attr::Int(1))])
     }
+
+    /// `cond ? g : 0` elementwise, as `g · float(cond)`: on ONNX Runtime's CPU provider a Cast
+    /// and a Mul take about half the time of a Where with a scalar zero (121 against 227 ms on
+    /// 64x96x112x112). A NaN in `g` stays NaN where `cond` is false: it is reported, not hidden.
+    pub fn mask(&mut self, name: &str, g: ValueId, cond: ValueId) -> Result<ValueId> {
+        let m = self.cast_f32(&format!("{name}_mask"), cond)?;
+        self.mul(name, g, m)
+    }
 }
