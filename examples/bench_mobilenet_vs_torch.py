@@ -114,6 +114,8 @@ def main():
     print(f"| process peak memory GiB | {gib(med('intrain', 'rss')):.2f} | "
           f"{gib(med('pytorch', 'rss')):.2f} | {med('pytorch', 'rss') / med('intrain', 'rss'):.2f} |")
     print(f"| intrain's estimate before the run GiB | {gib(est_total):.2f} | | |")
+    ratios = [p["cold_s"] / i["score_s"] for i, p in zip(rows["intrain"], rows["pytorch"])]
+    print("per-round ratios PyTorch cold / intrain: " + ", ".join(f"{r:.2f}" for r in ratios))
 
 
 if __name__ == "__main__":

@@ -605,23 +605,8 @@ fn should_diff_activations() {
 /// BatchNorm output in MobileNet blocks) is not kept for the backward.
 #[test]
 fn clip_gradient_is_zero_on_its_bounds_and_reads_only_the_output() {
-    let x = Tensor::f32(vec![1, 7], vec![-1.0, 0.0, 1e-30, 3.0, 6.0 - 4.8e-7, 6.0, 7.0]);
-    let mut b = GraphBuilder::from_graph(Graph::new("relu6", 17).expect("opset"));
-    let xv = b.param("x", x).expect("x");
-    let lo = b.param("lo", Tensor::f32_scalar(0.0)).expect("lo");
-    let hi = b.param("hi", Tensor::f32_scalar(6.0)).expect("hi");
-    let y = b.op(OpType::Clip, "relu6", &[xv, lo, hi], vec![]).expect("clip");
-    let l = b.op(OpType::ReduceSum, "L", &[y], vec![("keepdims", Attr::Int(0))]).expect("sum");
-    b.output(l);
-    let g = b.finish();
-    let opts = TrainingOptions {
-        loss: Loss::Sum,
-        params: ParamSet::Named(vec![]),
-        activation_grads: vec!["x".into()],
-        batch_norm: BnMode::AsIs,
-        ..Default::default()
-    };
-    let tg = build_training_graph(&g, &opts).expect("training graph");
+    let x = [-1.0, 0.0, 1e-30, 3.0, 6.0 - 4.8e-7, 6.0, 7.0];
+    let tg = clip_training_graph(&x, 0.0, 6.0);
     let readers: Vec<&str> = tg
         .graph
         .nodes()
@@ -629,12 +614,62 @@ fn clip_gradient_is_zero_on_its_bounds_and_reads_only_the_output() {
         .filter(|n| n.inputs.iter().flatten().any(|&v| tg.graph.value(v).name == "x"))
         .map(|n| n.name.as_str())
         .collect();
-    assert_eq!(readers, ["relu6"], "only the Clip reads its input");
-    let rt = common::runtime();
-    let mut s = rt.session(&intrain::onnx::to_bytes(&tg.graph)).expect("session");
+    assert_eq!(readers, ["clip"], "only the Clip reads its input");
+    assert_eq!(clip_gradient(&x, 0.0, 6.0), [0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+}
+
+/// The training graph of `ReduceSum(Clip(x, lo, hi))` with the bounds as initializers, `x`'s
+/// gradient as an output.
+fn clip_training_graph(x: &[f32], lo: f32, hi: f32) -> intrain::autodiff::TrainingGraph {
+    let mut b = GraphBuilder::from_graph(Graph::new("clip", 17).expect("opset"));
+    let xv = b.param("x", Tensor::f32(vec![1, x.len()], x.to_vec())).expect("x");
+    let l = b.param("lo", Tensor::f32_scalar(lo)).expect("lo");
+    let h = b.param("hi", Tensor::f32_scalar(hi)).expect("hi");
+    let y = b.op(OpType::Clip, "clip", &[xv, l, h], vec![]).expect("clip");
+    let sum = b.op(OpType::ReduceSum, "L", &[y], vec![("keepdims", Attr::Int(0))]).expect("sum");
+    b.output(sum);
+    let opts = TrainingOptions {
+        loss: Loss::Sum,
+        params: ParamSet::Named(vec![]),
+        activation_grads: vec!["x".into()],
+        batch_norm: BnMode::AsIs,
+        ..Default::default()
+    };
+    build_training_graph(&b.finish(), &opts).expect("training graph")
+}
+
+/// dX of `ReduceSum(Clip(x, lo, hi))`.
+fn clip_gradient(x: &[f32], lo: f32, hi: f32) -> Vec<f64> {
+    let tg = clip_training_graph(x, lo, hi);
+    let mut s = common::runtime().session(&intrain::onnx::to_bytes(&tg.graph)).expect("session");
     let out = s.run(&[]).expect("run");
-    let name = tg.activation_grads[0].1.clone().expect("dx");
-    assert_eq!(out[&name].to_f64(), [0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+    out[tg.activation_grads[0].1.as_ref().expect("dx")].to_f64()
+}
+
+#[test]
+fn clip_gradient_is_one_strictly_inside_any_bounds() {
+    let tiny = f32::from_bits(1);
+    let x =
+        [-f32::INFINITY, -7.0, -1.0, -tiny, 0.0, tiny, 1.0, 1.0f32.next_up(), 6.0, f32::INFINITY];
+    for (lo, hi) in [
+        (0.0, 6.0),
+        (-1.0, 1.0),
+        (1.0, 1.0f32.next_up()),           // no float strictly between
+        (1.0, 1.0f32.next_up().next_up()), // exactly one float between
+        (6.0, 0.0),                        // min above max: Clip gives max everywhere
+        (-f32::INFINITY, 0.0),
+        (0.0, f32::INFINITY),
+        (-tiny, tiny),
+    ] {
+        let want: Vec<f64> = x
+            .iter()
+            .map(|&v| {
+                let y = v.max(lo).min(hi);
+                if y > lo && y < hi { 1.0 } else { 0.0 }
+            })
+            .collect();
+        assert_eq!(clip_gradient(&x, lo, hi), want, "bounds ({lo}, {hi})");
+    }
 }
 
 #[test]

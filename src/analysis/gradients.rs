@@ -94,6 +94,50 @@ pub fn prepare(
     inputs: &PassInputs,
 ) -> Result<(TrainingGraph, Vec<(String, Tensor)>)> {
     let tg = build_training_graph(graph, opts)?;
+    let feeds = pass_feeds(graph, &tg, inputs)?;
+    Ok((tg, feeds))
+}
+
+/// [`prepare`] and the session of the training graph, with the memory estimate it was checked
+/// against. The feeds are drawn on another thread while ONNX Runtime builds the session: a
+/// seeded batch of a large network takes about as long to draw as the session to build.
+pub fn prepare_session(
+    rt: &Runtime,
+    graph: &Graph,
+    opts: &TrainingOptions,
+    inputs: &PassInputs,
+) -> Result<PreparedPass> {
+    let tg = build_training_graph(graph, opts)?;
+    let (session, feeds) = std::thread::scope(|s| {
+        let feeds = s.spawn(|| pass_feeds(graph, &tg, inputs));
+        let session = rt.session_checked(&tg.graph);
+        (session, feeds.join())
+    });
+    let feeds = feeds.map_err(|_| Error::Runtime("drawing the pass's inputs failed".into()))??;
+    let (session, estimate) = session?;
+    Ok(PreparedPass { graph: tg, feeds, session, estimate })
+}
+
+/// A training graph ready to run: its session and the feeds of one pass.
+pub struct PreparedPass {
+    /// The training graph.
+    pub graph: TrainingGraph,
+    /// The feeds by name: the forward inputs, then the labels or target.
+    pub feeds: Vec<(String, Tensor)>,
+    /// The session of the training graph.
+    pub session: crate::runtime::Session,
+    /// The memory estimate the session was checked against.
+    pub estimate: crate::ir::memory::MemoryEstimate,
+}
+
+/// The feeds of one pass of `tg`, the training graph of `graph`: the given inputs (checked
+/// against the model's), seeded N(0,1) samples for absent float inputs, then the labels (seeded
+/// uniform classes when absent) or target.
+fn pass_feeds(
+    graph: &Graph,
+    tg: &TrainingGraph,
+    inputs: &PassInputs,
+) -> Result<Vec<(String, Tensor)>> {
     let mut init = Init::new(inputs.seed);
     let mut feeds = Vec::new();
     for &i in graph.inputs() {
@@ -159,7 +203,7 @@ pub fn prepare(
         }
         feeds.push((name.clone(), t));
     }
-    Ok((tg, feeds))
+    Ok(feeds)
 }
 
 /// Runs one forward + backward pass and reduces the gradients.
@@ -169,8 +213,8 @@ pub fn gradients(
     opts: &TrainingOptions,
     inputs: &PassInputs,
 ) -> Result<GradientReport> {
-    let (tg, feeds) = prepare(graph, opts, inputs)?;
-    let mut session = rt.session_for(&tg.graph)?;
+    let PreparedPass { graph: tg, feeds, mut session, .. } =
+        prepare_session(rt, graph, opts, inputs)?;
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let out = session.run(&refs)?;
     let loss = out.get(&tg.loss).map(|t| t.to_f64()[0]).unwrap_or(f64::NAN);

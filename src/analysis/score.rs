@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 use super::gates::feeds_only_gates;
-use super::gradients::{PassInputs, TensorStats, prepare};
+use super::gradients::{PassInputs, PreparedPass, TensorStats, prepare_session};
 use super::intrain::{Score, health, score};
 use super::participation::{LayerSpectrum, layer};
 use crate::autodiff::TrainingOptions;
@@ -499,13 +499,9 @@ pub fn score_model(
         }
     }
     let opts = TrainingOptions { activation_grams: unique, ..training.clone() };
-    let (tg, feeds) = prepare(&g, &opts, inputs)?;
-    let input_values: Vec<f64> = feeds[..g.inputs().len()]
-        .iter()
-        .filter(|(_, t)| t.dtype().is_float())
-        .flat_map(|(_, t)| t.to_f64())
-        .collect();
-    let (mut session, estimate) = rt.session_checked(&tg.graph)?;
+    let PreparedPass { graph: tg, feeds, mut session, estimate } =
+        prepare_session(rt, &g, &opts, inputs)?;
+    let input_rms = float_inputs_rms(feeds[..g.inputs().len()].iter().map(|(_, t)| t));
     let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let pass_start = std::time::Instant::now();
     let out = session.run(&refs)?;
@@ -566,7 +562,7 @@ pub fn score_model(
         seed: inputs.seed,
         init,
         loss,
-        input_rms: rms(&input_values),
+        input_rms,
         chance_loss: chance_loss(&g, training, &tg, &feeds),
         pass_seconds,
         memory,
@@ -621,11 +617,29 @@ fn multiplies(g: &Graph, consumers: &[Vec<(crate::ir::NodeId, usize)>], v: Value
 
 /// Root mean square of the finite values (0 when there are none).
 fn rms(values: &[f64]) -> f64 {
-    let (n, sum) = values
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold((0usize, 0f64), |(n, s), v| (n + 1, s + v * v));
+    let (n, sum) = values.iter().fold((0, 0.0), |acc, &v| add_square(acc, v));
     if n == 0 { 0.0 } else { (sum / n as f64).sqrt() }
+}
+
+/// [`rms`] over the elements of the float tensors among `inputs`, one after the other, read in
+/// place (the batch of a large network is not copied to f64 for it).
+fn float_inputs_rms<'a>(inputs: impl Iterator<Item = &'a Tensor>) -> f64 {
+    let mut acc = (0, 0.0);
+    for t in inputs.filter(|t| t.dtype().is_float()) {
+        acc = match &t.data {
+            crate::ir::TensorData::F32(v) => {
+                v.iter().fold(acc, |acc, &x| add_square(acc, x as f64))
+            }
+            _ => t.to_f64().into_iter().fold(acc, add_square),
+        };
+    }
+    let (n, sum) = acc;
+    if n == 0 { 0.0 } else { (sum / n as f64).sqrt() }
+}
+
+/// One element into a (count, sum of squares) of the finite elements.
+fn add_square((n, sum): (usize, f64), v: f64) -> (usize, f64) {
+    if v.is_finite() { (n + 1, sum + v * v) } else { (n, sum) }
 }
 
 #[cfg(test)]

@@ -264,7 +264,13 @@ fn depthwise_dw(
     let (ho, wo) = (sp.output[0], sp.output[1]);
     let xg = e.reshape("x_per_sample_channel", x, &[1, n * c, xs[2], xs[3]])?;
     let kernel = e.reshape("dy_as_kernel", dy, &[n * c, 1, ho, wo])?;
-    let pads: Vec<i64> = sp.pads_begin.iter().chain(&sp.pads_end).map(|&p| p as i64).collect();
+    // End padding beyond the last tap's reach only adds outputs to slice away (a stride-2
+    // layer's `k + 1`-th tap): trimmed to what the `k` taps read.
+    let pads_end = (0..2).map(|a| {
+        let reach = sp.strides[a] * (sp.output[a] - 1) + 1 + sp.dilations[a] * (sp.kernel[a] - 1);
+        reach.saturating_sub(xs[2 + a] + sp.pads_begin[a]).min(sp.pads_end[a])
+    });
+    let pads: Vec<i64> = sp.pads_begin.iter().copied().chain(pads_end).map(|p| p as i64).collect();
     let ints = |v: &[usize]| Attr::Ints(v.iter().map(|&x| x as i64).collect());
     let taps = e.op(
         OpType::Conv,
@@ -277,7 +283,7 @@ fn depthwise_dw(
             ("group", Attr::Int((n * c) as i64)),
         ],
     )?;
-    // Padding at the end that the forward's last window did not reach gives extra taps.
+    // Without end padding the input may still reach past the last tap.
     let got = e.shape(taps);
     let taps = if got[2] != kh || got[3] != kw {
         e.slice("dw_taps", taps, &[0, 0], &[kh as i64, kw as i64], &[2, 3])?
