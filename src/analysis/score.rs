@@ -617,8 +617,7 @@ fn multiplies(g: &Graph, consumers: &[Vec<(crate::ir::NodeId, usize)>], v: Value
 
 /// Root mean square of the finite values (0 when there are none).
 fn rms(values: &[f64]) -> f64 {
-    let (n, sum) = values.iter().fold((0, 0.0), |acc, &v| add_square(acc, v));
-    if n == 0 { 0.0 } else { (sum / n as f64).sqrt() }
+    root_mean(values.iter().fold((0, 0.0), |acc, &v| add_square(acc, v)))
 }
 
 /// [`rms`] over the elements of the float tensors among `inputs`, one after the other, read in
@@ -633,7 +632,11 @@ fn float_inputs_rms<'a>(inputs: impl Iterator<Item = &'a Tensor>) -> f64 {
             _ => t.to_f64().into_iter().fold(acc, add_square),
         };
     }
-    let (n, sum) = acc;
+    root_mean(acc)
+}
+
+/// √(sum / count) of a (count, sum of squares); 0 for no elements.
+fn root_mean((n, sum): (usize, f64)) -> f64 {
     if n == 0 { 0.0 } else { (sum / n as f64).sqrt() }
 }
 
