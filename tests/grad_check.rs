@@ -734,6 +734,10 @@ fn should_diff_pools() {
     let pools: Vec<(&str, OpType, i64, i64, i64, i64, i64)> = vec![
         // name, op, k, s, p, ceil, count_include_pad
         ("avgpool k3 s1 p1", OpType::AveragePool, 3, 1, 1, 0, 0),
+        ("avgpool k3 s1 p1 count pad", OpType::AveragePool, 3, 1, 1, 0, 1),
+        ("avgpool k2 s1", OpType::AveragePool, 2, 1, 0, 0, 0),
+        ("avgpool k5 s1 p2", OpType::AveragePool, 5, 1, 2, 0, 0),
+        ("avgpool k3 s1 ceil", OpType::AveragePool, 3, 1, 0, 1, 0),
         ("avgpool k3 s2 p1 count pad", OpType::AveragePool, 3, 2, 1, 0, 1),
         ("avgpool k2 s2", OpType::AveragePool, 2, 2, 0, 0, 0),
         ("avgpool k3 s2 ceil", OpType::AveragePool, 3, 2, 0, 1, 0),

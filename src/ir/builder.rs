@@ -140,6 +140,14 @@ impl GraphBuilder {
         self.graph.add_output(v);
     }
 
+    /// Marks a node's output as a graph output under the unused name `name` (see
+    /// [`Graph::rename_node_output`]).
+    pub fn output_as(&mut self, v: ValueId, name: &str) -> Result<()> {
+        self.graph.rename_node_output(v, name)?;
+        self.graph.add_output(v);
+        Ok(())
+    }
+
     /// Adds a node with one output; the node and its output share the scoped `name`.
     pub fn op(
         &mut self,

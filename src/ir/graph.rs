@@ -220,6 +220,22 @@ impl Graph {
         Ok(())
     }
 
+    /// Renames a node's output value to `name`, which must be unused; inputs and initializers
+    /// keep their names (they are the model's interface).
+    pub fn rename_node_output(&mut self, id: ValueId, name: &str) -> Result<()> {
+        let v = &self.values[id.0];
+        if !matches!(v.source, ValueSource::Node { .. }) {
+            return Err(Error::InvalidModel(format!("'{}' is not a node output", v.name)));
+        }
+        if name.is_empty() || self.by_name.contains_key(name) {
+            return Err(Error::InvalidModel(format!("tensor name '{name}' is empty or used")));
+        }
+        let old = std::mem::replace(&mut self.values[id.0].name, name.to_string());
+        self.by_name.remove(&old);
+        self.by_name.insert(name.to_string(), id);
+        Ok(())
+    }
+
     /// Marks a value as a graph output (idempotent).
     pub fn add_output(&mut self, id: ValueId) {
         if !self.outputs.contains(&id) {
@@ -311,5 +327,25 @@ impl Graph {
             .map(|i| format!("{base}_{i}"))
             .find(|n| !self.by_name.contains_key(n) && !self.node_names.contains_key(n))
             .unwrap_or_else(|| base.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_node_output_is_renamed_and_only_to_an_unused_name() -> Result<()> {
+        let mut g = Graph::new("g", BUILD_OPSET)?;
+        let x = g.add_input("x", TensorType::f32([2, 3]))?;
+        let y = g.add_node("relu", OpType::Relu, &[Some(x)], BTreeMap::new(), &["y".into()])?[0];
+        assert!(g.rename_node_output(x, "x2").is_err(), "an input keeps its name");
+        assert!(g.rename_node_output(y, "x").is_err(), "a name in use");
+        g.rename_node_output(y, "y_grad")?;
+        assert_eq!(g.value(y).name, "y_grad");
+        assert_eq!(g.find("y_grad"), Some(y));
+        assert_eq!(g.find("y"), None);
+        assert_eq!(g.fresh_name("y"), "y", "the old name is free again");
+        Ok(())
     }
 }

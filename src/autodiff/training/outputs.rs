@@ -10,7 +10,7 @@ use super::{GradOutputs, ParamGrad, StatOutputs, TrainingGraph, TrainingOptions}
 use crate::autodiff::emit::Emitter;
 use crate::autodiff::loss::LossHead;
 use crate::error::Result;
-use crate::ir::{Attr, Graph, OpType, ValueId};
+use crate::ir::{Attr, Graph, OpType, ValueId, ValueSource};
 
 /// Marks the loss and everything `opts` asks for as outputs of the training graph, in a fixed
 /// order (loss, parameters, activations, activation gradients, Gram matrices), and names them.
@@ -185,10 +185,16 @@ fn param_outputs(
     Ok(params)
 }
 
-/// The gradient `d` of the value `name` as an output `<name>_grad` (made unique), through an
-/// Identity so that it is an output of its own even where `d` is also used elsewhere.
+/// The gradient `d` of the value `name` as an output `<name>_grad` (made unique): `d` itself,
+/// renamed, where it is a node output that is not an output yet; else through an Identity, so
+/// that it is an output of its own (a value already output under another name, a constant).
 fn grad_output(e: &mut Emitter, d: ValueId, name: &str) -> Result<String> {
     let out = e.graph().fresh_name(&format!("{name}_grad"));
+    let g = e.graph();
+    if matches!(g.value(d).source, ValueSource::Node { .. }) && !g.outputs().contains(&d) {
+        e.builder().output_as(d, &out)?;
+        return Ok(out);
+    }
     let id = e.builder().op_named(
         OpType::Identity,
         &format!("{name}_grad_out"),
@@ -217,9 +223,12 @@ fn emit_stats(e: &mut Emitter, d: ValueId, name: &str) -> Result<StatOutputs> {
     Ok(StatOutputs { sum: n(s), sum_sq: n(ss), max_abs: n(m) })
 }
 
-/// Channel Gram matrix `A·Aᵀ` of an `(N, C, ...)` activation reshaped to `(C, N·positions)`, and
+/// Channel Gram matrix `A·Aᵀ` of an `(N, C, ...)` activation seen as `(C, N·positions)`, and
 /// the channel sums, as outputs. `channels_last` (token features `(N, T, D)`, permuted blocks
-/// `(N, H, W, C)`; see [`crate::ir::layout`]) puts the channels on the last axis.
+/// `(N, H, W, C)`; see [`crate::ir::layout`]) puts the channels on the last axis. Beyond rank 2
+/// the Gram is a sum over the samples of per-sample Grams, a batched MatMul that reads the
+/// activation in place (ONNX Runtime folds the transposed operand into the product), where
+/// one `(C, N·positions)` matrix would first copy the whole activation into channel order.
 fn emit_gram(
     e: &mut Emitter,
     v: ValueId,
@@ -234,24 +243,27 @@ fn emit_gram(
         _ => s[0],
     };
     e.push_scope(&format!("{name}_stats"));
-    let mat = if s.len() == 2 {
-        e.transpose("t", v, &[1, 0])?
-    } else if last {
-        // The channels are the last axis, the samples everything before it.
-        let mut perm = vec![s.len() - 1];
-        perm.extend(0..s.len() - 1);
-        let t = e.transpose("channels_first", v, &perm)?;
-        e.reshape("matrix", t, &[c, s.iter().product::<usize>() / c])?
+    let (gram, chsum) = if s.len() == 2 {
+        let mat = e.transpose("t", v, &[1, 0])?;
+        let mt = e.transpose("matrix_t", mat, &[1, 0])?;
+        let gram = e.op(OpType::MatMul, "gram", &[mat, mt], vec![])?;
+        (gram, e.reduce_sum("chsum", mat, &[1], false)?)
     } else {
-        let mut perm: Vec<usize> = vec![1, 0];
-        perm.extend(2..s.len());
-        let t = e.transpose("channels_first", v, &perm)?;
-        let m: usize = s.iter().product::<usize>() / c;
-        e.reshape("matrix", t, &[c, m])?
+        let n = s[0];
+        let positions = s.iter().product::<usize>() / (n * c);
+        // Per sample: (C, positions), or (positions, C) with the channels last.
+        let per_sample = if last { [n, positions, c] } else { [n, c, positions] };
+        let r = e.reshape("per_sample", v, &per_sample)?;
+        let rt = e.transpose("per_sample_t", r, &[0, 2, 1])?;
+        let grams = if last {
+            e.op(OpType::MatMul, "sample_grams", &[rt, r], vec![])?
+        } else {
+            e.op(OpType::MatMul, "sample_grams", &[r, rt], vec![])?
+        };
+        let gram = e.reduce_sum("gram", grams, &[0], false)?;
+        let position_axis = if last { 1 } else { 2 };
+        (gram, e.reduce_sum("chsum", r, &[0, position_axis], false)?)
     };
-    let mt = e.transpose("matrix_t", mat, &[1, 0])?;
-    let gram = e.op(OpType::MatMul, "gram", &[mat, mt], vec![])?;
-    let chsum = e.reduce_sum("chsum", mat, &[1], false)?;
     e.pop_scope();
     e.builder().output(gram);
     e.builder().output(chsum);
