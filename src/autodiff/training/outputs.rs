@@ -225,10 +225,15 @@ fn emit_stats(e: &mut Emitter, d: ValueId, name: &str) -> Result<StatOutputs> {
 
 /// Channel Gram matrix `A·Aᵀ` of an `(N, C, ...)` activation seen as `(C, N·positions)`, and
 /// the channel sums, as outputs. `channels_last` (token features `(N, T, D)`, permuted blocks
-/// `(N, H, W, C)`; see [`crate::ir::layout`]) puts the channels on the last axis. Beyond rank 2
-/// the Gram is a sum over the samples of per-sample Grams, a batched MatMul that reads the
-/// activation in place (ONNX Runtime folds the transposed operand into the product), where
-/// one `(C, N·positions)` matrix would first copy the whole activation into channel order.
+/// `(N, H, W, C)`; see [`crate::ir::layout`]) puts the channels on the last axis.
+///
+/// The activation is read where it lies whenever that costs less than copying it: with the
+/// channels last (or for `(N, C)`) it is already an `(N·positions, C)` matrix `M`, and the Gram
+/// is one product `Mᵀ·M` (ONNX Runtime folds the transpose into the product); channels first
+/// with at least as many positions as channels (a convolution's feature map), it is a sum over
+/// the samples of per-sample products `Aₙ·Aₙᵀ`, a batched MatMul writing `N·C²` numbers; only
+/// channels first with fewer positions than channels (late, small maps) copy the activation into
+/// channel order for one product, which is then cheaper than `N` per-sample Grams.
 fn emit_gram(
     e: &mut Emitter,
     v: ValueId,
@@ -242,27 +247,26 @@ fn emit_gram(
         r if r >= 2 => s[1],
         _ => s[0],
     };
+    let numel = s.iter().product::<usize>();
     e.push_scope(&format!("{name}_stats"));
-    let (gram, chsum) = if s.len() == 2 {
-        let mat = e.transpose("t", v, &[1, 0])?;
-        let mt = e.transpose("matrix_t", mat, &[1, 0])?;
-        let gram = e.op(OpType::MatMul, "gram", &[mat, mt], vec![])?;
-        (gram, e.reduce_sum("chsum", mat, &[1], false)?)
-    } else {
-        let n = s[0];
-        let positions = s.iter().product::<usize>() / (n * c);
-        // Per sample: (C, positions), or (positions, C) with the channels last.
-        let per_sample = if last { [n, positions, c] } else { [n, c, positions] };
-        let r = e.reshape("per_sample", v, &per_sample)?;
+    let product =
+        |e: &mut Emitter, a: ValueId, b: ValueId| e.op(OpType::MatMul, "gram", &[a, b], vec![]);
+    let (gram, chsum) = if last || s.len() <= 2 {
+        let m = e.reshape("rows", v, &[numel / c, c])?;
+        let mt = e.transpose("rows_t", m, &[1, 0])?;
+        (product(e, mt, m)?, e.reduce_sum("chsum", m, &[0], false)?)
+    } else if numel / (s[0] * c) >= c {
+        let r = e.reshape("per_sample", v, &[s[0], c, numel / (s[0] * c)])?;
         let rt = e.transpose("per_sample_t", r, &[0, 2, 1])?;
-        let grams = if last {
-            e.op(OpType::MatMul, "sample_grams", &[rt, r], vec![])?
-        } else {
-            e.op(OpType::MatMul, "sample_grams", &[r, rt], vec![])?
-        };
-        let gram = e.reduce_sum("gram", grams, &[0], false)?;
-        let position_axis = if last { 1 } else { 2 };
-        (gram, e.reduce_sum("chsum", r, &[0, position_axis], false)?)
+        let grams = e.op(OpType::MatMul, "sample_grams", &[r, rt], vec![])?;
+        (e.reduce_sum("gram", grams, &[0], false)?, e.reduce_sum("chsum", r, &[0, 2], false)?)
+    } else {
+        let mut perm: Vec<usize> = vec![1, 0];
+        perm.extend(2..s.len());
+        let t = e.transpose("channels_first", v, &perm)?;
+        let mat = e.reshape("matrix", t, &[c, numel / c])?;
+        let mt = e.transpose("matrix_t", mat, &[1, 0])?;
+        (product(e, mat, mt)?, e.reduce_sum("chsum", mat, &[1], false)?)
     };
     e.pop_scope();
     e.builder().output(gram);
