@@ -7,7 +7,8 @@
 //! (CORPUS defaults to `target/conformance`). Prints one Markdown table with a row per
 //! architecture (each export's verdict in both BN modes, the worst errors, time), writes one row
 //! per check (model, exporter, BN mode, nodes, parameters, relative errors, verdict, time) to
-//! `CORPUS/checks.md` and every per-tensor error to `CORPUS/results.json`.
+//! `CORPUS/checks.md` and every per-tensor error to `CORPUS/results.json` (with `--out FILE.json`:
+//! to `FILE.json` and `FILE.md` instead).
 //!
 //! Verdict rule, per (model, export, BN mode): the loss within 1e-5 relative of PyTorch float64
 //! (or within PyTorch's own float32 error where that is larger); every parameter's gradient std
@@ -388,7 +389,8 @@ fn main() -> Result<()> {
             }
         }
     }
-    // Every check, one row each, into CORPUS/checks.md.
+    // Every check, one row each, into CORPUS/checks.md, or beside the --out file (a run of a
+    // few models then leaves the full corpus's table alone).
     let mut detail = String::from(
         "| model | export | BN | nodes | params | loss err | grad err median | grad err worst (PyTorch f32) | PR err worst (PyTorch f32) | layers compared | verdict | time |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
@@ -412,7 +414,8 @@ fn main() -> Result<()> {
             r.seconds
         ));
     }
-    std::fs::write(corpus.join("checks.md"), detail)?;
+    let checks = out.as_ref().map_or_else(|| corpus.join("checks.md"), |o| o.with_extension("md"));
+    std::fs::write(&checks, detail)?;
     // One row per architecture on stdout: each export's verdicts (train / as-is BN).
     println!(
         "| model | params | ts | ts_folded | dynamo | dynamo_folded | worst loss err | worst grad err (PyTorch f32 there) | worst PR err | layers compared | time |"
