@@ -12,6 +12,7 @@ mod batch_norm;
 mod detach;
 mod forward;
 mod outputs;
+mod schedule;
 mod targets;
 
 use self::forward::Forward;

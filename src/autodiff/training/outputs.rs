@@ -80,6 +80,7 @@ pub(super) fn expose(
         };
         detached.push((requested.clone(), out));
     }
+    super::schedule::append_order_sink(&mut e)?;
     Ok(TrainingGraph {
         graph: e.finish(),
         inputs: src.inputs().iter().map(|&i| src.value(i).name.clone()).collect(),
