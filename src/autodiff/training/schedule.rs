@@ -41,8 +41,8 @@ pub(super) fn append_order_sink(e: &mut Emitter) -> Result<()> {
 /// many more.
 const SIDE_BRANCH_OUTPUTS: u32 = 4;
 
-/// The non-empty float32 outputs produced by nodes, ordered by where each attaches to the rest of the
-/// graph: the last node outside its side branch (the ancestors that at most
+/// The non-empty float32 outputs produced by nodes, ordered by where each attaches to the rest
+/// of the graph: the last node outside its side branch (the ancestors that at most
 /// [`SIDE_BRANCH_OUTPUTS`] outputs depend on) that the branch reads, or the producer itself when
 /// the branch reads nothing else. Ties keep definition order.
 fn outputs_by_attachment(g: &Graph) -> Vec<ValueId> {
