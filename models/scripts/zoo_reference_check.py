@@ -39,6 +39,7 @@ included, torch.set_num_threads(--threads)) then `intrain score models/spaces/nb
 --resolution 32 --threads T --proxies GROUP --images CIFAR10.npz --json` (its time: the sum of
 the `seconds` of the passes it ran: lowering, differentiation, session, runs, reductions),
 alternating, --repeats times; medians over cells of the per-cell medians, and their ratio.
+--binary times another intrain build (to compare two builds against the same reference).
 
 Usage (from the repository root):
   python3 models/scripts/zoo_reference_check.py RECORDS.jsonl [MORE.jsonl ..] [--cells 30]
@@ -265,12 +266,11 @@ GROUPS = [("zico", ["zico"]),
                                                     ["ntk", "linear-regions"])]
 
 
-def timing(path, repeats, threads, images, labels):
+def timing(path, repeats, threads, images, labels, binary):
     import statistics
     import subprocess
     import time
     archs = [line.strip() for line in open(path) if line.strip()]
-    binary = os.path.join(ROOT, "target", "release", "intrain")
     npz = os.path.join(ROOT, "..", "shared", "data", "real_images", "cifar10_sample.npz")
     reference = {
         "zico": lambda a: zico(a, 1, images, labels),
@@ -316,6 +316,8 @@ def main():
     ap.add_argument("--dump", help="write every value (ours and the reference's) to this JSON")
     ap.add_argument("--time", metavar="ARCHS", help="time each proxy group on these cells instead")
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "intrain"),
+                    help="the intrain binary --time runs (default: target/release/intrain)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -324,7 +326,7 @@ def main():
     x = (x - torch.tensor(B.CIFAR_MEAN)[:, None, None]) / torch.tensor(B.CIFAR_STD)[:, None, None]
     y = torch.tensor(d["y"], dtype=torch.int64)
     if a.time:
-        timing(a.time, a.repeats, a.threads, x, y)
+        timing(a.time, a.repeats, a.threads, x, y, a.binary)
         return
     names = a.proxies.split(",")
     ours = {}

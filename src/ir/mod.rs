@@ -9,7 +9,8 @@
 //! - [`cost`]: parameters, MACs and FLOPs;
 //! - [`memory`]: the memory one run needs, estimated from the static shapes;
 //! - [`nd_index`]: the positions GatherND and ScatterND address;
-//! - [`builder`]: a convenience layer to build networks in Rust.
+//! - [`builder`]: a convenience layer to build networks in Rust;
+//! - [`split`]: a graph cut into a part run once and a part run per change of some inputs.
 
 pub mod attr;
 pub mod builder;
@@ -22,6 +23,7 @@ pub mod memory;
 pub mod nd_index;
 pub mod op;
 pub mod passes;
+pub mod split;
 pub mod tensor;
 
 pub use attr::{Attr, NodeAttrs};

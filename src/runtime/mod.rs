@@ -7,12 +7,14 @@
 mod fetch;
 pub mod library;
 mod session;
+mod staged;
 
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
 pub use library::{LibraryFlavor, LocatedLibrary, ORT_VERSION};
 pub use session::Session;
+pub use staged::StagedSession;
 
 use crate::error::{Error, Result};
 

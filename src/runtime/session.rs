@@ -91,15 +91,51 @@ impl Session {
 
     /// Runs the model on named inputs; returns every output by name.
     pub fn run(&mut self, feeds: &[(&str, &Tensor)]) -> Result<BTreeMap<String, Tensor>> {
-        let inputs: Vec<(String, ort::session::SessionInputValue<'_>)> = feeds
+        Ok(self.run_keeping(feeds, &Kept::default(), &[])?.0)
+    }
+
+    /// Runs the model on named inputs and on values kept from an earlier run (fed without a
+    /// copy); returns the outputs named in `keep` as values left inside ONNX Runtime, and every
+    /// other output as a tensor.
+    pub(super) fn run_keeping(
+        &mut self,
+        feeds: &[(&str, &Tensor)],
+        kept: &Kept,
+        keep: &[String],
+    ) -> Result<(BTreeMap<String, Tensor>, Kept)> {
+        let mut inputs: Vec<(String, ort::session::SessionInputValue<'_>)> = feeds
             .iter()
             .map(|(n, t)| Ok((n.to_string(), to_value(n, t)?.into())))
             .collect::<Result<_>>()?;
+        inputs.extend(kept.values.iter().map(|(n, v)| (n.clone(), v.into())));
         let outputs = self.inner.run(inputs).map_err(|e| Error::Runtime(e.to_string()))?;
         let mut out = BTreeMap::new();
-        for (name, value) in outputs.iter() {
-            out.insert(name.to_string(), from_value(name, &value)?);
+        let mut values = Vec::new();
+        for (name, value) in outputs {
+            if keep.iter().any(|k| k == name) {
+                values.push((name.to_string(), value));
+            } else {
+                out.insert(name.to_string(), from_value(name, &value)?);
+            }
         }
-        Ok(out)
+        Ok((out, Kept { values }))
+    }
+}
+
+/// Outputs of one run left inside ONNX Runtime, to be fed to another run without a copy.
+#[derive(Default)]
+pub(super) struct Kept {
+    values: Vec<(String, ort::value::DynValue)>,
+}
+
+impl Kept {
+    /// Names of the values.
+    pub(super) fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// A copy of the value `name` as a tensor, if it is kept here.
+    pub(super) fn tensor(&self, name: &str) -> Option<Result<Tensor>> {
+        self.values.iter().find(|(n, _)| n == name).map(|(n, v)| from_value(n, v))
     }
 }

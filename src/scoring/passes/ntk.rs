@@ -4,7 +4,7 @@
 //! Gram matrix, the empirical neural tangent kernel `Θ = G Gᵀ`.
 //!
 //! The training graph takes a cotangent on the logits: one run per sample `i` with ones on row
-//! `i` gives sample `i`'s gradient. The gradients are of the weights the authors differentiate
+//! `i` gives sample `i`'s gradient. The forward, which the cotangent does not reach, runs once. The gradients are of the weights the authors differentiate
 //! (every parameter named `weight`): Conv/Gemm/MatMul weights and normalisation scales.
 
 use std::collections::BTreeMap;
@@ -85,7 +85,9 @@ pub fn ntk_condition(
         PassInputs { inputs: BTreeMap::from([(input, x.clone())]), target: Some(row(0)), seed: 0 };
     let (tg, mut feeds) = prepare(g, &opts, &pass)?;
     let cotangent = tg.target_input.clone().unwrap_or_default();
-    let mut session = rt.session_for(&tg.graph)?;
+    // The forward does not depend on the cotangent: it runs once, the backward once per sample.
+    let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut session = rt.staged_session(&tg.graph, std::slice::from_ref(&cotangent), &refs)?;
     let mut grads: Vec<Vec<f32>> = Vec::with_capacity(n);
     for i in 0..n {
         for (name, t) in feeds.iter_mut() {
@@ -98,23 +100,52 @@ pub fn ntk_condition(
         let mut flat = Vec::new();
         for p in &tg.params {
             let Some(name) = &p.grad else { continue };
-            let t =
-                out.get(name).ok_or_else(|| Error::Runtime(format!("output '{name}' missing")))?;
-            flat.extend(t.to_f64().into_iter().map(|v| v as f32));
+            flat.extend(session.output(&out, name)?.to_f32());
         }
         grads.push(flat);
     }
-    let mut ntk = DMatrix::<f64>::zeros(n, n);
-    for i in 0..n {
-        for j in 0..=i {
-            let dot: f64 =
-                grads[i].iter().zip(&grads[j]).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
-            ntk[(i, j)] = dot;
-            ntk[(j, i)] = dot;
-        }
-    }
-    let eig = ntk.symmetric_eigenvalues();
+    let eig = gram(&grads).symmetric_eigenvalues();
     let (min, max) = (eig.min(), eig.max());
     let condition = max / min;
     Ok(if condition.is_nan() { UNDEFINED_CONDITION } else { condition })
+}
+
+/// Columns of the gradient matrix multiplied per block in [`gram`].
+const GRAM_BLOCK: usize = 4096;
+
+/// The Gram matrix `G Gᵀ` of the rows, in float64: a matrix product per block of columns
+/// instead of one dot product per pair of rows.
+fn gram(rows: &[Vec<f32>]) -> DMatrix<f64> {
+    let n = rows.len();
+    let width = rows.iter().map(Vec::len).min().unwrap_or(0);
+    let mut out = DMatrix::<f64>::zeros(n, n);
+    for start in (0..width).step_by(GRAM_BLOCK) {
+        let w = GRAM_BLOCK.min(width - start);
+        // Column i: row i's block, so that `blockᵀ · block` is this block's share of `G Gᵀ`.
+        let block = DMatrix::<f64>::from_fn(w, n, |j, i| f64::from(rows[i][start + j]));
+        out.gemm_tr(1.0, &block, &block, 1.0);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gram_is_the_matrix_of_dot_products() {
+        let rows: Vec<Vec<f32>> = (0..5)
+            .map(|i| {
+                (0..(2 * GRAM_BLOCK + 7)).map(|j| ((i * 31 + j * 7) % 13) as f32 - 6.0).collect()
+            })
+            .collect();
+        let g = gram(&rows);
+        for i in 0..rows.len() {
+            for j in 0..rows.len() {
+                let dot: f64 =
+                    rows[i].iter().zip(&rows[j]).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+                assert_eq!(g[(i, j)], dot, "entry ({i}, {j})");
+            }
+        }
+    }
 }

@@ -107,11 +107,14 @@ pub fn vkdnw(rt: &Runtime, g: &Graph, x: &Tensor) -> Result<Vkdnw> {
     };
     let (tg, mut feeds) = prepare(&h, &opts, &pass)?;
     let cotangent = tg.target_input.clone().unwrap_or_default();
-    let mut session = rt.session_for(&tg.graph)?;
+    // The forward does not depend on the cotangent: it runs once, the backward once per class.
+    let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut session = rt.staged_session(&tg.graph, std::slice::from_ref(&cotangent), &refs)?;
     let s_count = chosen.len();
     // J[n][k][s], row-major.
     let mut jac = vec![0f64; n * classes * s_count];
-    let mut probs = Vec::new();
+    let (_, logits_name) = &tg.activations[0];
+    let probs = smoothed_softmax(&session.output(&BTreeMap::new(), logits_name)?.to_f64(), classes);
     for k in 0..classes {
         for (name, t) in feeds.iter_mut() {
             if *name == cotangent {
@@ -120,15 +123,9 @@ pub fn vkdnw(rt: &Runtime, g: &Graph, x: &Tensor) -> Result<Vkdnw> {
         }
         let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let out = session.run(&refs)?;
-        let get =
-            |n: &str| out.get(n).ok_or_else(|| Error::Runtime(format!("output '{n}' missing")));
-        if k == 0 {
-            let (_, name) = &tg.activations[0];
-            probs = smoothed_softmax(&get(name)?.to_f64(), classes);
-        }
         for ((_, _, out_name), (_, _, s)) in tg.projections.iter().zip(&uses) {
             let Some(out_name) = out_name else { continue };
-            for (i, v) in get(out_name)?.to_f64().into_iter().enumerate() {
+            for (i, v) in session.output(&out, out_name)?.to_f64().into_iter().enumerate() {
                 jac[(i * classes + k) * s_count + s] += v;
             }
         }
