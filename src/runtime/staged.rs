@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::Runtime;
 use super::session::{Kept, Session};
 use crate::error::{Error, Result};
-use crate::ir::split::split_at_inputs;
+use crate::ir::split::{Recompute, SplitGraph, split_at_inputs};
 use crate::ir::{Graph, Tensor};
 
 /// Sessions for a graph split at its varying inputs ([`split_at_inputs`]), the fixed part
@@ -23,13 +23,35 @@ impl Runtime {
     /// Splits `g` at the inputs named in `varying`, runs the part they do not reach once on
     /// `feeds` (every input but the varying ones) and returns the sessions ready for
     /// [`StagedSession::run`]. Each part's memory is checked as [`Runtime::session_for`] does.
+    ///
+    /// Holding the fixed part's results costs memory: every value the varying part reads is
+    /// alive at once, where a whole run frees each after its last reader. The fastest split
+    /// carries everything but reshapes (a training graph's unfolded convolution inputs
+    /// included: twice the peak memory of a whole run on a NAS-Bench-201 cell); when that does
+    /// not fit, the varying part also recomputes the ops that expand their input; when that
+    /// does not fit either but the whole graph does, every run computes the whole graph.
     pub fn staged_session(
         &self,
         g: &Graph,
         varying: &[String],
         feeds: &[(&str, &Tensor)],
     ) -> Result<StagedSession> {
-        let split = split_at_inputs(g, varying)?;
+        let fits = |s: &SplitGraph| {
+            self.check_memory(&s.fixed).is_ok() && self.check_memory(&s.varying).is_ok()
+        };
+        let mut split = split_at_inputs(g, varying, Recompute::Reshapes)?;
+        if !fits(&split) {
+            split = split_at_inputs(g, varying, Recompute::ReshapesAndExpansions)?;
+        }
+        if !fits(&split) && self.check_memory(g).is_ok() {
+            let whole = self.session_for(g)?;
+            return Ok(StagedSession {
+                varying_inputs: whole.input_names(),
+                varying: whole,
+                carried: Kept::default(),
+                fixed_outputs: BTreeMap::new(),
+            });
+        }
         let mut fixed_outputs = BTreeMap::new();
         let mut carried = Kept::default();
         if !split.fixed.outputs().is_empty() {

@@ -113,8 +113,7 @@ pub fn vkdnw(rt: &Runtime, g: &Graph, x: &Tensor) -> Result<Vkdnw> {
     let s_count = chosen.len();
     // J[n][k][s], row-major.
     let mut jac = vec![0f64; n * classes * s_count];
-    let (_, logits_name) = &tg.activations[0];
-    let probs = smoothed_softmax(&session.output(&BTreeMap::new(), logits_name)?.to_f64(), classes);
+    let mut probs = Vec::new();
     for k in 0..classes {
         for (name, t) in feeds.iter_mut() {
             if *name == cotangent {
@@ -123,6 +122,10 @@ pub fn vkdnw(rt: &Runtime, g: &Graph, x: &Tensor) -> Result<Vkdnw> {
         }
         let refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let out = session.run(&refs)?;
+        if k == 0 {
+            let (_, name) = &tg.activations[0];
+            probs = smoothed_softmax(&session.output(&out, name)?.to_f64(), classes);
+        }
         for ((_, _, out_name), (_, _, s)) in tg.projections.iter().zip(&uses) {
             let Some(out_name) = out_name else { continue };
             for (i, v) in session.output(&out, out_name)?.to_f64().into_iter().enumerate() {
