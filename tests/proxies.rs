@@ -388,3 +388,44 @@ fn check_refuses_a_bound_on_a_rank_aggregate() {
     let err = common::stderr(&out);
     assert!(err.contains("proxies.vkdnw-agg: a rank aggregate") && err.contains("jacov"), "{err}");
 }
+
+/// The NTK and VKDNW run their forward once and the backward per sample or class; under a memory
+/// budget too small to carry every forward result they recompute the unfolded convolution inputs
+/// per run, and under one too small for that they run the whole graph per run: the same values
+/// every way. (On this network, when written: 200 kB holds the recomputing split but not the
+/// carrying one, 180 kB only the whole graph, and InTrain's own pass needs 176 kB.)
+#[test]
+fn staged_passes_give_the_same_values_under_any_memory_budget() {
+    let d = dir();
+    let (tiny, batch) = (d.join("tiny.onnx"), d.join("batch.npz"));
+    let values = |budget: Option<&str>| {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "score".into(),
+            tiny.clone().into(),
+            "--init".into(),
+            "as-is".into(),
+            "--conventions".into(),
+            "protocol".into(),
+            "--images".into(),
+            batch.clone().into(),
+            "--proxies".into(),
+            "ntk,vkdnw".into(),
+            "--json".into(),
+        ];
+        if let Some(b) = budget {
+            args.extend(["--max-memory".into(), b.into()]);
+        }
+        let out = common::intrain(&args);
+        assert_eq!(out.status.code(), Some(0), "{budget:?}: {}", common::stderr(&out));
+        let j = common::stdout_json(&out);
+        let get = |k: &str| j["proxies"][k].as_f64().unwrap_or_else(|| panic!("no {k}"));
+        (get("ntk"), get("vkdnw"))
+    };
+    let (ntk, vkdnw) = values(None);
+    assert!(ntk.is_finite() && ntk < 0.0 && vkdnw.is_finite(), "ntk {ntk}, vkdnw {vkdnw}");
+    for budget in ["200K", "180K"] {
+        let (n, v) = values(Some(budget));
+        assert!((n - ntk).abs() <= 1e-9 * ntk.abs(), "{budget}: ntk {n} against {ntk}");
+        assert!((v - vkdnw).abs() <= 1e-9 * vkdnw.abs(), "{budget}: vkdnw {v} against {vkdnw}");
+    }
+}

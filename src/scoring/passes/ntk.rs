@@ -4,8 +4,10 @@
 //! Gram matrix, the empirical neural tangent kernel `Θ = G Gᵀ`.
 //!
 //! The training graph takes a cotangent on the logits: one run per sample `i` with ones on row
-//! `i` gives sample `i`'s gradient. The forward, which the cotangent does not reach, runs once. The gradients are of the weights the authors differentiate
-//! (every parameter named `weight`): Conv/Gemm/MatMul weights and normalisation scales.
+//! `i` gives sample `i`'s gradient; the forward, which the cotangent does not reach, runs once
+//! ([`crate::runtime::StagedSession`]). The gradients are of the weights the authors
+//! differentiate (every parameter named `weight`): Conv/Gemm/MatMul weights and normalisation
+//! scales.
 
 use std::collections::BTreeMap;
 
