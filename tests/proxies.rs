@@ -429,3 +429,24 @@ fn staged_passes_give_the_same_values_under_any_memory_budget() {
         assert!((v - vkdnw).abs() <= 1e-9 * vkdnw.abs(), "{budget}: vkdnw {v} against {vkdnw}");
     }
 }
+
+/// A model exported with a static batch of one has a 1x1 NTK, whose condition number says
+/// nothing: the NTK is named unavailable with the reason, not reported as 1.
+#[test]
+fn ntk_of_a_single_sample_is_unavailable() {
+    let model = common::root().join("models/onnx/tinyresnet_dynamo.onnx");
+    let out = common::intrain(&[
+        "score".as_ref(),
+        model.as_os_str(),
+        "--conventions".as_ref(),
+        "protocol".as_ref(),
+        "--proxies".as_ref(),
+        "ntk,vkdnw".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let j = common::stdout_json(&out);
+    let reason = j["unavailable"]["ntk"].as_str().unwrap_or_default();
+    assert!(reason.contains("at least 2 samples"), "{}", j["unavailable"]);
+    assert!(j["proxies"]["vkdnw"].as_f64().is_some_and(f64::is_finite), "{}", j["proxies"]);
+}

@@ -69,6 +69,12 @@ pub fn ntk_condition(
 ) -> Result<f64> {
     let (input, shape, classes) = io_shape(g)?;
     let n = shape.first().copied().unwrap_or(1);
+    if n < 2 {
+        return Err(Error::NotApplicable(format!(
+            "the NTK's condition number needs a batch of at least 2 samples; input '{input}' has \
+             batch {n}"
+        )));
+    }
     let names = weights(g);
     if names.is_empty() {
         return Err(Error::NotApplicable("the NTK needs weights; the model has none".into()));
