@@ -43,12 +43,17 @@ impl Forward {
             if !differentiable_input && fwd.fold(e, src, node)? {
                 continue;
             }
-            let inputs = fwd.inputs(e, src, node)?;
             if uses_batch_statistics(node, bn)? {
+                // The running statistics play no part: not emitted, so that the training graph
+                // holds no unused initializer (which ONNX Runtime warns about, one line each).
+                let inputs = fwd.inputs_of(e, src, &node.inputs[..node.inputs.len().min(3)], node)?;
                 let (y, saved) = emit_bn_train(e, node, &inputs, &src.value(node.outputs[0]).name)?;
                 fwd.map[node.outputs[0].0] = Some(y);
                 fwd.bn_saved.insert(NodeId(i), saved);
-            } else if per_channel_pool(e, src, node, &inputs) {
+                continue;
+            }
+            let inputs = fwd.inputs(e, src, node)?;
+            if per_channel_pool(e, src, node, &inputs) {
                 fwd.copy_pool_per_channel(e, src, node, &inputs)?;
             } else {
                 fwd.copy_node(e, src, node, inputs)?;
@@ -79,8 +84,19 @@ impl Forward {
         src: &Graph,
         node: &Node,
     ) -> Result<Vec<Option<ValueId>>> {
-        let mut inputs = Vec::with_capacity(node.inputs.len());
-        for i in &node.inputs {
+        self.inputs_of(e, src, &node.inputs, node)
+    }
+
+    /// The training-graph values of `wanted`, some of `node`'s inputs.
+    fn inputs_of(
+        &mut self,
+        e: &mut Emitter,
+        src: &Graph,
+        wanted: &[Option<ValueId>],
+        node: &Node,
+    ) -> Result<Vec<Option<ValueId>>> {
+        let mut inputs = Vec::with_capacity(wanted.len());
+        for i in wanted {
             inputs.push(match i {
                 Some(v) => Some(self.emitted(e, src, *v)?.ok_or_else(|| {
                     Error::node(
