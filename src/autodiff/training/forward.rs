@@ -46,7 +46,8 @@ impl Forward {
             if uses_batch_statistics(node, bn)? {
                 // The running statistics play no part: not emitted, so that the training graph
                 // holds no unused initializer (which ONNX Runtime warns about, one line each).
-                let inputs = fwd.inputs_of(e, src, &node.inputs[..node.inputs.len().min(3)], node)?;
+                let inputs =
+                    fwd.inputs_of(e, src, &node.inputs[..node.inputs.len().min(3)], node)?;
                 let (y, saved) = emit_bn_train(e, node, &inputs, &src.value(node.outputs[0]).name)?;
                 fwd.map[node.outputs[0].0] = Some(y);
                 fwd.bn_saved.insert(NodeId(i), saved);
