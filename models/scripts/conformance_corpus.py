@@ -421,6 +421,10 @@ def do_model(name, a):
                        reference_seconds=time.perf_counter() - t0 - t_export)
             with open(ref_path, "w") as f:
                 json.dump(ref, f, indent=1)
+            # A float32 spread measured against the previous reference is stale.
+            spread_path = os.path.join(d, f"{variant}.spread.json")
+            if os.path.exists(spread_path):
+                os.remove(spread_path)
             if os.path.exists(err_path):
                 os.remove(err_path)
             print(f"{name}/{variant}: {len(ref['parameters'])} parameters matched, "
