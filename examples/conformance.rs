@@ -89,6 +89,13 @@ fn rel(a: f64, b: f64) -> f64 {
     if b == 0.0 { if a == 0.0 { 0.0 } else { f64::INFINITY } } else { (a - b).abs() / b.abs() }
 }
 
+/// A gradient's error against the reference entry `rm`: the larger relative error of its std and
+/// its max |g|.
+fn grad_error((std, max_abs): (f64, f64), rm: &Value) -> f64 {
+    let (rstd, rmax) = (rm["std"].as_f64().unwrap_or(0.0), rm["max_abs"].as_f64().unwrap_or(0.0));
+    rel(std, rstd).max(rel(max_abs, rmax))
+}
+
 fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return 0.0;
@@ -212,7 +219,7 @@ fn check_mode(
             );
             continue;
         }
-        let e = rel(ostd, rstd).max(rel(omax, rmax));
+        let e = grad_error((ostd, omax), rm);
         if e > WORST_TOL.max(f) {
             failures.push(format!("{name}: {e:.2e} (PyTorch f32 {f:.1e})"));
         }
@@ -269,7 +276,8 @@ fn check_mode(
     {
         F32_MATCH.into()
     } else if only_tensors && dir.join(format!("{variant}.spread.json")).exists() {
-        let spread = spread_check(rt, dir, variant, &m.graph, &topts, &inputs, reference, mode)?;
+        let spread =
+            spread_check(rt, dir, variant, &m.graph, &topts, &inputs, &report, reference, mode)?;
         let verdict = if spread.matches() {
             format!("{F32_MATCH} over {} inputs", spread.inputs)
         } else {
@@ -320,9 +328,10 @@ impl std::fmt::Display for Spread {
     }
 }
 
-/// Runs the gradients on every input of the variant's spread file and compares the error
-/// distribution with PyTorch float32's on the same inputs, over the tensors the reference does
-/// not hold to be zero at float32 precision.
+/// Runs the gradients on every input of the variant's spread file (`given`: the report on the
+/// corpus input `x.npy`, already run) and compares the error distribution with PyTorch
+/// float32's on the same inputs, over the tensors the reference does not hold to be zero at
+/// float32 precision.
 #[allow(clippy::too_many_arguments)]
 fn spread_check(
     rt: &Runtime,
@@ -331,6 +340,7 @@ fn spread_check(
     graph: &intrain::ir::Graph,
     topts: &TrainingOptions,
     inputs: &PassInputs,
+    given: &intrain::analysis::gradients::GradientReport,
     reference: &Value,
     mode: &str,
 ) -> Result<Spread> {
@@ -343,21 +353,25 @@ fn spread_check(
     let first = graph.value(graph.inputs()[0]).name.clone();
     let (mut ours, mut torch) = (Vec::new(), Vec::new());
     for (file, torch_errs) in files.iter().zip(torch_runs) {
-        let x = intrain::npy::read(&dir.join(file.as_str().context("spread input")?))?;
-        let mut run_inputs = inputs.clone();
-        run_inputs.inputs.insert(first.clone(), x);
-        let report = gradients(rt, graph, topts, &run_inputs)?;
+        let file = file.as_str().context("spread input")?;
+        let rerun;
+        let report = if file == "x.npy" {
+            given
+        } else {
+            let mut run_inputs = inputs.clone();
+            run_inputs.inputs.insert(first.clone(), intrain::npy::read(&dir.join(file))?);
+            rerun = gradients(rt, graph, topts, &run_inputs)?;
+            &rerun
+        };
         let grads: BTreeMap<&str, _> = report.params.iter().map(|p| (p.name.as_str(), p)).collect();
         for (name, r) in refs {
             let Some(rm) = r.get(mode) else { continue };
             let Some(t) = torch_errs.get(name).and_then(Value::as_f64) else { continue };
-            let (rstd, rmax) =
-                (rm["std"].as_f64().unwrap_or(0.0), rm["max_abs"].as_f64().unwrap_or(0.0));
-            let (ostd, omax) = grads
+            let stats = grads
                 .get(name.as_str())
                 .and_then(|p| p.grad.as_ref())
                 .map_or((0.0, 0.0), |g| (g.std, g.max_abs));
-            ours.push(rel(ostd, rstd).max(rel(omax, rmax)));
+            ours.push(grad_error(stats, rm));
             torch.push(t);
         }
     }

@@ -24,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import torch
@@ -75,19 +76,21 @@ def main():
             if r.get("train") and max(r["train"]["std_f32_rel_err"], r["train"]["max_f32_rel_err"]) <= 1}
     names = {n: ref["parameters"][n]["torch"] for n in refs}
     inputs, torch_errs, ours = [], [], []
+    # Perturbed inputs go beside the export only with --write (a run without it leaves a
+    # written spread's inputs alone).
+    scratch = tempfile.TemporaryDirectory()
     for k in range(a.inputs):
         # The same perturbation as the reference's own float32 runs (seed k).
         xk = x if k == 0 else cc.ulp_perturbed(x, k)
         name = "x.npy" if k == 0 else f"x_{k}.npy"
-        path = os.path.join(d, name)
+        path = os.path.join(d if k == 0 or a.write else scratch.name, name)
         if k > 0:
             np.save(path, xk.numpy())
         _, g = cc.gradients(model, xk, labels, torch.float32, True)
         torch_errs.append({n: error(*g[t], refs[n]) for n, t in names.items()})
         ours.append(intrain_errors(os.path.join(d, f"{a.variant}.onnx"), path, labels_path, refs))
         inputs.append(name)
-        if k > 0 and not a.write:
-            os.remove(path)
+    scratch.cleanup()
     for t in [t for t in a.tensors.split(",") if t]:
         print(f"{t}: PyTorch float32 per input {' '.join('%.1e' % e[t] for e in torch_errs)}; "
               f"intrain {' '.join('%.1e' % e[t] for e in ours)}")
